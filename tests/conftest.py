@@ -1,0 +1,58 @@
+"""Test setup: offline hubs, a throwaway VLTOOLS_HOME, shared fixtures."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vltools_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test session gets its own VLTOOLS_HOME (model caches stay in the user's home)."""
+    home = tmp_path_factory.mktemp("vltools_home")
+    os.environ["VLTOOLS_HOME"] = str(home)
+    from vltools.core.settings import reset_settings
+
+    reset_settings()
+    return home
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not DATA.exists():
+        pytest.skip(f"shared data not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture
+def run_cli():
+    """Run the CLI in-process: returns (exit_code, stdout, stderr)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from vltools.cli import main
+
+    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        old_stdin = sys.stdin
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                code = main(list(argv))
+        finally:
+            sys.stdin = old_stdin
+        return code, out.getvalue(), err.getvalue()
+
+    return run

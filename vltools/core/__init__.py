@@ -1,0 +1,33 @@
+"""The tool contract: ``@tool``, `Context`, `ToolError`, settings, shared types and the registry."""
+
+from vltools.core.context import Context
+from vltools.core.errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RegistryError,
+    Timeout,
+    ToolError,
+    TooLarge,
+    Unsupported,
+)
+from vltools.core.settings import Settings, get_settings
+from vltools.core.tool import Tool, tool
+
+__all__ = [
+    "BackendUnavailable",
+    "Conflict",
+    "Context",
+    "InvalidInput",
+    "NotFound",
+    "RegistryError",
+    "Settings",
+    "Timeout",
+    "Tool",
+    "ToolError",
+    "TooLarge",
+    "Unsupported",
+    "get_settings",
+    "tool",
+]

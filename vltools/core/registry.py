@@ -1,0 +1,242 @@
+"""The registry: the catalogue in ``registry.yaml`` (plus plugins) joined lazily to the code.
+
+A tool's module is imported only when the tool is first called or described, so listing
+the catalogue never imports torch. Every call validates input and output and runs under
+a deadline.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+import threading
+import time
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vltools.core.context import Context, ProgressCallback
+from vltools.core.errors import InvalidInput, NotFound, RegistryError, ToolError
+from vltools.core.tool import Tool
+
+PLUGIN_GROUP = "vltools.plugins"
+
+
+class EntrySpec(BaseModel):
+    """One catalogue entry of registry.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+    entry: str = Field(pattern=r"^[\w.]+:\w+$", description="module:function")
+    kind: Literal["tool", "graph", "agent"] = "tool"
+    papers: list[str] = Field(default_factory=list)
+    summary: str = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    needs: list[str] = Field(default_factory=list, description="Backends/extras the tool needs.")
+    examples: list[str] = Field(default_factory=list, description="Example requests (for the router).")
+    consumes: list[str] = Field(default_factory=list)
+    produces: list[str] = Field(default_factory=list)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    source: str = Field("vltools", description="Which registry file declared it.")
+
+    @property
+    def mcp_name(self) -> str:
+        return self.name.replace(".", "_")
+
+
+class _RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    tools: list[EntrySpec]
+
+
+def paper_titles() -> dict[str, str]:
+    """Paper id -> title, from the copy of papers.md shipped in the package."""
+    return json.loads(resources.files("vltools").joinpath("papers.json").read_text())
+
+
+def _format_validation(name: str, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(x) for x in e["loc"]) or "input"
+        parts.append(f"{loc}: {e['msg']}")
+    more = f" (+{err.error_count() - 5} more)" if err.error_count() > 5 else ""
+    return f"invalid input for {name}: " + "; ".join(parts) + more
+
+
+class Registry:
+    """Entries by name; tools resolved on first use."""
+
+    def __init__(self, entries: list[EntrySpec]):
+        self.entries: dict[str, EntrySpec] = {}
+        for e in entries:
+            if e.name in self.entries:
+                raise RegistryError(f"{e.name} declared twice ({self.entries[e.name].source} and {e.source})")
+            self.entries[e.name] = e
+        self._tools: dict[str, Tool] = {}
+        self._lock = threading.Lock()
+
+    # -- loading ----------------------------------------------------------------------
+    @staticmethod
+    def read_file(text: str, source: str) -> list[EntrySpec]:
+        try:
+            raw = yaml.safe_load(text) or {}
+            raw["tools"] = raw.get("tools") or []
+            data = _RegistryFile.model_validate(raw)
+        except (ValidationError, yaml.YAMLError, AttributeError) as err:
+            raise RegistryError(f"bad registry file {source}: {err}") from err
+        return [e.model_copy(update={"source": source}) for e in data.tools]
+
+    @classmethod
+    def load(cls, *, plugins: bool = True) -> Registry:
+        text = resources.files("vltools").joinpath("registry.yaml").read_text()
+        entries = cls.read_file(text, "vltools")
+        if plugins:
+            for ep in metadata.entry_points(group=PLUGIN_GROUP):
+                target = ep.load()
+                path = Path(target() if callable(target) else target)
+                entries += cls.read_file(path.read_text(), f"plugin:{ep.name}")
+        return cls(entries)
+
+    # -- lookup -----------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def spec(self, name: str) -> EntrySpec:
+        if name in self.entries:
+            return self.entries[name]
+        by_mcp = {e.mcp_name: e for e in self.entries.values()}
+        if name in by_mcp:
+            return by_mcp[name]
+        close = difflib.get_close_matches(name, self.names(), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "run `vltools list` to see the tools"
+        raise NotFound(f"no tool named {name!r}", hint=hint)
+
+    def list(self, tag: str | None = None) -> list[EntrySpec]:
+        return [e for e in sorted(self.entries.values(), key=lambda e: e.name) if tag is None or tag in e.tags]
+
+    def get(self, name: str) -> Tool:
+        """Resolve a tool (imports its module on first use)."""
+        spec = self.spec(name)
+        with self._lock:
+            if spec.name in self._tools:
+                return self._tools[spec.name]
+            module, _, attr = spec.entry.partition(":")
+            try:
+                fn = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as err:
+                raise RegistryError(f"{spec.name}: entry {spec.entry} does not resolve: {err}") from err
+            t = getattr(fn, "__vltool__", None)
+            if not isinstance(t, Tool) or t.name != spec.name:
+                raise RegistryError(f"{spec.name}: {spec.entry} is not decorated with @tool({spec.name!r})")
+            self._tools[spec.name] = t
+            return t
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Schemas, papers (with titles), tags and needs of one entry."""
+        spec = self.spec(name)
+        t = self.get(spec.name)
+        titles = paper_titles()
+        return {
+            "name": spec.name,
+            "mcp_name": spec.mcp_name,
+            "kind": spec.kind,
+            "summary": spec.summary,
+            "description": t.doc,
+            "papers": [{"id": p, "title": titles.get(p, "?")} for p in spec.papers],
+            "tags": spec.tags,
+            "needs": spec.needs,
+            "examples": spec.examples,
+            "input_schema": t.input_model.model_json_schema(),
+            "output_schema": t.output_model.model_json_schema(),
+        }
+
+    # -- calling ----------------------------------------------------------------------
+    def validate_input(self, name: str, inp: Any) -> BaseModel:
+        t = self.get(name)
+        if isinstance(inp, t.input_model):
+            inp = inp.model_dump()
+        elif isinstance(inp, BaseModel):
+            inp = inp.model_dump()
+        if inp is None:
+            inp = {}
+        if not isinstance(inp, dict):
+            raise InvalidInput(f"input for {t.name} must be a JSON object, got {type(inp).__name__}")
+        try:
+            return t.input_model.model_validate(inp)
+        except ValidationError as err:
+            raise InvalidInput(
+                _format_validation(t.name, err), hint=f"see `vltools describe {t.name}` for the schema"
+            ) from None
+
+    def call(
+        self,
+        name: str,
+        inp: Any = None,
+        *,
+        ctx: Context | None = None,
+        progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> BaseModel:
+        """Validate ``inp``, run the tool under a deadline, validate and return its output."""
+        t = self.get(name)
+        model = self.validate_input(t.name, inp)
+        if ctx is None:
+            ctx = Context(progress=progress)
+        ctx.tool_name = t.name
+        nested = ctx.deadline is not None
+        if not nested:
+            limit = timeout if timeout is not None else ctx.settings.timeout_s
+            ctx.deadline = time.monotonic() + limit
+        out = t.fn(model, ctx) if nested else _run_with_deadline(t, model, ctx)
+        return _validate_output(t, out)
+
+
+def _validate_output(t: Tool, out: Any) -> BaseModel:
+    try:
+        if isinstance(out, t.output_model):
+            return t.output_model.model_validate(out.model_dump())
+        if isinstance(out, BaseModel):
+            out = out.model_dump()
+        return t.output_model.model_validate(out)
+    except ValidationError as err:  # a bug in the tool, not the caller's fault
+        raise ToolError("internal", f"{t.name} produced invalid output: {err}") from err
+
+
+def _run_with_deadline(t: Tool, model: BaseModel, ctx: Context) -> Any:
+    """Run in a worker thread; give up at the deadline and cancel cooperatively."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["out"] = t.fn(model, ctx)
+        except BaseException as err:  # re-raised in the caller's thread
+            box["err"] = err
+
+    th = threading.Thread(target=target, name=f"vltools:{t.name}", daemon=True)
+    th.start()
+    th.join(max(0.0, ctx.deadline - time.monotonic()) if ctx.deadline else None)
+    if th.is_alive():
+        ctx.cancelled.set()
+        ctx.check()
+    if "err" in box:
+        raise box["err"]
+    return box.get("out")
+
+
+_REGISTRY: Registry | None = None
+_REG_LOCK = threading.Lock()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry (vltools' own entries plus plugins)."""
+    global _REGISTRY
+    with _REG_LOCK:
+        if _REGISTRY is None:
+            _REGISTRY = Registry.load()
+        return _REGISTRY

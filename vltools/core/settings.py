@@ -1,0 +1,69 @@
+"""Settings read from the environment (prefix ``VLTOOLS_``) with pydantic-settings."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vltools"
+
+
+class Settings(BaseSettings):
+    """Where data lives, which models are the defaults, and the safety limits."""
+
+    model_config = SettingsConfigDict(env_prefix="VLTOOLS_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Root folder for collections and caches.")
+    device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1, mps.")
+    text_model: str = Field("minilm", description="Default text-encoder spec.")
+    llm: str = Field("smollm2", description="Default LLM spec.")
+    clip: str = Field("demo", description="Default CLIP spec.")
+    timeout_s: float = Field(600.0, gt=0, description="Per-call timeout of a registry call, seconds.")
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders that tools may read files from; empty = current dir, home and VLTOOLS_HOME.",
+    )
+    max_image_pixels: int = Field(40_000_000, gt=0, description="Largest image (w*h) a tool decodes.")
+    max_file_mb: float = Field(512.0, gt=0, description="Largest input file a tool reads, MiB.")
+    max_video_seconds: float = Field(3600.0, gt=0, description="Longest video decoded in full.")
+    max_document_chars: int = Field(2_000_000, gt=0, description="Longest single document accepted.")
+    http_token: str | None = Field(None, description="Bearer token required by the HTTP MCP server off loopback.")
+
+    @property
+    def collections_dir(self) -> Path:
+        return self.home / "collections"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    def roots(self) -> list[Path]:
+        """The folders input files must lie under (resolved)."""
+        if self.allowed_roots:
+            return [Path(p).expanduser().resolve() for p in self.allowed_roots]
+        return [Path.cwd().resolve(), Path.home().resolve(), self.home.expanduser().resolve(), Path("/tmp").resolve()]
+
+    def torch_device(self) -> str:
+        """Resolve ``auto`` to cuda when available (imports torch: call only from backends)."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment)."""
+    get_settings.cache_clear()
