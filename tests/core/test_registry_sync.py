@@ -31,7 +31,8 @@ def test_every_entry_resolves_to_its_decorated_function():
 def test_every_decorated_tool_is_in_the_yaml():
     _import_all_tool_modules()
     reg = get_registry()
-    missing = sorted(set(DECORATED) - set(reg.names()))
+    ours = {n for n, t in DECORATED.items() if t.module.startswith("vltools.")}
+    missing = sorted(ours - set(reg.names()))
     assert not missing, f"@tool functions missing from registry.yaml: {missing}"
 
 

@@ -8,10 +8,11 @@ from vltools.core.errors import (
     NotFound,
     RegistryError,
     Timeout,
-    ToolError,
     TooLarge,
+    ToolError,
     Unsupported,
 )
+from vltools.core.registry import Registry
 from vltools.core.settings import Settings, get_settings
 from vltools.core.tool import Tool, tool
 
@@ -21,6 +22,7 @@ __all__ = [
     "Context",
     "InvalidInput",
     "NotFound",
+    "Registry",
     "RegistryError",
     "Settings",
     "Timeout",
