@@ -1,0 +1,67 @@
+"""The CLI contract: JSON on stdout, one line on stderr and exit 2 for tool errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from vltools.core.registry import get_registry
+
+
+def test_list_json_has_every_entry(run_cli):
+    code, out, err = run_cli("list", "--json")
+    assert code == 0
+    names = [e["name"] for e in json.loads(out)]
+    assert names == get_registry().names()
+    for e in json.loads(out):
+        assert e["summary"] and "papers" in e
+
+
+def test_list_filters_by_tag(run_cli):
+    entries = get_registry().list()
+    tagged = [e for e in entries if e.tags]
+    if not tagged:
+        return
+    tag = tagged[0].tags[0]
+    code, out, _ = run_cli("list", "--tag", tag, "--json")
+    assert code == 0
+    assert {e["name"] for e in json.loads(out)} == {e.name for e in entries if tag in e.tags}
+
+
+def test_describe_prints_schemas(run_cli):
+    name = get_registry().names()[0]
+    code, out, _ = run_cli("describe", name, "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["name"] == name and "properties" in info["input_schema"] and info["output_schema"]
+
+
+def test_unknown_tool_is_one_line_and_exit_2(run_cli):
+    code, out, err = run_cli("call", "no.such_tool", "--json", "{}")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "not_found" in err
+
+
+def test_bad_json_is_one_line_and_exit_2(run_cli):
+    name = get_registry().names()[0]
+    code, out, err = run_cli("call", name, "--json", "{not json")
+    assert code == 2 and out == "" and "not valid JSON" in err and err.count("\n") == 1
+
+
+def test_missing_input_file(run_cli, tmp_path):
+    name = get_registry().names()[0]
+    code, _, err = run_cli("call", name, "--input", str(tmp_path / "nope.json"))
+    assert code == 2 and "cannot read input file" in err
+
+
+def test_invalid_input_names_the_field(run_cli):
+    code, out, err = run_cli("call", "collection.info", "--json", '{"collection": 5}')
+    assert code == 2 and out == ""
+    assert "collection" in err and err.startswith("invalid_input")
+
+
+def test_console_script_runs(tmp_path):
+    exe = [sys.executable, "-m", "vltools.cli"]
+    out = subprocess.run([*exe, "list"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip()
