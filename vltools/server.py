@@ -271,8 +271,11 @@ class BearerAuth:
                 await send({
                     "type": "http.response.start",
                     "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="vltools"'),
-                                (b"content-length", str(len(body)).encode())],
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b'Bearer realm="vltools"'),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
                 })
                 await send({"type": "http.response.body", "body": body})
                 return
