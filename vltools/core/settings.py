@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest image (w*h) a tool decodes.")
     max_file_mb: float = Field(512.0, gt=0, description="Largest input file a tool reads, MiB.")
     max_video_seconds: float = Field(3600.0, gt=0, description="Longest video decoded in full.")
+    max_video_frames: int = Field(256, gt=0, description="Most frames sampled from one video per call.")
+    max_video_pixels: int = Field(8_847_360, gt=0, description="Largest video frame (w*h) decoded (default 4096x2160).")
     max_document_chars: int = Field(2_000_000, gt=0, description="Longest single document accepted.")
     http_token: str | None = Field(None, description="Bearer token required by the HTTP MCP server off loopback.")
 
