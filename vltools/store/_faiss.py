@@ -1,0 +1,132 @@
+"""FAISS side of a collection: inner product over L2-normalised vectors, ids = SQLite rids (int64).
+
+Index types:
+    flat  IndexIDMap2(IndexFlatIP) — exact; the default.
+    hnsw  IndexIDMap2(IndexHNSWFlat, inner product) — approximate graph; rebuilt on upsert
+          (HNSW cannot remove vectors).
+    ivf   IndexIVFFlat with its own ids — approximate; retrained from all vectors whenever the
+          collection has doubled since the last training.
+faiss is imported inside the functions (never at vltools import time).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "flat": {},
+    "hnsw": {"M": 32, "ef_construction": 80, "ef_search": 64},
+    "ivf": {"nlist": None, "nprobe": 16, "trained_on": 0},
+}
+_THREADS_SET = threading.Event()
+
+
+def _faiss():
+    import faiss
+
+    if not _THREADS_SET.is_set():
+        # The machines this runs on are shared; FAISS's OpenMP default grabs every core.
+        faiss.omp_set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        _THREADS_SET.set()
+    return faiss
+
+
+def _nlist_for(n: int) -> int:
+    # ~4*sqrt(n) lists, but at least 39 training points per list (FAISS's own guidance).
+    return max(1, min(int(4 * math.sqrt(max(n, 1))), n // 39))
+
+
+def empty(index_type: str, dim: int, params: dict[str, Any]) -> Any:
+    faiss = _faiss()
+    if index_type == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if index_type == "hnsw":
+        inner = faiss.IndexHNSWFlat(dim, int(params["M"]), faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = int(params["ef_construction"])
+        return faiss.IndexIDMap2(inner)
+    if index_type == "ivf":
+        nlist = int(params["nlist"] or 1)
+        quantizer = faiss.IndexFlatIP(dim)
+        return faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    raise ValueError(f"unknown index type {index_type!r}")
+
+
+def build(index_type: str, dim: int, params: dict[str, Any], rids: np.ndarray, vecs: np.ndarray) -> Any:
+    """A fresh index over all vectors (IVF is trained here; ``params`` gets the IVF settings used)."""
+    if index_type == "ivf":
+        params["nlist"] = _nlist_for(len(rids))
+        params["trained_on"] = int(len(rids))
+    index = empty(index_type, dim, params)
+    if index_type == "ivf" and len(rids):
+        index.train(vecs)
+    if len(rids):
+        index.add_with_ids(vecs, rids.astype(np.int64))
+    return index
+
+
+def clone(index: Any) -> Any:
+    return _faiss().clone_index(index)
+
+
+def update(
+    index: Any | None,
+    index_type: str,
+    dim: int,
+    params: dict[str, Any],
+    new_rids: np.ndarray,
+    new_vecs: np.ndarray,
+    changed_rids: np.ndarray,
+    changed_vecs: np.ndarray,
+    all_vectors,
+) -> Any:
+    """The next index version: a modified copy of ``index`` or a rebuild (via ``all_vectors()``).
+
+    ``all_vectors`` returns (rids, vecs) of the whole collection after this write.
+    """
+    total = (0 if index is None else index.ntotal) + len(new_rids)
+    must_rebuild = (
+        index is None
+        or (index_type == "hnsw" and len(changed_rids))
+        or (index_type == "ivf" and (not index.is_trained or total > 2 * max(1, int(params.get("trained_on") or 0))))
+    )
+    if must_rebuild:
+        rids, vecs = all_vectors()
+        return build(index_type, dim, params, rids, vecs)
+    out = clone(index)
+    if len(changed_rids):
+        out.remove_ids(changed_rids.astype(np.int64))
+        out.add_with_ids(changed_vecs, changed_rids.astype(np.int64))
+    if len(new_rids):
+        out.add_with_ids(new_vecs, new_rids.astype(np.int64))
+    return out
+
+
+def save(index: Any, path: Path) -> None:
+    """Write next to ``path`` and rename into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    _faiss().write_index(index, str(tmp))
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> Any:
+    return _faiss().read_index(str(path))
+
+
+def search(index: Any, index_type: str, params: dict[str, Any], queries: np.ndarray, k: int):
+    """(scores, rids) arrays of shape (n, k'); k' <= k; missing slots have rid -1."""
+    faiss = _faiss()
+    k = max(1, min(int(k), int(index.ntotal)))
+    if index_type == "hnsw":
+        faiss.downcast_index(index.index).hnsw.efSearch = max(int(params["ef_search"]), k)
+    elif index_type == "ivf":
+        index.nprobe = min(int(params["nprobe"]), index.nlist)
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    return index.search(q, k)
