@@ -1,0 +1,206 @@
+"""Input safety for media files: allowed roots, no URLs, size limits, safe image decoding.
+
+Every tool that takes an image (and, through `check_path`, a video) goes through here, so that
+a path outside the allowed roots, a URL, a decompression bomb, or a corrupt file becomes a
+`ToolError` naming the file instead of a crash, a download, or an exhausted machine.
+Imports only pillow (no torch).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from vltools.core.errors import InvalidInput, NotFound, TooLarge, Unsupported
+from vltools.core.settings import Settings
+
+# Formats pillow decodes that we accept; anything else (PSD, EPS, ...) is refused before decoding.
+IMAGE_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP", "PPM"})
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://|^data:", re.ASCII)
+_GLOB_CHARS = frozenset("*?[")
+MAX_EXPANDED = 100_000
+
+
+def _roots_text(roots: list[Path]) -> str:
+    return ", ".join(str(r) for r in roots)
+
+
+def check_path(path: str, settings: Settings, *, kinds: tuple[str, ...] = ("file",)) -> Path:
+    """Resolve ``path`` and check it may be read.
+
+    Args:
+        path: a local path (``~`` expanded). URLs are refused, never fetched.
+        settings: gives the allowed roots and ``max_file_mb``.
+        kinds: what the path may be: ``"file"`` and/or ``"dir"``.
+
+    Returns:
+        The resolved path (symlinks followed, so a link pointing outside the roots is refused).
+
+    Raises:
+        InvalidInput: a URL, a path outside the allowed roots, or the wrong kind (file/dir).
+        NotFound: the path does not exist.
+        TooLarge: a file above ``settings.max_file_mb``.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise InvalidInput("empty path", hint="give a path to a local file")
+    if _URL.match(path.strip()):
+        raise InvalidInput(
+            f"{path!r} is a URL; URLs are not fetched",
+            hint="download the file yourself and pass its local path",
+        )
+    if "\x00" in path:
+        raise InvalidInput(f"path {path!r} contains a NUL byte")
+    resolved = Path(path).expanduser().resolve()
+    roots = settings.roots()
+    # Check the roots before existence, so nothing is revealed about files outside them.
+    if not any(resolved.is_relative_to(r) for r in roots):
+        raise InvalidInput(
+            f"{path} is outside the allowed roots ({_roots_text(roots)})",
+            hint="move the file under an allowed root or set VLTOOLS_ALLOWED_ROOTS",
+        )
+    if not resolved.exists():
+        raise NotFound(f"{path} does not exist", hint="check the path (relative paths start at the current dir)")
+    if resolved.is_dir():
+        if "dir" not in kinds:
+            raise InvalidInput(f"{path} is a folder, expected a file")
+        return resolved
+    if "file" not in kinds:
+        raise InvalidInput(f"{path} is a file, expected a folder")
+    if not resolved.is_file():
+        raise InvalidInput(f"{path} is not a regular file")
+    size_mb = resolved.stat().st_size / 2**20
+    if size_mb > settings.max_file_mb:
+        raise TooLarge(
+            f"{path} is {size_mb:.1f} MiB, above the limit of {settings.max_file_mb:g} MiB",
+            hint="raise VLTOOLS_MAX_FILE_MB or pass a smaller file",
+        )
+    return resolved
+
+
+def load_image(path: str, settings: Settings):
+    """Decode an image safely and return it as an RGB ``PIL.Image.Image``.
+
+    The pixel count is checked from the header before any pixel is decoded (decompression
+    bombs); truncated or corrupt files, non-images and unsupported formats raise a `ToolError`
+    naming the file. Transparent images are composited on white; EXIF rotation is applied.
+
+    Raises:
+        InvalidInput: not an image, corrupt or truncated (plus everything `check_path` raises).
+        Unsupported: an image format outside `IMAGE_FORMATS`.
+        TooLarge: more pixels than ``settings.max_image_pixels``.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = check_path(path, settings)
+    try:
+        im = Image.open(p)  # reads the header only
+    except UnidentifiedImageError:
+        raise InvalidInput(f"{path} is not an image file pillow can read", hint="pass a PNG, JPEG, WebP, ...") from None
+    except Image.DecompressionBombError:
+        raise TooLarge(
+            f"{path} has too many pixels (decompression bomb guard)",
+            hint=f"resize it below {settings.max_image_pixels:,} pixels",
+        ) from None
+    except OSError as err:
+        raise InvalidInput(f"cannot read {path}: {err}") from None
+    with im:
+        fmt = im.format or "?"
+        if fmt not in IMAGE_FORMATS:
+            raise Unsupported(
+                f"{path} is a {fmt} image, which is not accepted",
+                hint=f"convert it to one of {', '.join(sorted(IMAGE_FORMATS))}",
+            )
+        w, h = im.size
+        if w <= 0 or h <= 0:
+            raise InvalidInput(f"{path} has an empty size {w}x{h}")
+        if w * h > settings.max_image_pixels:
+            raise TooLarge(
+                f"{path} is {w}x{h} = {w * h:,} pixels, above the limit of {settings.max_image_pixels:,}",
+                hint="resize it first or raise VLTOOLS_MAX_IMAGE_PIXELS",
+            )
+        try:
+            im.load()
+            im = ImageOps.exif_transpose(im) or im
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                out = Image.new("RGB", rgba.size, (255, 255, 255))
+                out.paste(rgba, mask=rgba.getchannel("A"))
+            else:
+                out = im.convert("RGB")
+        except (OSError, SyntaxError, ValueError, EOFError) as err:
+            raise InvalidInput(
+                f"cannot decode {path}: the file is corrupt or truncated ({err})",
+                hint="re-export or re-download the image",
+            ) from None
+    return out
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in _GLOB_CHARS)
+
+
+def expand_paths(
+    patterns: Iterable[str],
+    settings: Settings,
+    *,
+    extensions: frozenset[str] = IMAGE_EXTENSIONS,
+    recursive: bool = True,
+) -> list[Path]:
+    """Expand files, folders and glob patterns into checked, de-duplicated file paths (sorted per pattern).
+
+    Folders contribute their files whose suffix is in ``extensions`` (recursively by default);
+    an explicitly named file is always kept, so that a wrong file surfaces as a decode error.
+
+    Raises:
+        NotFound: a glob or folder with no matching files.
+        TooLarge: more than `MAX_EXPANDED` files.
+        (and everything `check_path` raises)
+    """
+    out: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(p: Path) -> None:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+            if len(out) > MAX_EXPANDED:
+                raise TooLarge(f"more than {MAX_EXPANDED:,} files matched", hint="index them in several calls")
+
+    for pattern in patterns:
+        if _URL.match(pattern.strip()):
+            check_path(pattern, settings)  # raises the URL error
+        if is_glob(pattern):
+            matches = sorted(glob.glob(str(Path(pattern).expanduser()), recursive=True))
+            files = [m for m in matches if Path(m).is_file()]
+            if not files:
+                raise NotFound(f"no files match {pattern}", hint="check the pattern (use ** for sub-folders)")
+            for m in files:
+                add(check_path(m, settings))
+            continue
+        p = check_path(pattern, settings, kinds=("file", "dir"))
+        if p.is_dir():
+            walker = p.rglob("*") if recursive else p.glob("*")
+            files = sorted(f for f in walker if f.is_file() and f.suffix.lower() in extensions)
+            if not files:
+                raise NotFound(
+                    f"folder {pattern} holds no files with suffix {', '.join(sorted(extensions))}",
+                    hint="check the folder",
+                )
+            for f in files:
+                add(check_path(str(f), settings))
+        else:
+            add(p)
+    return out
+
+
+def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes (the content hash used for duplicate detection)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
