@@ -457,6 +457,18 @@ class ClipBackend:
                         progress(done, n, "texts embedded")
         return out, notes
 
+    def fit_notices(self, texts: list[str], notes: list[str | None], what: str = "text") -> list[str]:
+        """One human-readable line per text that did not fit the context (tools report these; never silent)."""
+        out = []
+        for text, note in zip(texts, notes, strict=True):
+            if note is not None:
+                short = text if len(text) <= 60 else text[:57] + "..."
+                out.append(
+                    f"{what} {short!r} has {self.count_tokens(text)} tokens > context {self.context_length} "
+                    f"of {self.spec}: {note}"
+                )
+        return out
+
     def _encode_token_batch(self, tokens: Any) -> Any:
         return self.model.encode_text(tokens.to(self.device))
 

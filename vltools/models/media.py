@@ -100,10 +100,12 @@ def load_image(path: str, settings: Settings):
         im = Image.open(p)  # reads the header only
     except UnidentifiedImageError:
         raise InvalidInput(f"{path} is not an image file pillow can read", hint="pass a PNG, JPEG, WebP, ...") from None
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as err:  # pillow's own guard fired while reading the header
+        m = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{int(m.group(1)):,} pixels" if m else "too many pixels"
         raise TooLarge(
-            f"{path} has too many pixels (decompression bomb guard)",
-            hint=f"resize it below {settings.max_image_pixels:,} pixels",
+            f"{path} is {size}, above the limit of {settings.max_image_pixels:,} (decompression bomb guard)",
+            hint="resize it first or raise VLTOOLS_MAX_IMAGE_PIXELS",
         ) from None
     except OSError as err:
         raise InvalidInput(f"cannot read {path}: {err}") from None

@@ -1,0 +1,195 @@
+"""The CLIP backend: spec resolution (local-dir, ARCH@CHECKPOINT, fail-fast pretrained), batch
+encoding, and long-text handling (P08: stretch, chunk, truncate, error) on tiny random models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound
+from vltools.core.settings import Settings
+
+from .tiny_clip import make_tiny_clip, register_tiny_arch
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return make_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return Settings(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir, settings):
+    from vltools.models.clip import get_clip
+
+    return get_clip(f"open_clip:local-dir:{tiny_dir}", settings)
+
+
+def _images(n):
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, (40 + i, 48, 3), dtype=np.uint8)) for i in range(n)]
+
+
+def test_local_dir_loads_and_is_cached(tiny, tiny_dir, settings):
+    from vltools.models.clip import get_clip
+
+    assert tiny.dim == 32 and tiny.context_length == 32 and tiny.image_size == 32
+    assert get_clip(f"open_clip:local-dir:{tiny_dir}", settings) is tiny
+    assert tiny.logit_scale == pytest.approx(1 / 0.07, rel=1e-4)
+
+
+def test_batched_image_encoding_matches_one_by_one(tiny):
+    ims = _images(5)
+    batched = tiny.encode_images(ims, batch_size=2)
+    single = np.concatenate([tiny.encode_images([im]) for im in ims])
+    assert batched.shape == (5, 32) and batched.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    assert not np.allclose(batched[0], batched[1])
+
+
+def test_text_encoding_and_progress(tiny):
+    seen = []
+    emb, flags = tiny.encode_texts(["a red circle", "a blue square", "a red circle"], batch_size=2,
+                                   progress=lambda d, t, n: seen.append((d, t)))
+    assert emb.shape == (3, 32) and flags == [False, False, False]
+    np.testing.assert_allclose(emb[0], emb[2], atol=1e-6)
+    assert not np.allclose(emb[0], emb[1])
+    assert seen[-1] == (3, 3)
+
+
+def test_checkpoint_spec_loads_the_same_weights(tiny, tiny_dir, settings, tmp_path):
+    from vltools.models.clip import get_clip
+
+    arch = register_tiny_arch(tmp_path / "configs")
+    other = get_clip(f"open_clip:{arch}@{tiny_dir / 'open_clip_pytorch_model.bin'}", settings)
+    assert other is not tiny
+    ims = _images(2)
+    np.testing.assert_allclose(other.encode_images(ims), tiny.encode_images(ims), atol=1e-5)
+    np.testing.assert_allclose(other.encode_texts(["a star"])[0], tiny.encode_texts(["a star"])[0], atol=1e-5)
+
+
+def test_missing_checkpoint_and_folders(settings, tmp_path):
+    from vltools.models.clip import get_clip
+
+    with pytest.raises(NotFound, match="does not exist"):
+        get_clip(f"open_clip:ViT-B-32@{tmp_path / 'nope.pt'}", settings)
+    with pytest.raises(NotFound, match="open_clip_config.json"):
+        get_clip(f"open_clip:local-dir:{tmp_path}", settings)
+    (tmp_path / "open_clip_config.json").write_text("{}")
+    with pytest.raises(NotFound, match="no weight file"):  # open_clip alone would return random weights
+        get_clip(f"open_clip:local-dir:{tmp_path}", settings)
+
+
+def test_uncached_pretrained_fails_fast_with_instructions(settings, tmp_path, monkeypatch):
+    from vltools.models.clip import get_clip
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # the ~/.cache/clip download location
+    with pytest.raises(BackendUnavailable) as exc:
+        get_clip("open_clip:ViT-B-32/openai", settings)
+    err = exc.value
+    assert "not cached" in err.message and "never downloads" in err.message
+    assert "create_model_and_transforms('ViT-B-32', pretrained='openai')" in err.hint
+    assert "local-dir" in err.hint
+
+
+def test_bad_specs_list_valid_choices(settings):
+    from vltools.models.clip import get_clip
+
+    with pytest.raises(InvalidInput) as exc:
+        get_clip("open_clip:ViT-B-33/openai", settings)
+    assert "ViT-B-32" in exc.value.hint
+    with pytest.raises(InvalidInput) as exc:
+        get_clip("open_clip:ViT-B-32/no-such-tag", settings)
+    assert "openai" in exc.value.hint
+    with pytest.raises(InvalidInput, match="names no pretrained"):
+        get_clip("open_clip:ViT-B-32", settings)
+    with pytest.raises(InvalidInput, match="unknown CLIP spec"):
+        get_clip("ViT-B-32/openai", settings)
+
+
+# -- long texts (P08) ---------------------------------------------------------------------------
+def _words(n):
+    return " ".join(f"red{i % 7} circle" for i in range(n))
+
+
+def test_stretch_positions_keeps_the_first_20():
+    import torch
+
+    from vltools.models.clip import stretch_positions
+
+    pos = torch.randn(77, 8)
+    out = stretch_positions(pos)
+    assert out.shape == (20 + 57 * 4, 8)
+    assert torch.equal(out[:20], pos[:20])
+    torch.testing.assert_close(out[20], pos[20])
+    torch.testing.assert_close(out[-1], pos[-1])
+
+
+def test_stretched_tower_preserves_short_texts(tiny):
+    import torch
+
+    dup, length = tiny.stretched_encoder()
+    assert length == 20 + (32 - 20) * 4
+    with torch.inference_mode():
+        a = tiny.model.encode_text(tiny.tokenizer(["a small red circle"]))
+        b = dup.encode_text(tiny.tokenizer(["a small red circle"], context_length=length))
+    torch.testing.assert_close(a, b)  # positions 0..19 and the causal mask untouched
+    assert tiny.model.positional_embedding.shape[0] == 32  # the original model is unchanged
+
+
+def test_long_texts_are_stretched_chunked_never_silently_cut(tiny):
+    short, mid, huge = "a red circle", _words(15), _words(60)
+    assert 32 < tiny.count_tokens(mid) <= 68 < tiny.count_tokens(huge)
+    emb, notes = tiny.encode_texts_detailed([short, mid, huge])
+    assert notes == [None, "stretched", "chunked"]
+    assert tiny.encode_texts([short, mid, huge])[1] == [False, True, True]
+    truncated, tnotes = tiny.encode_texts_detailed([mid], long_text="truncate")
+    assert tnotes == ["truncated"]
+    assert not np.allclose(truncated[0], emb[1], atol=1e-4)  # the stretch saw the words past the context
+    chunked, cnotes = tiny.encode_texts_detailed([mid], long_text="chunk")
+    assert cnotes == ["chunked"]
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_chunk_and_pool_is_the_weighted_mean_of_chunks(tiny):
+    words = _words(30).split()
+    text = " ".join(words)
+    got, _ = tiny.encode_texts_detailed([text], long_text="chunk")
+    # rebuild the chunks independently: greedy word packing within context - 2 special tokens
+    budget, chunks, weights, cur, n = tiny.context_length - 2, [], [], [], 0
+    for w in words:
+        wn = len(tiny.tokenizer.encode(w))
+        if cur and n + wn > budget:
+            chunks.append(" ".join(cur))
+            weights.append(n)
+            cur, n = [], 0
+        cur.append(w)
+        n += wn
+    chunks.append(" ".join(cur))
+    weights.append(n)
+    assert len(chunks) >= 2
+    parts, flags = tiny.encode_texts(chunks)
+    assert not any(flags)
+    pooled = (parts * np.array(weights)[:, None]).sum(0)
+    np.testing.assert_allclose(got[0], pooled / np.linalg.norm(pooled), atol=1e-5)
+
+
+def test_long_text_error_mode_and_notices(tiny):
+    with pytest.raises(InvalidInput, match="exceed the 32-token context"):
+        tiny.encode_texts(["ok", _words(20)], long_text="error")
+    with pytest.raises(InvalidInput):
+        tiny.encode_texts(["ok"], long_text="nonsense")
+    notes = tiny.fit_notices(["ok", _words(20)], [None, "stretched"], "query")
+    assert len(notes) == 1 and "stretched" in notes[0] and "context 32" in notes[0]
+
+
+def test_image_regions(tiny):
+    feats = tiny.encode_image_regions(_images(1)[0], 2)
+    assert feats.shape == (5, 32)

@@ -1,0 +1,337 @@
+"""Image tools on a CLIP backend: index images into a collection, search it by text or image
+(P03), and zero-shot classify images with prompt templates and class descriptions (P20).
+
+Needs a CLIP spec (default ``demo``, offline); image files are read through
+`vltools.models.media` (allowed roots, size limits, safe decoding).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from vltools.core.context import Context
+from vltools.core.errors import InvalidInput, NotFound
+from vltools.core.tool import tool
+
+LongTextMode = Literal["stretch", "chunk", "truncate", "error"]
+LONG_TEXT_HELP = (
+    "Texts longer than the text tower's context (P08): stretch (Long-CLIP positions, chunk if longer still), "
+    "chunk (average of chunk embeddings), truncate (cut, reported), or error."
+)
+
+
+# -- image.index ------------------------------------------------------------------------------
+class IndexInput(BaseModel):
+    collection: str = Field(min_length=1, description="Name of an image collection (collection kind 'image').")
+    paths: list[str] = Field(
+        min_length=1, max_length=10_000, description="Image files, folders (searched recursively) or glob patterns."
+    )
+    upsert: bool = Field(False, description="Replace images whose path is already indexed with changed content.")
+    create: bool = Field(False, description="Create the image collection (with `model`) if it does not exist.")
+    model: str | None = Field(
+        None, description="CLIP spec for a collection created here (default: settings.clip); must match otherwise."
+    )
+    batch_size: int = Field(32, ge=1, le=1024, description="Images embedded per forward pass.")
+
+
+class Duplicate(BaseModel):
+    path: str = Field(description="The file that was not added.")
+    duplicate_of: str = Field(description="Id (path) of the image with the same content (stored or earlier here).")
+
+
+class IndexOutput(BaseModel):
+    collection: str = Field(description="The collection written to.")
+    added: int = Field(description="Images newly added.")
+    updated: int = Field(description="Images replaced (upsert).")
+    unchanged: int = Field(description="Images already indexed with the same path and content (skipped).")
+    duplicates: list[Duplicate] = Field(description="Files whose content is already indexed under another path.")
+    ids: list[str] = Field(description="Ids of the images added or updated (their resolved paths).")
+    count: int = Field(description="Images in the collection after the call.")
+
+
+def _open_or_create(inp: IndexInput, ctx: Context) -> Any:
+    from vltools.store import create_collection, open_collection
+
+    try:
+        coll = open_collection(inp.collection, ctx.settings)
+    except NotFound:
+        if not inp.create:
+            raise NotFound(
+                f"no collection named {inp.collection!r}",
+                hint=f'create it with collection.create {{"name": "{inp.collection}", "kind": "image", '
+                f'"model": "demo"}} or pass "create": true',
+            ) from None
+        coll = create_collection(inp.collection, "image", model=inp.model or ctx.settings.clip, settings=ctx.settings)
+    if coll.kind != "image":
+        raise InvalidInput(
+            f"collection {inp.collection!r} holds {coll.kind}s, not images",
+            hint="index images into an image collection",
+        )
+    if inp.model and inp.model != coll.model:
+        raise InvalidInput(
+            f"collection {inp.collection!r} was built with {coll.model}, not {inp.model}",
+            hint="omit model, or use another collection",
+        )
+    return coll
+
+
+def _image_id(path: str, digest: str) -> str:
+    return path if len(path) <= 512 else f"sha256:{digest}"
+
+
+def _header(path: str, settings: Any) -> dict[str, Any]:
+    """Cheap pre-check of one file (header only) so that a bad file fails before any embedding."""
+    from PIL import Image, UnidentifiedImageError
+
+    from vltools.models.media import IMAGE_FORMATS, load_image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            fmt = im.format
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        load_image(path, settings)  # raises the precise ToolError naming the file
+        raise
+    if fmt not in IMAGE_FORMATS or w * h > settings.max_image_pixels:
+        load_image(path, settings)  # raises Unsupported / TooLarge naming the file
+    return {"width": w, "height": h, "format": fmt}
+
+
+@tool("image.index")
+def index(inp: IndexInput, ctx: Context) -> IndexOutput:
+    """Add image files, folders or globs to an image collection: safely decoded, CLIP-embedded in batches,
+    stored with path, size and content hash; duplicate content is reported, not re-added; all or nothing."""
+    from vltools.models.media import expand_paths, file_sha256, load_image
+
+    coll = _open_or_create(inp, ctx)
+    files = expand_paths(inp.paths, ctx.settings)
+    # 1. check every file's header and hash it: a bad file fails before anything is embedded.
+    todo: list[dict[str, Any]] = []
+    duplicates: list[Duplicate] = []
+    unchanged = 0
+    seen_hash: dict[str, str] = {}
+    for i, p in enumerate(files):
+        ctx.progress(i, len(files), "checking files")
+        info = _header(str(p), ctx.settings)
+        digest = file_sha256(p)
+        rid = _image_id(str(p), digest)
+        if digest in seen_hash:
+            duplicates.append(Duplicate(path=str(p), duplicate_of=seen_hash[digest]))
+            continue
+        stored = coll.find_by("hash", digest)
+        if rid in stored:
+            unchanged += 1
+            continue
+        if stored:
+            duplicates.append(Duplicate(path=str(p), duplicate_of=stored[0]))
+            continue
+        seen_hash[digest] = rid
+        info.update(bytes=p.stat().st_size)
+        todo.append({"id": rid, "path": str(p), "hash": digest, "title": p.name, "metadata": info})
+    if todo and not inp.upsert:
+        clash = coll.has([r["id"] for r in todo])
+        if clash:
+            raise InvalidInput(
+                f"{len(clash)} path(s) are indexed with different content, e.g. {sorted(clash)[0]}",
+                hint="pass upsert=true to replace them",
+            )
+    # 2. decode and embed in batches; any decode error aborts the call before the store is touched.
+    backend = ctx.clip(coll.model)
+    vectors = []
+    import numpy as np
+
+    for start in range(0, len(todo), inp.batch_size):
+        part = todo[start : start + inp.batch_size]
+        images = [load_image(r["path"], ctx.settings) for r in part]
+        vectors.append(backend.encode_images(images, batch_size=inp.batch_size))
+        ctx.progress(start + len(part), len(todo), "embedding images")
+    result = {"added": 0, "updated": 0, "count": coll.count}
+    if todo:
+        # 3. one atomic add.
+        result = coll.add(todo, np.concatenate(vectors), upsert=inp.upsert, progress=ctx.progress)
+    return IndexOutput(
+        collection=coll.name,
+        added=result["added"],
+        updated=result["updated"],
+        unchanged=unchanged,
+        duplicates=duplicates,
+        ids=[r["id"] for r in todo],
+        count=result["count"],
+    )
+
+
+# -- image.search -----------------------------------------------------------------------------
+class SearchInput(BaseModel):
+    collection: str = Field(min_length=1, description="Name of an image collection.")
+    query: str | None = Field(None, min_length=1, max_length=20_000, description="Text query (text→image search).")
+    image: str | None = Field(None, min_length=1, description="Path of a query image (image→image search).")
+    k: int = Field(10, ge=1, le=1000, description="Number of hits to return.")
+    exclude_query_image: bool = Field(
+        True, description="For image queries: drop stored images with the same content as the query image."
+    )
+    long_text: LongTextMode = Field("stretch", description=LONG_TEXT_HELP)
+
+
+class ImageHit(BaseModel):
+    id: str = Field(description="Image id in the collection.")
+    path: str = Field(description="Path of the image file.")
+    score: float = Field(description="Cosine similarity between the query and the image embedding.")
+    rank: int = Field(description="1-based position.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Stored metadata (width, height, bytes, ...).")
+
+
+class SearchOutput(BaseModel):
+    hits: list[ImageHit] = Field(description="Best first.")
+    truncated: bool = Field(False, description="True when the text query exceeded the text tower's context.")
+    notices: list[str] = Field(default_factory=list, description="How a long query was handled (P08).")
+
+
+@tool("image.search")
+def search(inp: SearchInput, ctx: Context) -> SearchOutput:
+    """Search an image collection by a text query (text→image) or by an example image (image→image) with
+    CLIP; returns the top-k images with cosine scores."""
+    from vltools.models.media import check_path, file_sha256, load_image
+
+    if (inp.query is None) == (inp.image is None):
+        raise InvalidInput("give exactly one of query (text) or image (path)")
+    coll = ctx.collection(inp.collection)
+    if coll.kind != "image":
+        raise InvalidInput(f"collection {inp.collection!r} holds {coll.kind}s, not images")
+    if not coll.count:
+        return SearchOutput(hits=[])
+    backend = ctx.clip(coll.model)
+    notices: list[str] = []
+    truncated = False
+    skip_hash = None
+    if inp.query is not None:
+        vecs, notes = backend.encode_texts_detailed([inp.query], long_text=inp.long_text)
+        notices = backend.fit_notices([inp.query], notes, "query")
+        truncated = notes[0] is not None
+    else:
+        img = load_image(inp.image, ctx.settings)
+        vecs = backend.encode_images([img])
+        if inp.exclude_query_image:
+            skip_hash = file_sha256(check_path(inp.image, ctx.settings))
+    extra = 8 if skip_hash else 0
+    found = coll.search(vecs[0], min(inp.k + extra, coll.count))
+    records = {r["id"]: r for r in coll.get([i for i, _ in found])}
+    hits: list[ImageHit] = []
+    for rid, score in found:
+        rec = records.get(rid)
+        if rec is None or (skip_hash and rec.get("hash") == skip_hash):
+            continue
+        hits.append(
+            ImageHit(id=rid, path=rec.get("path") or "", score=float(score), rank=len(hits) + 1,
+                     metadata=rec.get("metadata") or {})
+        )
+        if len(hits) == inp.k:
+            break
+    return SearchOutput(hits=hits, truncated=truncated, notices=notices)
+
+
+# -- image.classify ---------------------------------------------------------------------------
+DEFAULT_TEMPLATES = ["{}", "a photo of a {}.", "an image of a {}."]
+
+
+class ClassifyInput(BaseModel):
+    images: list[str] = Field(min_length=1, max_length=10_000, description="Paths of the images to classify.")
+    labels: list[str] = Field(min_length=2, max_length=1000, description="Candidate class names.")
+    model: str | None = Field(None, description="CLIP spec: demo, open_clip:ARCH/TAG, ... (default: settings.clip).")
+    descriptions: dict[str, list[str]] | None = Field(
+        None,
+        description="Optional per-label descriptions (P20, GRAIN-style): each is embedded as 'LABEL, DESCRIPTION' "
+        "and averaged with the label's prompt embedding.",
+    )
+    templates: list[str] | None = Field(
+        None, max_length=100, description="Prompt templates with one '{}' for the label (default: a small set)."
+    )
+    temperature: float = Field(1.0, gt=0, le=100, description="Softmax temperature on top of the model's logit scale.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Images embedded per forward pass.")
+    long_text: LongTextMode = Field("stretch", description=LONG_TEXT_HELP)
+
+
+class Classification(BaseModel):
+    image: str = Field(description="The image path as given.")
+    label: str = Field(description="The most probable label.")
+    scores: dict[str, float] = Field(description="Probability per label (softmax of scaled cosines; sums to 1).")
+
+
+class ClassifyOutput(BaseModel):
+    results: list[Classification] = Field(description="One per image, in input order.")
+    templates: list[str] = Field(description="The prompt templates used.")
+    logit_scale: float = Field(description="The model's logit scale used to calibrate the softmax.")
+    notices: list[str] = Field(default_factory=list, description="Prompts or descriptions longer than the context.")
+
+
+def class_embeddings(
+    backend: Any,
+    labels: list[str],
+    templates: list[str],
+    descriptions: dict[str, list[str]] | None,
+    long_text: str = "stretch",
+) -> tuple[Any, list[str]]:
+    """(L2-normalised (n_labels, dim) class embeddings, notices): mean of template prompts, averaged
+    half-and-half with the mean of 'LABEL, DESCRIPTION' embeddings where descriptions are given."""
+    import numpy as np
+
+    texts: list[str] = []
+    owners: list[tuple[int, str]] = []
+    for li, label in enumerate(labels):
+        for t in templates:
+            texts.append(t.replace("{}", label))
+            owners.append((li, "prompt"))
+        for d in (descriptions or {}).get(label, []):
+            texts.append(f"{label}, {d}")
+            owners.append((li, "desc"))
+    emb, notes = backend.encode_texts_detailed(texts, long_text=long_text)
+    out = np.zeros((len(labels), emb.shape[1]), dtype=np.float32)
+    for li in range(len(labels)):
+        parts = []
+        for kind in ("prompt", "desc"):
+            rows = [i for i, o in enumerate(owners) if o == (li, kind)]
+            if rows:
+                m = emb[rows].mean(0)
+                parts.append(m / max(float(np.linalg.norm(m)), 1e-12))
+        v = np.mean(parts, axis=0)
+        out[li] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return out, backend.fit_notices(texts, notes, "prompt")
+
+
+@tool("image.classify")
+def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
+    """Zero-shot classify images among given labels with CLIP prompt templates and optional per-class
+    descriptions (P20); returns calibrated probabilities per label."""
+    import numpy as np
+
+    from vltools.models.media import check_path, load_image
+
+    labels = [lab.strip() for lab in inp.labels]
+    if any(not lab for lab in labels) or len(set(labels)) != len(labels):
+        raise InvalidInput("labels must be non-empty and distinct")
+    templates = inp.templates or DEFAULT_TEMPLATES
+    bad = [t for t in templates if t.count("{}") != 1]
+    if bad:
+        raise InvalidInput(f"template {bad[0]!r} must contain exactly one '{{}}'", hint="e.g. 'a photo of a {}.'")
+    unknown = sorted(set(inp.descriptions or {}) - set(labels))
+    if unknown:
+        raise InvalidInput(f"descriptions given for unknown labels: {', '.join(unknown)}", hint="use names from labels")
+    for p in inp.images:  # every path is checked before the model loads or anything is decoded
+        check_path(p, ctx.settings)
+    backend = ctx.clip(inp.model)
+    classes, notices = class_embeddings(backend, labels, templates, inp.descriptions, inp.long_text)
+    results: list[Classification] = []
+    scale = backend.logit_scale / inp.temperature
+    for start in range(0, len(inp.images), inp.batch_size):
+        part = inp.images[start : start + inp.batch_size]
+        feats = backend.encode_images([load_image(p, ctx.settings) for p in part], batch_size=inp.batch_size)
+        logits = scale * feats @ classes.T
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        for path, row in zip(part, probs, strict=True):
+            scores = {lab: float(p) for lab, p in zip(labels, row, strict=True)}
+            results.append(Classification(image=path, label=labels[int(row.argmax())], scores=scores))
+        ctx.progress(start + len(part), len(inp.images), "images classified")
+    return ClassifyOutput(results=results, templates=templates, logit_scale=backend.logit_scale, notices=notices)
