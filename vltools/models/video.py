@@ -12,7 +12,6 @@ inside functions so that importing this module stays light.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -318,13 +317,4 @@ def sample_frames(
     return list(frames), list(times), notice
 
 
-def file_hash(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (duplicate detection in collections)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-__all__ = ["VideoInfo", "file_hash", "plan_times", "probe_video", "sample_frames"]
+__all__ = ["VideoInfo", "plan_times", "probe_video", "sample_frames"]

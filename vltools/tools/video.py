@@ -1,0 +1,246 @@
+"""Video tools on a CLIP backend (P28, ViFi-CLIP style): embed a video as the mean of its frames' CLIP
+features (the frame features are kept), index videos into a video collection, and search it by text.
+
+Needs a CLIP spec (default ``demo``, offline) and PyAV; files are read through
+`vltools.models.video` (allowed roots, size and duration limits, bounded frame sampling).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from vltools.core import Context, InvalidInput, NotFound, tool
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".gif"})
+FEATURE_DECIMALS = 5
+
+
+def _embed_frames(path: str, ctx: Context, backend: Any, *, frames: int, fps: float | None, max_frames: int):
+    """(pooled vector, frame features, times, notice, info) of one video."""
+    import numpy as np
+
+    from vltools.models.video import probe_video, sample_frames
+
+    info = probe_video(path, ctx.settings)
+    images, times, notice = sample_frames(
+        path, ctx.settings, n=None if fps else frames, fps=fps, max_frames=max_frames, max_side=max(448, 2 * 224)
+    )
+    feats = np.zeros((len(images), backend.dim), dtype=np.float32)
+    step = 32
+    for start in range(0, len(images), step):
+        feats[start : start + step] = backend.encode_images(images[start : start + step])
+        ctx.progress(min(start + step, len(images)), len(images), f"frames of {info.path.rsplit('/', 1)[-1]}")
+    pooled = feats.mean(0)
+    pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
+    return pooled, feats, times, notice, info
+
+
+# -- video.embed ---------------------------------------------------------------------------------
+class EmbedInput(BaseModel):
+    video: str = Field(min_length=1, description="Path of the video file.")
+    model: str | None = Field(None, description="CLIP spec (default: settings.clip, e.g. 'demo').")
+    frames: int = Field(8, ge=1, le=256, description="Frames sampled uniformly (ignored when fps is given).")
+    fps: float | None = Field(None, gt=0, le=60, description="Sample at this rate instead (bounded by max_frames).")
+    max_frames: int = Field(64, ge=1, le=256, description="Most frames embedded; denser requests are thinned.")
+    keep_frames: bool = Field(True, description="Return the per-frame features as well as the pooled vector.")
+
+
+class EmbedOutput(BaseModel):
+    vector: list[float] = Field(description="L2-normalised mean of the frame features (the video embedding).")
+    frame_features: list[list[float]] = Field(description="Per-frame L2-normalised CLIP features, in time order.")
+    times: list[float] = Field(description="Time (s) of each embedded frame.")
+    dim: int = Field(description="Embedding size.")
+    duration: float = Field(description="Video duration in seconds.")
+    fps: float = Field(description="Video frame rate.")
+    size: list[int] = Field(description="[width, height] of the video.")
+    model: str = Field(description="The CLIP spec used.")
+    notice: str | None = Field(None, description="How the sampling was bounded, if it was.")
+
+
+@tool("video.embed")
+def embed(inp: EmbedInput, ctx: Context) -> EmbedOutput:
+    """Embed a video with CLIP as the mean of its sampled frames' features (ViFi-CLIP, P28); the frame
+    features and their times are returned too, for temporal tools."""
+    backend = ctx.clip(inp.model)
+    pooled, feats, times, notice, info = _embed_frames(
+        inp.video, ctx, backend, frames=inp.frames, fps=inp.fps, max_frames=inp.max_frames
+    )
+    return EmbedOutput(
+        vector=[float(x) for x in pooled],
+        frame_features=feats.round(FEATURE_DECIMALS).tolist() if inp.keep_frames else [],
+        times=times,
+        dim=backend.dim,
+        duration=round(info.duration, 4),
+        fps=round(info.fps, 4),
+        size=[info.width, info.height],
+        model=backend.spec,
+        notice=notice,
+    )
+
+
+# -- video.index ---------------------------------------------------------------------------------
+class IndexInput(BaseModel):
+    collection: str = Field(min_length=1, description="Name of a video collection (collection kind 'video').")
+    paths: list[str] = Field(
+        min_length=1, max_length=10_000, description="Video files, folders (searched recursively) or glob patterns."
+    )
+    create: bool = Field(False, description="Create the video collection (with `model`) if it does not exist.")
+    model: str | None = Field(None, description="CLIP spec for a collection created here; must match otherwise.")
+    frames: int = Field(8, ge=1, le=64, description="Frames sampled uniformly per video.")
+    upsert: bool = Field(False, description="Replace videos whose path is already indexed with changed content.")
+
+
+class Duplicate(BaseModel):
+    path: str = Field(description="The file that was not added.")
+    duplicate_of: str = Field(description="Id of the video with the same content (stored or earlier in this call).")
+
+
+class IndexOutput(BaseModel):
+    collection: str = Field(description="The collection written to.")
+    added: int = Field(description="Videos newly added.")
+    updated: int = Field(description="Videos replaced (upsert).")
+    unchanged: int = Field(description="Videos already indexed with the same path and content (skipped).")
+    duplicates: list[Duplicate] = Field(description="Files whose content is already indexed under another path.")
+    ids: list[str] = Field(description="Ids (resolved paths) of the videos added or updated.")
+    count: int = Field(description="Videos in the collection after the call.")
+    notices: list[str] = Field(default_factory=list, description="Per-video sampling notices.")
+
+
+def _open_or_create(inp: IndexInput, ctx: Context) -> Any:
+    from vltools.store import create_collection, open_collection
+
+    try:
+        coll = open_collection(inp.collection, ctx.settings)
+    except NotFound:
+        if not inp.create:
+            raise NotFound(
+                f"no collection named {inp.collection!r}",
+                hint='pass "create": true to create a video collection',
+            ) from None
+        coll = create_collection(inp.collection, "video", model=inp.model or ctx.settings.clip, settings=ctx.settings)
+    if coll.kind != "video":
+        raise InvalidInput(f"collection {inp.collection!r} holds {coll.kind}s, not videos",
+                           hint="index videos into a video collection")
+    if inp.model and inp.model != coll.model:
+        raise InvalidInput(f"collection {inp.collection!r} was built with {coll.model}, not {inp.model}",
+                           hint="omit model, or use another collection")
+    return coll
+
+
+@tool("video.index")
+def index(inp: IndexInput, ctx: Context) -> IndexOutput:
+    """Add video files, folders or globs to a video collection: each is probed, sampled and embedded
+    (mean-pooled CLIP frame features, frame features kept), stored with path and content hash; a bad
+    file fails the call before anything is written (all or nothing)."""
+    import numpy as np
+
+    from vltools.models.media import expand_paths, file_sha256
+    from vltools.models.video import probe_video
+
+    coll = _open_or_create(inp, ctx)
+    files = expand_paths(inp.paths, ctx.settings, extensions=VIDEO_EXTENSIONS)
+    todo: list[dict[str, Any]] = []
+    duplicates: list[Duplicate] = []
+    unchanged = 0
+    seen: dict[str, str] = {}
+    for i, p in enumerate(files):  # 1. probe and hash every file first
+        ctx.progress(i, len(files), "checking videos")
+        probe_video(p, ctx.settings)
+        digest = file_sha256(p)
+        rid = str(p)
+        if digest in seen:
+            duplicates.append(Duplicate(path=rid, duplicate_of=seen[digest]))
+            continue
+        stored = coll.find_by("hash", digest)
+        if rid in stored:
+            unchanged += 1
+            continue
+        if stored:
+            duplicates.append(Duplicate(path=rid, duplicate_of=stored[0]))
+            continue
+        seen[digest] = rid
+        todo.append({"id": rid, "path": rid, "hash": digest, "title": p.name})
+    if todo and not inp.upsert:
+        clash = coll.has([r["id"] for r in todo])
+        if clash:
+            raise InvalidInput(f"{len(clash)} path(s) are indexed with different content, e.g. {sorted(clash)[0]}",
+                               hint="pass upsert=true to replace them")
+    backend = ctx.clip(coll.model)
+    vectors, notices = [], []
+    for i, rec in enumerate(todo):  # 2. embed (progress per video and per frame batch)
+        ctx.progress(i, len(todo), f"embedding {rec['title']}")
+        pooled, feats, times, notice, info = _embed_frames(rec["path"], ctx, backend, frames=inp.frames, fps=None,
+                                                           max_frames=inp.frames)
+        if notice:
+            notices.append(f"{rec['path']}: {notice}")
+        rec["metadata"] = {
+            "duration": round(info.duration, 4), "fps": round(info.fps, 4), "width": info.width,
+            "height": info.height, "times": times, "frame_features": feats.round(FEATURE_DECIMALS).tolist(),
+        }
+        vectors.append(pooled)
+    result = {"added": 0, "updated": 0, "count": coll.count}
+    if todo:  # 3. one atomic add
+        result = coll.add(todo, np.stack(vectors).astype(np.float32), upsert=inp.upsert, progress=ctx.progress)
+    ctx.progress(len(todo), len(todo), "indexed")
+    return IndexOutput(collection=coll.name, added=result["added"], updated=result["updated"], unchanged=unchanged,
+                       duplicates=duplicates, ids=[r["id"] for r in todo], count=result["count"], notices=notices)
+
+
+# -- video.search --------------------------------------------------------------------------------
+class SearchInput(BaseModel):
+    collection: str = Field(min_length=1, description="Name of a video collection.")
+    query: str = Field(min_length=1, max_length=20_000, description="Text describing the video wanted.")
+    k: int = Field(5, ge=1, le=1000, description="Number of hits to return.")
+
+
+class VideoHit(BaseModel):
+    id: str = Field(description="Video id in the collection.")
+    path: str = Field(description="Path of the video file.")
+    score: float = Field(description="Cosine similarity of the query to the mean-pooled video embedding.")
+    rank: int = Field(description="1-based position.")
+    best_time: float | None = Field(None, description="Time (s) of the frame most similar to the query.")
+    best_frame_score: float | None = Field(None, description="Cosine similarity of the query to that frame.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Duration, fps, size (frame features omitted).")
+
+
+class SearchOutput(BaseModel):
+    hits: list[VideoHit] = Field(description="Best first.")
+    truncated: bool = Field(False, description="True when the query exceeded the text tower's context.")
+    notices: list[str] = Field(default_factory=list, description="How a long query was handled (P08).")
+
+
+@tool("video.search")
+def search(inp: SearchInput, ctx: Context) -> SearchOutput:
+    """Search a video collection by text (text→video) with mean-pooled CLIP frame features (P28); each hit
+    also names the frame time that matches the query best."""
+    import numpy as np
+
+    coll = ctx.collection(inp.collection)
+    if coll.kind != "video":
+        raise InvalidInput(f"collection {inp.collection!r} holds {coll.kind}s, not videos",
+                           hint="search a collection filled by video.index")
+    if not coll.count:
+        return SearchOutput(hits=[])
+    backend = ctx.clip(coll.model)
+    vecs, notes = backend.encode_texts_detailed([inp.query])
+    found = coll.search(vecs[0], min(inp.k, coll.count))
+    records = {r["id"]: r for r in coll.get([i for i, _ in found])}
+    hits = []
+    for rid, score in found:
+        rec = records.get(rid)
+        if rec is None:
+            continue
+        meta = dict(rec.get("metadata") or {})
+        frames = meta.pop("frame_features", None)
+        times = meta.pop("times", None)
+        best_time = best_score = None
+        if frames:
+            sims = np.asarray(frames, dtype=np.float32) @ vecs[0]
+            j = int(np.argmax(sims))
+            best_time, best_score = float(times[j]), float(sims[j])
+        hits.append(VideoHit(id=rid, path=rec.get("path") or "", score=float(score), rank=len(hits) + 1,
+                             best_time=best_time, best_frame_score=best_score, metadata=meta))
+    return SearchOutput(hits=hits, truncated=notes[0] is not None,
+                        notices=backend.fit_notices([inp.query], notes, "query"))
