@@ -8,6 +8,7 @@
 Importing this package loads neither faiss nor bm25s (they load on first use).
 """
 
+from vltools.store._db import index_text
 from vltools.store.collection import (
     Collection,
     create_collection,
@@ -16,4 +17,11 @@ from vltools.store.collection import (
     open_collection,
 )
 
-__all__ = ["Collection", "create_collection", "delete_collection", "list_collections", "open_collection"]
+__all__ = [
+    "Collection",
+    "create_collection",
+    "delete_collection",
+    "index_text",
+    "list_collections",
+    "open_collection",
+]

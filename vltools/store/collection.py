@@ -508,4 +508,3 @@ def delete_collection(name: str, settings: Any) -> None:
         coll.path.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
     _forget(coll.path)
-

@@ -1,0 +1,237 @@
+"""Collections of documents (text) or media (image, video): create, add, info, list, delete.
+
+Text documents are encoded with the collection's text model (default ``minilm``) and indexed
+in FAISS and BM25 (see ``vltools.store``). Needs: the text encoder for adds to text collections.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from vltools.core.context import Context
+from vltools.core.errors import Conflict, InvalidInput, TooLarge, Unsupported
+from vltools.core.tool import tool
+from vltools.store import create_collection, delete_collection, index_text, list_collections
+from vltools.store._io import read_jsonl, resolve_input_path
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+MAX_INLINE_DOCUMENTS = 100_000
+
+
+class CollectionInfo(BaseModel):
+    """What a collection is and holds."""
+
+    name: str = Field(description="Collection name.")
+    kind: str = Field(description="text, image or video.")
+    count: int = Field(description="Number of stored documents/media items.")
+    model: str = Field(description="Encoder spec of its vectors ('none' = BM25 only).")
+    dim: int | None = Field(description="Vector dimension (null until the first add).")
+    index: str = Field(description="FAISS index type: flat, hnsw or ivf.")
+    metric: str = Field(description="Vector similarity: 'ip' (inner product of normalised vectors = cosine).")
+    retrievers: list[str] = Field(description="Retrievers this collection supports.")
+    path: str = Field(description="Folder of the collection on disk.")
+    version: int = Field(description="Write version (grows by one per add).")
+    created: str = Field(description="Creation time (UTC, ISO 8601).")
+    updated: str = Field(description="Last write time (UTC, ISO 8601).")
+
+
+def info_of(coll: Any) -> CollectionInfo:
+    m = coll.manifest
+    retrievers = (["bm25"] if coll.has_bm25 else []) + (["dense"] if coll.has_vectors else [])
+    if len(retrievers) == 2:
+        retrievers.append("hybrid")
+    return CollectionInfo(
+        name=m["name"],
+        kind=m["kind"],
+        count=m["count"],
+        model=m["model"],
+        dim=m["dim"],
+        index=m["index"]["type"],
+        metric=m["metric"],
+        retrievers=retrievers,
+        path=str(coll.path),
+        version=m["version"],
+        created=m["created"],
+        updated=m["updated"],
+    )
+
+
+# -- collection.create --------------------------------------------------------------------
+class CollectionCreateInput(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN, description="New collection name (letters, digits, _ - .).")
+    kind: Literal["text", "image", "video"] = Field("text", description="What the collection holds.")
+    model: str | None = Field(
+        None,
+        description="Encoder spec: text -> a text model (default settings.text_model, 'minilm'; 'none' = BM25 only); "
+        "image/video -> a CLIP spec (default settings.clip).",
+    )
+    index: Literal["flat", "hnsw", "ivf"] = Field("flat", description="FAISS index: exact flat, approximate HNSW/IVF.")
+    exist_ok: bool = Field(False, description="Return the existing collection if it has the same kind and model.")
+
+
+@tool("collection.create")
+def create(inp: CollectionCreateInput, ctx: Context) -> CollectionInfo:
+    """Create an empty collection of text documents, images or videos with a FAISS (and, for text, BM25) index."""
+    model = inp.model or (ctx.settings.text_model if inp.kind == "text" else ctx.settings.clip)
+    if inp.kind == "text" and model != "none":
+        from vltools.models.text import resolve
+
+        resolve(model)  # fail now, not after the first add, when the model is not available offline
+    coll = create_collection(
+        inp.name, inp.kind, model=model, settings=ctx.settings, index=inp.index, exist_ok=inp.exist_ok
+    )
+    return info_of(coll)
+
+
+# -- collection.add -----------------------------------------------------------------------
+class CollectionAddInput(BaseModel):
+    collection: str = Field(description="Name of an existing text collection.")
+    documents: list[dict[str, Any]] | None = Field(
+        None,
+        max_length=MAX_INLINE_DOCUMENTS,
+        description='Documents {"id", "text", "title"?, "metadata"?, ...}; other keys are kept as metadata.',
+    )
+    path: str | None = Field(
+        None, description="A UTF-8 .jsonl file with one such document per line (instead of documents)."
+    )
+    upsert: bool = Field(False, description="Replace documents whose id exists; otherwise such an add is rejected.")
+    batch_size: int = Field(64, ge=1, le=1024, description="Encoding batch size.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CollectionAddInput:
+        if (self.documents is None) == (self.path is None):
+            raise ValueError("give exactly one of 'documents' (a list) or 'path' (a .jsonl file)")
+        return self
+
+
+class CollectionAddOutput(BaseModel):
+    collection: str = Field(description="Collection name.")
+    added: int = Field(description="New documents stored.")
+    updated: int = Field(description="Existing documents replaced (upsert).")
+    count: int = Field(description="Documents in the collection after the add.")
+    seconds: float = Field(description="Wall-clock time of the add.")
+
+
+def _check_doc(doc: dict[str, Any], where: str, max_chars: int) -> dict[str, Any]:
+    rid = doc.get("id")
+    if isinstance(rid, int) and not isinstance(rid, bool):
+        rid = str(rid)
+    if not isinstance(rid, str) or not rid.strip():
+        raise InvalidInput(f"{where}: 'id' must be a non-empty string, got {rid!r}")
+    for key in ("text", "title"):
+        val = doc.get(key)
+        if key == "text" and val is None:
+            raise InvalidInput(f"{where} (id {rid}): missing 'text'", hint='each document needs {"id", "text"}')
+        if val is not None and not isinstance(val, str):
+            raise InvalidInput(f"{where} (id {rid}): {key!r} must be a string, got {type(val).__name__}")
+    size = len(doc.get("text") or "") + len(doc.get("title") or "")
+    if size > max_chars:
+        raise TooLarge(
+            f"{where} (id {rid}) has {size:,} characters; the limit is {max_chars:,}",
+            hint="split long documents into passages, or raise VLTOOLS_MAX_DOCUMENT_CHARS",
+        )
+    return {**doc, "id": rid}
+
+
+def load_documents(inp: CollectionAddInput, ctx: Context) -> tuple[list[dict[str, Any]], list[str]]:
+    """Validated documents and a 'where' label for each (file line or list position)."""
+    limit = ctx.settings.max_document_chars
+    docs, where = [], []
+    if inp.path is not None:
+        path = resolve_input_path(inp.path, ctx.settings, what="corpus file")
+        for n, obj in read_jsonl(path):
+            docs.append(_check_doc(obj, f"{path.name} line {n}", limit))
+            where.append(f"line {n}")
+        if not docs:
+            raise InvalidInput(f"{path.name} holds no documents")
+    else:
+        for i, obj in enumerate(inp.documents or []):
+            if not isinstance(obj, dict):
+                raise InvalidInput(f"documents[{i}] is not an object")
+            docs.append(_check_doc(obj, f"documents[{i}]", limit))
+            where.append(f"documents[{i}]")
+    return docs, where
+
+
+@tool("collection.add")
+def add(inp: CollectionAddInput, ctx: Context) -> CollectionAddOutput:
+    """Add text documents (inline or from a JSONL file) to a collection: encoded, indexed, all or nothing."""
+    t0 = time.monotonic()
+    coll = ctx.collection(inp.collection)
+    if coll.kind != "text":
+        raise Unsupported(
+            f"collection.add adds text documents; {coll.name!r} is a {coll.kind} collection",
+            hint=f"add {coll.kind}s with the {coll.kind} tools (vltools list --tag {coll.kind})",
+        )
+    docs, where = load_documents(inp, ctx)
+    if not inp.upsert:  # fail before spending minutes on encoding
+        first: dict[str, str] = {}
+        for d, w in zip(docs, where, strict=True):
+            if d["id"] in first:
+                raise Conflict(
+                    f"id {d['id']!r} appears twice ({first[d['id']]} and {w})",
+                    hint="give every document a unique id, or pass upsert=true to keep the last one",
+                )
+            first[d["id"]] = w
+        clash = coll.has(list(first))
+        if clash:
+            raise Conflict(
+                f"{len(clash)} id(s) already in collection {coll.name!r}: {', '.join(sorted(clash)[:5])}",
+                hint="pass upsert=true to replace them, or use new ids",
+            )
+    vectors = None
+    if coll.has_vectors:
+        encoder = ctx.text(coll.model)
+        texts = [index_text(d.get("title"), d.get("text")) for d in docs]
+        vectors = encoder.encode(texts, batch_size=inp.batch_size, progress=ctx.progress)
+    result = coll.add(docs, vectors, upsert=inp.upsert, progress=ctx.progress)
+    return CollectionAddOutput(collection=coll.name, seconds=round(time.monotonic() - t0, 3), **result)
+
+
+# -- collection.info / list / delete --------------------------------------------------------
+class CollectionRef(BaseModel):
+    collection: str = Field(description="Collection name.")
+
+
+@tool("collection.info")
+def info(inp: CollectionRef, ctx: Context) -> CollectionInfo:
+    """Describe a collection: kind, document count, model, vector dimension, index type and path."""
+    return info_of(ctx.collection(inp.collection))
+
+
+class CollectionListInput(BaseModel):
+    kind: Literal["text", "image", "video"] | None = Field(None, description="Only collections of this kind.")
+
+
+class CollectionListOutput(BaseModel):
+    collections: list[CollectionInfo] = Field(description="The collections, by name.")
+
+
+@tool("collection.list")
+def list_(inp: CollectionListInput, ctx: Context) -> CollectionListOutput:
+    """List the collections under VLTOOLS_HOME with their kind, size and model."""
+    out = []
+    for name in list_collections(ctx.settings):
+        try:
+            coll = ctx.collection(name)
+        except Exception:  # a collection being deleted right now
+            continue
+        if inp.kind is None or coll.kind == inp.kind:
+            out.append(info_of(coll))
+    return CollectionListOutput(collections=out)
+
+
+class CollectionDeleteOutput(BaseModel):
+    deleted: str = Field(description="Name of the deleted collection.")
+    count: int = Field(description="Documents it held.")
+
+
+@tool("collection.delete")
+def delete(inp: CollectionRef, ctx: Context) -> CollectionDeleteOutput:
+    """Delete a collection and everything stored in it (cannot be undone)."""
+    coll = ctx.collection(inp.collection)
+    delete_collection(coll.name, ctx.settings)
+    return CollectionDeleteOutput(deleted=coll.name, count=coll.count)
