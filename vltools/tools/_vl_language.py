@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray", "teal"]
-COLOUR_ALIASES = {"grey": "gray", "violet": "purple", "cyan": "teal", "crimson": "red", "scarlet": "red"}
-SHAPES = ["circle", "square", "rectangle", "triangle", "star", "cross", "hexagon", "pentagon", "diamond", "ellipse",
-          "heart"]
+# The synthetic world's vocabulary (vltools.world.vocab), which the demo CLIP was trained on.
+COLOURS = ["red", "orange", "yellow", "green", "teal", "blue", "purple", "pink", "brown", "gray", "black"]
+COLOUR_ALIASES = {"grey": "gray", "violet": "purple", "cyan": "teal", "crimson": "red", "scarlet": "red",
+                  "navy": "blue", "azure": "blue", "lime": "green", "golden": "yellow"}
+SHAPES = ["circle", "square", "rectangle", "triangle", "star", "cross", "hexagon", "heart"]
 SHAPE_ALIASES = {"ring": "circle", "disc": "circle", "disk": "circle", "dot": "circle", "box": "square",
-                 "oval": "ellipse", "plus": "cross"}
+                 "plus": "cross"}
 GENERIC_NOUNS = {"shape", "object", "thing", "figure", "item"}
 SIZES = ["small", "large"]
 SIZE_ALIASES = {"big": "large", "tiny": "small", "little": "small", "huge": "large"}
