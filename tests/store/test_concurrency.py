@@ -1,0 +1,76 @@
+"""Two processes writing one collection at once, and a writer killed mid-add."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vltools.core.settings import get_settings
+from vltools.store import create_collection, open_collection
+
+from ._fixtures import unique
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _writer(name: str, prefix: str, batches: int, size: int, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.store._writer", name, prefix, str(batches), str(size), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _consistent(name: str) -> None:
+    coll = open_collection(name, get_settings())
+    db_ids = {r[0] for r in coll._conn().execute("SELECT id FROM docs")}
+    assert coll.count == len(db_ids)
+    index = coll._load("faiss")
+    assert index.ntotal == coll.count
+    retriever, rids = coll._load("bm25")
+    assert len(rids) == coll.count
+
+
+def test_two_processes_adding_at_once_both_land():
+    name = unique("race")
+    create_collection(name, "text", model="minilm", settings=get_settings())
+    procs = [_writer(name, p, 8, 25) for p in ("alpha", "beta")]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert out.startswith("done")
+    coll = open_collection(name, get_settings())
+    assert coll.count == 2 * 8 * 25
+    assert coll.has(["alpha-7-24", "beta-7-24", "alpha-0-0", "beta-0-0"]) == {
+        "alpha-7-24",
+        "beta-7-24",
+        "alpha-0-0",
+        "beta-0-0",
+    }
+    assert coll.bm25_search("alpha", 1000)[0][0].startswith("alpha")
+    assert len(coll.bm25_search("beta", 1000)) == 200
+    _consistent(name)
+
+
+def test_writer_killed_after_commit_is_recovered_on_open():
+    name = unique("killed")
+    coll = create_collection(name, "text", model="minilm", settings=get_settings())
+    vec = np.random.default_rng(0).standard_normal((3, 16)).astype(np.float32)
+    coll.add([{"id": f"base{i}", "text": "base document"} for i in range(3)], vec)
+    p = _writer(name, "gamma", 1, 10, "crash-before-manifest")
+    p.communicate(timeout=300)
+    assert p.returncode == 17  # it died where we wanted
+    # the database holds the committed batch; the manifest still names the old version
+    again = open_collection(name, get_settings())  # notices and rebuilds the indexes
+    assert again.count == 13
+    assert again.search(vec[1], 1)[0][0] == "base1"
+    assert len(again.bm25_search("gamma", 100)) == 10
+    _consistent(name)
