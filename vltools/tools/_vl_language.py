@@ -22,11 +22,13 @@ SHAPE_ALIASES = {"ring": "circle", "disc": "circle", "disk": "circle", "dot": "c
 GENERIC_NOUNS = {"shape", "object", "thing", "figure", "item"}
 SIZES = ["small", "large"]
 SIZE_ALIASES = {"big": "large", "tiny": "small", "little": "small", "huge": "large"}
-POSITIONS = ["left", "right", "top", "bottom", "centre"]
+POSITIONS = ["top left", "top", "top right", "left", "centre", "right", "bottom left", "bottom", "bottom right"]
 POSITION_WORDS = {"left": "left", "right": "right", "top": "top", "upper": "top", "bottom": "bottom",
                   "lower": "bottom", "centre": "centre", "center": "centre", "middle": "centre"}
 POSITION_PHRASE = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom",
-                   "centre": "in the centre"}
+                   "centre": "in the centre", "top left": "in the top left", "top right": "in the top right",
+                   "bottom left": "in the bottom left", "bottom right": "in the bottom right"}
+_COMPOUND_POSITION = re.compile(r"\b(top|upper|bottom|lower) (left|right)\b")
 RELATIONS = {"above": "above", "over": "above", "below": "below", "under": "below", "beneath": "below",
              "left of": "left of", "to the left of": "left of", "right of": "right of", "to the right of": "right of",
              "next to": "next to", "beside": "next to"}
@@ -92,6 +94,10 @@ class Obj:
 def parse_object(text: str) -> Obj:
     """Read count/size/colour/shape/position words from a noun phrase ('two small red circles on the left')."""
     obj = Obj()
+    compound = _COMPOUND_POSITION.search(text.lower())
+    if compound:
+        obj.position = f"{POSITION_WORDS[compound.group(1)]} {compound.group(2)}"
+        text = text.lower().replace(compound.group(0), " ")
     words = re.findall(r"[a-z0-9]+", text.lower())
     for i, w in enumerate(words):
         c = _canon_word(w)
@@ -304,7 +310,7 @@ def default_candidates(probe: Probe) -> list[str]:
 def candidate_kind(answer: str) -> str | None:
     """Which attribute a free-text candidate answer fills ('red' -> colour), or None."""
     a = answer.strip().lower()
-    if a in POSITION_WORDS or a in POSITION_PHRASE.values():
+    if a in POSITION_WORDS or a in POSITION_PHRASE or a in POSITION_PHRASE.values() or _COMPOUND_POSITION.search(a):
         return "position"
     c = _canon_word(a) if " " not in a else None
     if c is None:
@@ -323,8 +329,8 @@ def with_value(obj: Obj, attribute: str, value: Any) -> Obj:
         c = _canon_word(str(value).split()[-1]) if str(value).strip() else None
         return replace(obj, **{attribute: c[1] if c else str(value).strip().lower()})
     if attribute == "position":
-        v = str(value).strip().lower().split()[-1]
-        return replace(obj, position=POSITION_WORDS.get(v, v))
+        v = parse_object(str(value)).position or str(value).strip().lower()
+        return replace(obj, position=v)
     return obj
 
 
