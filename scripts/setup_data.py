@@ -53,7 +53,8 @@ def setup_wordnet(src: Path = WORDNET_SRC, root: Path = NLTK_ROOT) -> bool:
 
 def _write_index_sense(root: Path, dest: Path) -> None:
     """Derive index.sense (sense key -> synset) from the data files; Debian does not ship it."""
-    (dest / "lexnames").write_text("".join(f"{i:02d}\t{n}\t{_SYNTACTIC[n.split('.')[0]]}\n" for i, n in enumerate(LEXNAMES)))
+    lex = "".join(f"{i:02d}\t{n}\t{_SYNTACTIC[n.split('.')[0]]}\n" for i, n in enumerate(LEXNAMES))
+    (dest / "lexnames").write_text(lex)
     (dest / "index.sense").write_text("")  # nltk opens it while loading; filled below
     import nltk
 

@@ -1,0 +1,254 @@
+"""Natural-logic tools for fact verification (P39): `natlog.prove`, `natlog.relate`, `evidence.select`.
+
+Needs WordNet 3.0 laid out by ``scripts/setup_data.py`` (Debian ``wordnet-base``) and the text
+encoder (``minilm``) for embedding similarity; an LLM only when ``llm`` is given.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from vltools.core import Context, tool
+from vltools.core.errors import InvalidInput, NotFound, TooLarge, ToolError, Unsupported
+from vltools.core.types import Passage
+
+MAX_CLAIM_CHARS = 2000
+Verdict = Literal["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]
+Operator = Literal[
+    "equivalence", "forward_entailment", "reverse_entailment", "negation", "alternation", "cover", "independence"
+]
+
+
+def check_claim(claim: str) -> str:
+    """Strip and bound a claim (shared by the tools and graph.fact_check through their inputs)."""
+    text = claim.strip()
+    if not text:
+        raise InvalidInput("the claim is empty", hint="pass a sentence to verify in 'claim'")
+    if len(text) > MAX_CLAIM_CHARS:
+        raise TooLarge(
+            f"the claim is {len(text):,} characters; at most {MAX_CLAIM_CHARS:,} are accepted",
+            hint="verify one sentence-sized claim at a time",
+        )
+    return text
+
+
+class ProofStep(BaseModel):
+    kind: Literal["deletion", "substitution", "insertion", "negation"] = Field(
+        description="Edit from evidence to claim: deletion (evidence-only words), substitution (aligned pair), "
+        "insertion (claim-only words) or negation (polarity differs)."
+    )
+    claim_span: str = Field(description="Claim words of this edit ('' for deletions).")
+    evidence_span: str = Field(description="Evidence words of this edit ('' for insertions).")
+    operator: Operator = Field(description="Natural-logic relation from the evidence span to the claim span.")
+    symbol: str = Field(description="The operator's symbol: ≡ ⊑ ⊒ ¬ | ⌣ #.")
+    source: str = Field(description="Which signal chose the operator (same lemma, synonym, hypernym, antonym, ...).")
+    evidence_index: int | None = Field(description="Index of the evidence sentence the span comes from.")
+    state: Verdict = Field(description="Automaton state after reading this operator.")
+
+
+class ProveInput(BaseModel):
+    claim: str = Field(description=f"The claim to verify (one sentence, at most {MAX_CLAIM_CHARS} characters).")
+    evidence: list[str] = Field(min_length=1, max_length=50, description="Evidence sentences, pooled for the proof.")
+    use_embeddings: bool = Field(True, description="Align words WordNet cannot relate by text-encoder similarity.")
+    text_model: str | None = Field(None, description="Text-encoder spec for similarity (default: settings).")
+    llm: str | None = Field(
+        None, description="LLM spec asked QA-style to choose the operator of spans the lexical signals leave open."
+    )
+
+
+class ProveOutput(BaseModel):
+    verdict: Verdict = Field(description="Final automaton state.")
+    proof: list[ProofStep] = Field(description="Edits in the order the automaton read them.")
+    states: list[Verdict] = Field(description="Automaton states, starting state first.")
+    uncovered: list[str] = Field(description="Claim spans no evidence covers (what a further hop should look for).")
+    evidence_used: list[int] = Field(description="Indices of the evidence sentences the proof aligned to.")
+    coverage: float = Field(description="Fraction of the claim's content words aligned to evidence.")
+
+
+def _similarity(ctx: Context, spec: str | None):
+    enc = ctx.text(spec)
+
+    def sim(a: list[str], b: list[str]) -> list[list[float]]:
+        va, vb = enc.encode(a), enc.encode(b)
+        return (va @ vb.T).tolist()
+
+    return sim
+
+
+_CHOICES = {
+    "A": "equivalence",
+    "B": "forward_entailment",
+    "C": "reverse_entailment",
+    "D": "alternation",
+    "E": "independence",
+}
+
+
+def _llm_chooser(ctx: Context, spec: str):
+    llm = ctx.llm(spec)
+
+    def choose(claim: str, evidence: str, claim_span: str, evidence_span: str) -> str | None:
+        question = (
+            f"Evidence: {evidence}\nClaim: {claim}\n"
+            f"Question: the claim says \"{claim_span}\". Given the evidence, which is true?\n"
+            "A) the evidence says the same thing\nB) the evidence says something more specific\n"
+            "C) the evidence says something more general\nD) the evidence contradicts it\n"
+            "E) the evidence does not mention it\nAnswer with one letter."
+        )
+        messages = [{"role": "user", "content": question}]
+        try:
+            scores = llm.next_token_logits(messages, list(_CHOICES))
+            letter = max(scores, key=scores.get)
+        except Unsupported:
+            text = llm.generate(messages, max_tokens=4)
+            m = re.search(r"\b([A-E])\b", text.upper())
+            letter = m.group(1) if m else ""
+        return _CHOICES.get(letter)
+
+    return choose
+
+
+@tool("natlog.prove")
+def prove(inp: ProveInput, ctx: Context) -> ProveOutput:
+    """Prove or refute a claim from evidence sentences with natural logic (WordNet operators + NatLog automaton).
+
+    Aligns claim words with evidence words, assigns each pair a natural-logic operator
+    (synonym = equivalence, hypernym/hyponym = forward/reverse entailment, antonym and
+    co-hyponym = alternation, negation cues = negation, number/date mismatch = alternation,
+    unmatched claim words = reverse entailment) and runs the automaton to SUPPORTS, REFUTES
+    or NOT ENOUGH INFO.
+    """
+    from vltools.tools.factcheck._natlog import Lexicon
+    from vltools.tools.factcheck._natlog import prove as _prove
+    from vltools.tools.factcheck._wordnet import get_wordnet
+
+    claim = check_claim(inp.claim)
+    evidence = [e.strip() for e in inp.evidence if e.strip()]
+    if not evidence:
+        raise InvalidInput("all evidence sentences are empty", hint="pass at least one non-empty sentence")
+    if sum(len(e) for e in evidence) > 200_000:
+        raise TooLarge("the evidence is over 200,000 characters", hint="select sentences first (evidence.select)")
+    ctx.progress(0, 2, "aligning")
+    lex = _lexicon(get_wordnet(), Lexicon)
+    sim = _similarity(ctx, inp.text_model) if inp.use_embeddings else None
+    chooser = _llm_chooser(ctx, inp.llm) if inp.llm else None
+    p = _prove(claim, evidence, lex, similarity=sim, chooser=chooser)
+    ctx.progress(2, 2, p.verdict)
+    steps = [ProofStep(**e.as_dict(), state=s) for e, s in zip(p.edits, p.states, strict=True)]
+    return ProveOutput(
+        verdict=p.verdict,  # type: ignore[arg-type]
+        proof=steps,
+        states=["SUPPORTS", *p.states],  # type: ignore[list-item]
+        uncovered=p.uncovered,
+        evidence_used=p.evidence_used,
+        coverage=round(p.coverage, 4),
+    )
+
+
+_LEXICON: Any = None
+
+
+def _lexicon(wn: Any, cls: Any) -> Any:
+    global _LEXICON
+    if _LEXICON is None:
+        _LEXICON = cls(wn)
+    return _LEXICON
+
+
+class RelateInput(BaseModel):
+    evidence_word: str = Field(min_length=1, max_length=100, description="Word from the evidence (e.g. 'poodle').")
+    claim_word: str = Field(min_length=1, max_length=100, description="Word from the claim (e.g. 'dog').")
+
+
+class RelateOutput(BaseModel):
+    operator: Operator = Field(description="Natural-logic relation from the evidence word to the claim word.")
+    symbol: str = Field(description="The operator's symbol.")
+    relation: str = Field(description="The WordNet relation behind it ('none' = independence).")
+
+
+@tool("natlog.relate")
+def relate(inp: RelateInput, ctx: Context) -> RelateOutput:
+    """The natural-logic operator between two words from WordNet (synonym, hypernym, hyponym, antonym, co-hyponym)."""
+    from vltools.tools.factcheck._natlog import OPERATORS, Lexicon
+    from vltools.tools.factcheck._wordnet import get_wordnet
+
+    lex = _lexicon(get_wordnet(), Lexicon)
+    e, c = inp.evidence_word.strip().lower(), inp.claim_word.strip().lower()
+    rel = lex.relation(e, c)
+    if rel is None and lex.co_hyponyms(e, c):
+        rel = ("alternation", "co-hyponym")
+    op, why = rel or ("independence", "none")
+    return RelateOutput(operator=op, symbol=OPERATORS[op], relation=why)  # type: ignore[arg-type]
+
+
+class SelectInput(BaseModel):
+    claim: str = Field(description="The claim (or question) to select evidence for.")
+    passages: list[Passage] = Field(min_length=1, max_length=1000, description="Documents or passages to select from.")
+    k: int = Field(5, ge=1, le=100, description="How many sentences to keep.")
+    split: bool = Field(True, description="Split passages into sentences before scoring.")
+    reranker: str | None = Field(
+        None, description="A rerank.* tool to score sentences with (default: text-encoder cosine similarity)."
+    )
+    min_score: float | None = Field(
+        None, description="Drop sentences scoring below this (cosine similarity when no reranker is given)."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Sentence texts to skip (already used).")
+    text_model: str | None = Field(None, description="Text-encoder spec for the default scorer.")
+
+
+class Sentence(BaseModel):
+    doc_id: str = Field(description="Id of the passage the sentence comes from.")
+    text: str = Field(description="The sentence.")
+    score: float = Field(description="Relevance to the claim (cosine, or the reranker's score).")
+
+
+class SelectOutput(BaseModel):
+    sentences: list[Sentence] = Field(description="Selected sentences, best first.")
+    scorer: str = Field(description="What scored them: 'cosine:<model>' or the reranker's name.")
+
+
+@tool("evidence.select")
+def select(inp: SelectInput, ctx: Context) -> SelectOutput:
+    """Select the evidence sentences most relevant to a claim from retrieved passages (split, score, keep top k)."""
+    from vltools.tools.factcheck._natlog import split_sentences
+
+    claim = check_claim(inp.claim)
+    skip = {s.strip() for s in inp.exclude}
+    cands: list[tuple[str, str]] = []
+    for p in inp.passages:
+        body = f"{p.title}. {p.text}" if (p.title and not inp.split) else p.text
+        for s in split_sentences(body) if inp.split else [body.strip()]:
+            if s and s not in skip and (p.id, s) not in cands:
+                cands.append((p.id, s))
+    if not cands:
+        return SelectOutput(sentences=[], scorer="none")
+    if inp.reranker:
+        if not inp.reranker.startswith("rerank."):
+            raise InvalidInput(f"reranker {inp.reranker!r} is not a rerank.* tool", hint="e.g. rerank.cross_encoder")
+        ids = [f"s{i}" for i in range(len(cands))]
+        try:
+            out = ctx.call(inp.reranker, {"query": claim, "passages": [{"id": i, "text": t} for i, (_, t) in
+                                                                       zip(ids, cands, strict=True)]})
+        except NotFound:
+            raise
+        except ToolError as err:
+            raise ToolError(err.code, f"reranker {inp.reranker} failed: {err.message}", err.hint) from err
+        scores = {h.id: h.score for h in out.hits}
+        ranked = [(cands[int(i[1:])], scores[i]) for i in scores]
+        scorer = inp.reranker
+    else:
+        enc = ctx.text(inp.text_model)
+        vecs = enc.encode([claim] + [t for _, t in cands])
+        sims = (vecs[1:] @ vecs[0]).tolist()
+        ranked = list(zip(cands, sims, strict=True))
+        scorer = f"cosine:{enc.spec}"
+    ranked.sort(key=lambda x: -x[1])
+    keep = [
+        Sentence(doc_id=d, text=t, score=round(float(s), 6))
+        for (d, t), s in ranked
+        if inp.min_score is None or s >= inp.min_score
+    ][: inp.k]
+    return SelectOutput(sentences=keep, scorer=scorer)
