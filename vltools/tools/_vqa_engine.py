@@ -100,16 +100,17 @@ def score_statements(
     weights[:, 0] = 1.0
     agg = np.repeat(feats[:1], m, axis=0)
     if use_regions and feats.shape[0] > 1:
-        for j in range(m):
-            closer = np.where(sims_all[1:, j] > sims_all[0, j])[0] + 1
-            if len(closer):
-                z = sims_all[closer, j] * REGION_TEMPERATURE
-                w = np.exp(z - z.max())
-                w /= w.sum()
-                a = feats[0] + (w[:, None] * feats[closer]).sum(0)
-                agg[j] = a / np.linalg.norm(a)
-                weights[j, 0] = 0.5
-                weights[j, closer] = 0.5 * w
+        closer = sims_all[1:] > sims_all[:1]  # (R-1, m): crops closer to the statement than the whole image
+        has = closer.any(0)
+        z = np.where(closer, sims_all[1:] * REGION_TEMPERATURE, -np.inf)
+        z = z - np.where(has, z.max(0), 0.0)
+        w = np.where(closer, np.exp(z), 0.0)
+        w = w / np.where(has, w.sum(0), 1.0)  # (R-1, m), columns sum to 1 where any crop is closer
+        a = feats[0][None, :] + w.T @ feats[1:]
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        agg = np.where(has[:, None], a, agg)
+        weights[has, 0] = 0.5
+        weights[:, 1:] = np.where(has[:, None], 0.5 * w.T, 0.0)
     sims = (agg * texts).sum(1)
     if noise > 0:
         rng = np.random.default_rng(seed)

@@ -63,6 +63,9 @@ class EmbedOutput(BaseModel):
 def embed(inp: EmbedInput, ctx: Context) -> EmbedOutput:
     """Embed a video with CLIP as the mean of its sampled frames' features (ViFi-CLIP, P28); the frame
     features and their times are returned too, for temporal tools."""
+    from vltools.models.video import probe_video
+
+    probe_video(inp.video, ctx.settings)  # a bad file fails before a model loads
     backend = ctx.clip(inp.model)
     pooled, feats, times, notice, info = _embed_frames(
         inp.video, ctx, backend, frames=inp.frames, fps=inp.fps, max_frames=inp.max_frames

@@ -88,6 +88,9 @@ class VqaOutput(BaseModel):
     model: str = Field(description="The CLIP spec used.")
 
 
+_CAPTIONS: dict[tuple, np.ndarray] = {}  # (model, image key, regions, noise) -> best caption phrase indices
+
+
 # -- visual input --------------------------------------------------------------------------------
 def _visuals(inp: VqaInput, ctx: Context) -> tuple[list[Any], list[float], list[tuple], str | None]:
     if inp.image is not None:
@@ -169,8 +172,8 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
             f"the question asks about change over time ({probe.event}); that needs a video",
             hint="pass video instead of image, or ask about what the image shows",
         )
+    images, times, keys, notice = _visuals(inp, ctx)  # bad files fail before a model loads
     clip = ctx.clip(inp.model)
-    images, times, keys, notice = _visuals(inp, ctx)
     notices = [notice] if notice else []
     feats = []
     for i, (img, key) in enumerate(zip(images, keys, strict=True)):
@@ -182,14 +185,19 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
                                     use_regions=inp.regions, noise=inp.noise)
 
     phrases = [lang.Obj(shape=s, colour=c).phrase() for c in lang.COLOURS for s in lang.SHAPES]
-    cap_scores = score(feats[0], [lang.statement(lang.parse_object(p)) for p in phrases])
-    top = np.argsort(-cap_scores.probs)
+    cap_key = (clip.spec, keys[0], inp.regions, inp.noise)
+    top = _CAPTIONS.get(cap_key)
+    if top is None:
+        top = np.argsort(-score(feats[0], [lang.statement(lang.parse_object(p)) for p in phrases]).probs)[:8]
+        _CAPTIONS[cap_key] = top
+        if len(_CAPTIONS) > 4096:
+            _CAPTIONS.pop(next(iter(_CAPTIONS)))
     caption = phrases[top[0]]
     is_video = inp.video is not None
     out: dict[str, Any] = {"question_type": probe.kind, "caption": caption, "model": clip.spec, "temporal": False}
 
     yesno_tests = _yesno_tests(probe) if probe.kind == "yesno" and not probe.event else []
-    yes_no_asked = inp.candidates is None or {c.strip().lower() for c in inp.candidates} <= {"yes", "no"}
+    yes_no_asked = inp.candidates is None or {"yes", "no"} <= {c.strip().lower() for c in inp.candidates}
     if probe.kind == "yesno" and (probe.event or yesno_tests) and yes_no_asked:
         if probe.event:
             p_yes, per_frame, evidence, stmt, regions = _temporal(probe, feats, times, score)

