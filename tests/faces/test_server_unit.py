@@ -141,15 +141,23 @@ def test_progress_is_monotonic_across_phases():
     assert sent[-1] == (5, 5, "index") and sent[2] == (3, 3, "encode")
 
 
-def test_listing_mcp_tools_imports_no_model_library():
+def test_listing_and_a_bm25_call_import_no_model_library(bm25_collection, server_env):
+    """What a stdio server does first (list tools, answer a BM25 query) loads no torch & co."""
     code = (
-        "import json, sys\nfrom vltools.core.registry import get_registry\nfrom vltools.server import list_mcp_tools\n"
+        "import asyncio, json, sys\n"
+        "from vltools.core.registry import get_registry\n"
+        "from vltools.server import list_mcp_tools, run_tool\n"
         "tools = list_mcp_tools(get_registry())\n"
-        f"print(json.dumps([len(tools), [m for m in {HEAVY!r} if m in sys.modules]]))"
+        f"r = asyncio.run(run_tool(get_registry(), 'retrieve_bm25', {{'collection': {bm25_collection!r}, "
+        "'query': 'jet engine', 'k': 2}))\n"
+        f"print(json.dumps([len(tools), r.structuredContent['hits'][0]['id'], [m for m in {HEAVY!r} "
+        "if m in sys.modules]]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    n, heavy = json.loads(out.stdout.strip().splitlines()[-1])
-    assert heavy == [], f"listing tool schemas imported {heavy}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                         env=server_env)
+    n, top, heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    assert heavy == [], f"listing tool schemas or a BM25 call imported {heavy}"
+    assert top == "jet"
     from vltools import registry
 
     assert n == len(registry().list())
