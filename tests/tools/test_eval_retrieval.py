@@ -1,0 +1,137 @@
+"""eval.retrieval: metrics checked by hand on a tiny case, sane figures on a real Cranfield subset,
+file layouts of shared/data, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+
+import vltools
+from vltools.core.errors import InvalidInput
+
+from ..store._fixtures import CRAN, cranfield_collection, cranfield_docs, cranfield_qrels, cranfield_queries, unique
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    name = unique("tiny")
+    vltools.call("collection.create", {"name": name, "model": "none"})
+    docs = [
+        {"id": "a", "text": "supersonic jet noise"},
+        {"id": "b", "text": "jet engine noise measured in flight"},
+        {"id": "c", "text": "wing flutter at transonic speed"},
+        {"id": "d", "text": "noise"},
+    ]
+    vltools.call("collection.add", {"collection": name, "documents": docs})
+    return name
+
+
+def test_metrics_match_hand_computation(tiny):
+    ranking = [h.id for h in vltools.call("retrieve.bm25", {"collection": tiny, "query": "jet noise", "k": 10}).hits]
+    # judge the 2nd-ranked document highly relevant, plus one document BM25 never returns
+    qrels = {"q1": {ranking[1]: 2, "c": 1, ranking[0]: 0}}
+    out = vltools.call(
+        "eval.retrieval",
+        {"collection": tiny, "queries": [{"id": "q1", "text": "jet noise"}], "qrels": qrels, "k": 2, "depth": 10},
+    )
+    m = out.per_query["q1"]
+    assert set(m) == {"ndcg@2", "recall@2", "recall@10", "mrr@2", "p@2", "map"}
+    dcg = 2 / math.log2(3)  # trec_eval's nDCG (as in BEIR): linear gain rel at rank i, discount log2(i + 1)
+    idcg = 2 / math.log2(2) + 1 / math.log2(3)
+    assert m["ndcg@2"] == pytest.approx(dcg / idcg)
+    assert m["mrr@2"] == pytest.approx(0.5)
+    assert m["recall@2"] == pytest.approx(0.5) and m["recall@10"] == pytest.approx(0.5)
+    assert m["p@2"] == pytest.approx(0.5)
+    assert m["map"] == pytest.approx((1 / 2) / 2)
+    assert out.mean == pytest.approx(m) and out.num_queries == 1 and out.k == 2
+
+
+def test_query_without_hits_counts_as_zero_and_unjudged_are_skipped(tiny):
+    queries = [{"id": "1", "text": "zebra crossing"}, {"id": "2", "text": "jet noise"}, {"id": "3", "text": "wing"}]
+    qrels = {"1": {"a": 1}, "2": {"a": 1}}
+    out = vltools.call("eval.retrieval", {"collection": tiny, "queries": queries, "qrels": qrels, "k": 3})
+    assert out.num_queries == 2 and out.skipped_queries == ["3"]
+    assert out.per_query["1"]["ndcg@3"] == 0.0
+    assert out.mean["ndcg@3"] == pytest.approx(out.per_query["2"]["ndcg@3"] / 2)
+
+
+def test_cranfield_subset_bm25_is_sane(tmp_path):
+    name = cranfield_collection("none")
+    ids = {d["id"] for d in cranfield_docs()}
+    qrels = cranfield_qrels(ids)
+    # the file layout of shared/data: queries.jsonl and qrels.tsv with a header line
+    qpath = tmp_path / "queries.jsonl"
+    qs = cranfield_queries()
+    qpath.write_text("".join(json.dumps({"id": q, "text": qs[q]}) + "\n" for q in qrels))
+    rpath = tmp_path / "qrels.tsv"
+    rpath.write_text(
+        "query-id\tdoc-id\trelevance\n" + "".join(f"{q}\t{d}\t{r}\n" for q, ds in qrels.items() for d, r in ds.items())
+    )
+    seen = []
+    out = vltools.call(
+        "eval.retrieval",
+        {"collection": name, "queries": str(qpath), "qrels": str(rpath), "retriever": "bm25"},
+        progress=lambda d, t, n: seen.append(n),
+    )
+    assert out.num_queries == len(qrels) > 50
+    assert 0.3 < out.mean["ndcg@10"] < 0.8  # measured 0.50 on this subset
+    assert out.mean["recall@100"] > 0.9
+    assert set(out.mean) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "p@10", "map"}
+    assert sum(n.startswith("query ") for n in seen) == len(qrels)
+    # inline lists give the same answer as the files
+    inline = vltools.call(
+        "eval.retrieval",
+        {"collection": name, "queries": [{"id": q, "text": qs[q]} for q in qrels], "qrels": qrels, "per_query": False},
+    )
+    assert inline.mean == pytest.approx(out.mean) and inline.per_query == {}
+
+
+@pytest.mark.heavy
+def test_cranfield_subset_dense_and_hybrid():
+    name = cranfield_collection("minilm")
+    qrels = cranfield_qrels({d["id"] for d in cranfield_docs()})
+    qs = cranfield_queries()
+    queries = [{"id": q, "text": qs[q]} for q in qrels]
+    means = {}
+    for r in ("bm25", "dense", "hybrid"):
+        out = vltools.call("eval.retrieval", {"collection": name, "queries": queries, "qrels": qrels, "retriever": r})
+        means[r] = out.mean["ndcg@10"]
+    assert all(0.3 < v < 0.9 for v in means.values()), means
+    assert means["hybrid"] > min(means["bm25"], means["dense"]), means
+
+
+def test_shared_qrels_file_reads(tmp_path, tiny):
+    # the real Cranfield files (copied under an allowed root): 225 queries, header line skipped
+    for f in ("queries.jsonl", "qrels.tsv"):
+        shutil.copy(CRAN / f, tmp_path / f)
+    out = vltools.call(
+        "eval.retrieval",
+        {"collection": tiny, "queries": str(tmp_path / "queries.jsonl"), "qrels": str(tmp_path / "qrels.tsv")},
+    )
+    assert out.num_queries == 225 and out.mean["ndcg@10"] == 0.0  # none of those docs is in the tiny collection
+
+
+def test_bad_inputs(tmp_path, tiny):
+    q = [{"id": "1", "text": "jet"}]
+    with pytest.raises(InvalidInput, match="none of the queries has a judgment"):
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": {"9": {"a": 1}}})
+    bad = tmp_path / "qrels.tsv"
+    bad.write_text("1\ta\t1\n1\tb\n")
+    with pytest.raises(InvalidInput, match="qrels.tsv line 2"):
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": str(bad)})
+    bad.write_text("1\ta\t1\n1\tb\thigh\n")
+    with pytest.raises(InvalidInput, match="line 2: relevance 'high'"):
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": str(bad)})
+    with pytest.raises(InvalidInput, match="k"):
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": {"1": {"a": 1}}, "k": 0})
+    with pytest.raises(InvalidInput, match="retriever"):
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": {"1": {"a": 1}}, "retriever": "x"})
+    with pytest.raises(InvalidInput, match="text"):
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": [{"id": "1", "text": ""}], "qrels": {}})
+    with pytest.raises(vltools.ToolError, match="no vectors"):
+        vltools.call(
+            "eval.retrieval", {"collection": tiny, "queries": q, "qrels": {"1": {"a": 1}}, "retriever": "dense"}
+        )
