@@ -67,7 +67,7 @@ def test_scene_graph_and_questions():
     qs = lang.questions_from_graph(g)
     texts = [q["question"] for q in qs]
     assert "Is there a square?" in texts and "Are there two blue squares?" in texts
-    assert "Is the green star above the small blue square?" in texts
+    assert "Is the green star above the small blue squares?" in texts
     assert "Does the green star move to the right?" in texts
     by_text = {q["question"]: q for q in qs}
     assert by_text["Is the square blue?"]["depends_on"] == [by_text["Is there a square?"]["id"]]

