@@ -160,3 +160,23 @@ def test_add_encodes_with_minilm():
     info = vltools.call("collection.info", {"collection": name})
     assert (info.count, info.dim, info.retrievers) == (10, 384, ["bm25", "dense", "hybrid"])
     assert (4, 10, "encoding with minilm") in seen and (10, 10, "encoding with minilm") in seen
+
+
+def test_sample_corpus_quickstart(run_cli):
+    """The README quickstart: index the shipped sample corpus from the CLI and search it."""
+    from importlib import resources
+
+    path = resources.files("vltools").joinpath("data/sample_corpus.jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert 30 <= len(lines) <= 60
+    name = unique("sample")
+    assert run_cli("call", "collection.create", "--json", json.dumps({"name": name, "model": "none"}))[0] == 0
+    code, out, err = run_cli("call", "collection.add", "--json", json.dumps({"collection": name, "path": str(path)}))
+    assert code == 0, err
+    assert json.loads(out)["count"] == len(lines)
+    code, out, _ = run_cli(
+        "call", "retrieve.bm25", "--json", json.dumps({"collection": name, "query": "why does bread rise", "k": 3})
+    )
+    top = json.loads(out)["hits"][0]
+    assert top["title"] == "Why bread rises"
+    assert top["metadata"] == {"topic": "cooking"}
