@@ -200,7 +200,31 @@ async def _run(args: argparse.Namespace, env: dict[str, str], inputs: list[dict]
         if http_proc is not None:
             http_proc.terminate()
             http_proc.wait(20)
-    return {"times": times, "startup": startup, "result_json_bytes_median": int(statistics.median(sizes))}
+    return {"times": times, "startup": startup, "result_json_bytes_median": int(statistics.median(sizes)),
+            "client_validation": _validation_cost(inputs[0])}
+
+
+def _validation_cost(inp: dict, reps: int = 100) -> dict[str, float]:
+    """What the SDK client's per-result check costs: one-shot validate vs a compiled validator."""
+    import jsonschema
+    from referencing import Registry
+
+    import vltools
+
+    schema = vltools.registry().get("retrieve.bm25").output_model.model_json_schema(mode="serialization")
+    result = vltools.call("retrieve.bm25", inp).model_dump(mode="json")
+    out: dict[str, float] = {}
+    compiled = jsonschema.validators.validator_for(schema)(schema, registry=Registry())
+    for label, fn in (
+        ("one_shot_validate_ms", lambda: jsonschema.validate(result, schema, registry=Registry())),
+        ("compiled_validator_ms", lambda: compiled.validate(result)),
+        ("check_schema_only_ms", lambda: jsonschema.Draft202012Validator.check_schema(schema)),
+    ):
+        t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        out[label] = round((time.perf_counter() - t) / reps * 1000, 3)
+    return out
 
 
 def main() -> int:
@@ -249,6 +273,7 @@ def main() -> int:
         "p10_ratio_vs_direct": ratios_p10,
         "median_overhead_ms_vs_direct": overhead,
         "stdio_server_startup": run["startup"],
+        "client_output_validation": run["client_validation"],
         "seconds": round(time.perf_counter() - t0, 1),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -272,6 +297,10 @@ def main() -> int:
     st = run["startup"]
     lines += ["", f"stdio server cold start: initialize answered after {st['initialize_ms']:.0f} ms, "
                   f"first tools/list ({st['tools_listed']} tools) after {st['first_tools_list_ms']:.0f} ms.", ""]
+    cv = run["client_validation"]
+    lines += [f"SDK client's check of one result against the output schema: one-shot jsonschema.validate "
+              f"{cv['one_shot_validate_ms']:.2f} ms (of which check_schema {cv['check_schema_only_ms']:.2f} ms), "
+              f"compiled validator {cv['compiled_validator_ms']:.2f} ms.", ""]
     (RESULTS / "mcp.md").write_text("\n".join(lines))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
