@@ -99,7 +99,7 @@ def _query(state: _State) -> str:
 def _retrieve(state: _State, config: RunnableConfig) -> dict[str, Any]:
     ctx, p = ctx_of(config), state["params"]
     hop = state.get("hop", 0) + 1
-    report(config, hop - 1, state["max_hops"], "retrieve", f"hop {hop}")
+    report(config, 3 * (hop - 1), 3 * state["max_hops"], "retrieve", f"hop {hop}")
     query = _query(state)
     seen = set(state.get("seen", []))
     out = ctx.call(p["retriever"], {"collection": p["collection"], "query": query, "k": p["k"] + len(seen)})
@@ -110,7 +110,7 @@ def _retrieve(state: _State, config: RunnableConfig) -> dict[str, Any]:
 
 def _select(state: _State, config: RunnableConfig) -> dict[str, Any]:
     ctx, p = ctx_of(config), state["params"]
-    report(config, state["hop"] - 0.66, state["max_hops"], "select", f"{len(state['passages'])} passages")
+    report(config, 3 * state["hop"] - 2, 3 * state["max_hops"], "select", f"{len(state['passages'])} passages")
     if not state["passages"]:
         return {"evidence": []}
     out = ctx.call("evidence.select", {
@@ -125,7 +125,8 @@ def _select(state: _State, config: RunnableConfig) -> dict[str, Any]:
 def _prove(state: _State, config: RunnableConfig) -> dict[str, Any]:
     ctx, p = ctx_of(config), state["params"]
     n = len(state.get("evidence", []))
-    report(config, state.get("hop", 0) - 0.33, state["max_hops"], "prove", f"{n} sentences")
+    hop = state.get("hop", 0)
+    report(config, max(3 * hop - 1, 0), 3 * state["max_hops"] if hop else 1, "prove", f"{n} sentences")
     texts = [e["text"] for e in state.get("evidence", [])]
     if not texts:
         return {"proof": {"verdict": "NOT ENOUGH INFO", "proof": [], "states": ["SUPPORTS"],

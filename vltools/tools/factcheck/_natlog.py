@@ -238,15 +238,16 @@ class Lexicon:
         return None
 
     def co_hyponyms(self, e: str, c: str) -> bool:
-        """Distinct nouns sharing a direct, specific parent (cat/dog under carnivore-level classes)."""
+        """Distinct nouns under a shared, specific class within two levels (cat/dog under carnivore)."""
         ne = [s for s in self.synsets(e, top=1) if s.pos() == "n"]
         nc = [s for s in self.synsets(c, top=1) if s.pos() == "n"]
         for a in ne:
             for b in nc:
-                if a == b:
+                if a == b or b in self.hypernym_closure(e) or a in self.hypernym_closure(c):
                     continue
-                shared = set(a.hypernyms()) & set(b.hypernyms())
-                if any(s.min_depth() >= 5 for s in shared):
+                up_a = set(a.closure(lambda x: x.hypernyms() + x.instance_hypernyms(), depth=2))
+                up_b = set(b.closure(lambda x: x.hypernyms() + x.instance_hypernyms(), depth=2))
+                if any(h.min_depth() >= 5 for h in up_a & up_b):
                     return True
         return False
 
@@ -341,23 +342,31 @@ def prove(
     topical = [i for i, s in enumerate(sent_sims) if s >= sentence_threshold]
     edits: list[Edit] = []
     used_tokens: dict[int, set[int]] = {i: set() for i in range(len(evidence))}
-    unaligned: list[Token] = []
 
-    for ct in (t for t in ctoks if t.content):
-        best: Edit | None = None
-        for si, toks in enumerate(etoks):
-            for et in toks:
-                if not et.content:
-                    continue
-                cand = _token_edit(ct, et, si, lexicon, si in topical)
-                if cand and (best is None or _rank(cand) < _rank(best)):
-                    best = cand
-                    best_tok = et
-        if best is None:
-            unaligned.append(ct)
-            continue
-        edits.append(best)
-        used_tokens[best.evidence_index or 0].add(best_tok.index)  # type: ignore[union-attr]
+    # Two passes: matches and entailments first; alternations (antonyms, co-hyponyms, other numbers)
+    # only between claim and evidence words that nothing else aligned, so that a word the evidence
+    # shares with the claim is never also read as a contradiction of another claim word.
+    pending = [t for t in ctoks if t.content]
+    for strong in (True, False):
+        rest = []
+        for ct in pending:
+            best, best_tok = None, None
+            for si, toks in enumerate(etoks):
+                for et in toks:
+                    if not et.content or (not strong and et.index in used_tokens[si]):
+                        continue
+                    cand = _token_edit(ct, et, si, lexicon, si in topical)
+                    if cand is None or (cand.operator == "alternation") == strong:
+                        continue
+                    if best is None or _rank(cand) < _rank(best):
+                        best, best_tok = cand, et
+            if best is None or best_tok is None:
+                rest.append(ct)
+                continue
+            edits.append(best)
+            used_tokens[best.evidence_index or 0].add(best_tok.index)
+        pending = rest
+    unaligned = sorted(pending, key=lambda t: t.index)
 
     # Words WordNet cannot relate: embedding similarity between the claim word and evidence words.
     if unaligned and similarity is not None and evidence:

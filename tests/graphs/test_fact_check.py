@@ -1,0 +1,84 @@
+"""graph.fact_check: multi-hop retrieval guided by natural logic, on real CLIMATE-FEVER sentences."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import vltools
+from vltools.core.errors import InvalidInput, NotFound, TooLarge
+
+pytestmark = pytest.mark.heavy  # WordNet + MiniLM + a BM25 collection
+
+A = "Carbon dioxide:20"  # "Carbon dioxide is the most significant long-lived greenhouse gas in Earth's atmosphere."
+B = "Carbon dioxide:144"  # "Plants require carbon dioxide to conduct photosynthesis."
+# Support split across two documents, bridged by "carbon dioxide", which the claim never names.
+BRIDGE_CLAIM = "Plants require the most significant long-lived greenhouse gas in Earth's atmosphere to conduct photosynthesis."
+
+
+@pytest.fixture(scope="module")
+def climate_collection(shared_data):
+    """300 real evidence sentences (the two bridge sentences among them) in a BM25 collection."""
+    rows = [json.loads(line) for line in (shared_data / "climate-fever" / "corpus.jsonl").open()]
+    keep = [r for r in rows if r["id"] in (A, B)] + [r for r in rows if r["id"] not in (A, B)][:298]
+    docs = [{"id": r["id"], "title": r["title"], "text": r["text"]} for r in keep]
+    vltools.call("collection.create", {"name": "cf_graph_test", "model": "none", "exist_ok": True})
+    vltools.call("collection.add", {"collection": "cf_graph_test", "documents": docs, "upsert": True})
+    return "cf_graph_test"
+
+
+def test_split_support_is_verified_in_two_hops(climate_collection):
+    notes = []
+    out = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
+                                            "per_hop": 1, "max_hops": 3},
+                       progress=lambda d, t, n: notes.append(n))
+    assert out.verdict == "SUPPORTS"
+    assert out.hops == 2  # stopped as soon as the proof was decisive
+    by_hop = {e.hop: e.doc_id for e in out.evidence}
+    assert set(by_hop.values()) == {A, B} and set(by_hop) == {1, 2}
+    assert len(out.queries) == 2 and out.queries[1] != out.queries[0]  # hop 2 conditioned on hop 1's evidence
+    assert out.proof and out.states[-1] == "SUPPORTS"
+    assert any(n.startswith("retrieve") for n in notes) and any(n.startswith("prove") for n in notes)
+    one = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
+                                            "per_hop": 1, "max_hops": 1})
+    assert one.verdict == "NOT ENOUGH INFO" and one.hops == 1 and one.uncovered  # one hop is not enough
+
+
+def test_antonym_refutes_with_given_evidence():
+    evidence = ["Currently, surface temperatures are rising by about 0.2 °C per decade."]
+    out = vltools.call("graph.fact_check", {"claim": "Currently, surface temperatures are falling by about "
+                                            "0.2 °C per decade.", "evidence": evidence})
+    assert out.verdict == "REFUTES" and out.hops == 0
+    assert any(p["claim_span"] == "falling" and p["evidence_span"] == "rising" and p["source"] == "antonym"
+               for p in out.proof)
+    assert out.evidence[0].doc_id == "given:0"
+
+
+@pytest.mark.parametrize(("hops", "used"), [(0, 1), (1000, 5)])
+def test_hop_budget_is_clamped_with_a_notice(hops, used):
+    out = vltools.call("graph.fact_check", {"claim": "Plants need carbon dioxide.", "max_hops": hops,
+                                            "evidence": ["Plants require carbon dioxide to conduct photosynthesis."]})
+    assert out.notices and f"clamped to {used}" in out.notices[0]
+    assert out.verdict == "SUPPORTS"
+
+
+def test_bad_inputs_are_clear_errors(climate_collection):
+    with pytest.raises(InvalidInput, match="empty"):
+        vltools.call("graph.fact_check", {"claim": "  ", "collection": climate_collection})
+    with pytest.raises(TooLarge):
+        vltools.call("graph.fact_check", {"claim": "x" * 100_000, "collection": climate_collection})
+    with pytest.raises(InvalidInput, match="exactly one"):
+        vltools.call("graph.fact_check", {"claim": "x", "collection": climate_collection, "evidence": ["y"]})
+    with pytest.raises(NotFound):
+        vltools.call("graph.fact_check", {"claim": "x", "collection": "no_such_collection"})
+
+
+def test_cli_runs_the_graph(run_cli):
+    code, out, _ = run_cli("call", "graph.fact_check", "--json", json.dumps(
+        {"claim": "The U.S. had its coldest March–May on record in 2012.",
+         "evidence": ["The U.S. had its warmest March–May on record in 2012."]}))
+    assert code == 0
+    assert json.loads(out)["verdict"] == "REFUTES"
+    code, out, err = run_cli("call", "graph.fact_check", "--json", '{"claim": "", "evidence": ["a"]}')
+    assert code == 2 and out == "" and "empty" in err
