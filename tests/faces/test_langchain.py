@@ -120,3 +120,19 @@ def test_graph_with_toolnode_handles_results_and_errors(bm25_collection):
     # collection.add reported progress, forwarded to LangGraph's custom stream
     assert custom and all(c["tool"] == "collection.add" for c in custom)
     assert custom[-1]["done"] == custom[-1]["total"] == 24
+
+
+def test_async_invoke_and_async_errors(bm25_collection):
+    import asyncio
+
+    (bm25,) = vltools.as_langchain_tools(names=["retrieve.bm25"])
+
+    async def go():
+        ok = await bm25.ainvoke({"collection": bm25_collection, "query": "bees and honey", "k": 1})
+        bad = await bm25.ainvoke({"type": "tool_call", "id": "c9", "name": "retrieve_bm25",
+                                  "args": {"collection": "nope_collection", "query": "bees", "k": 1}})
+        return ok, bad
+
+    ok, bad = asyncio.run(go())
+    assert ok["hits"][0]["id"] == "bee"
+    assert isinstance(bad, ToolMessage) and bad.status == "error" and "nope_collection" in bad.content

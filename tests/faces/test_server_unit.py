@@ -161,3 +161,18 @@ def test_listing_and_a_bm25_call_import_no_model_library(bm25_collection, server
     from vltools import registry
 
     assert n == len(registry().list())
+
+
+def test_every_listed_schema_is_valid_json_schema():
+    import jsonschema
+
+    from vltools import registry
+    from vltools.server import list_mcp_tools
+
+    tools = list_mcp_tools(registry())
+    assert tools
+    for t in tools:
+        for schema in (t.inputSchema, t.outputSchema):
+            assert schema["type"] == "object", t.name
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        assert t.name == registry().spec(t.name).mcp_name and t.title == registry().spec(t.name).name
