@@ -101,7 +101,7 @@ def test_bad_paths(tmp_path):
     with pytest.raises(InvalidInput, match="URL"):
         vltools.call("collection.add", {"collection": name, "path": "https://example.com/c.jsonl"})
     with pytest.raises(InvalidInput, match="exactly one"):
-        vltools.call("collection.add", {"collection": name, "documents": [], "path": "x.jsonl"})
+        vltools.call("collection.add", {"collection": name, "documents": cranfield_docs(1), "path": "x.jsonl"})
     with pytest.raises(NotFound, match="no collection named"):
         vltools.call("collection.add", {"collection": "no-such-coll", "documents": cranfield_docs(1)})
 

@@ -16,6 +16,7 @@ open notices (``meta.version != manifest.version``) and rebuilds the derived ind
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -292,7 +293,8 @@ class Collection:
         write_manifest(self.path, man)
         self.manifest = man
         _cleanup(self.path, keep_from=version - 1)
-        note(len(recs), len(recs), "done")
+        with contextlib.suppress(Exception):  # the add has landed: a late timeout must not hide that
+            note(len(recs), len(recs), "done")
         return {"added": len(new_rids), "updated": len(upd_rids), "count": total}
 
     def rebuild(self) -> None:
@@ -504,6 +506,8 @@ def delete_collection(name: str, settings: Any) -> None:
     coll = open_collection(name, settings)
     root = settings.collections_dir
     with write_lock(root, name):
+        if not (coll.path / MANIFEST).exists():  # deleted by someone else while we waited
+            raise NotFound(f"no collection named {name!r}", hint="it was just deleted")
         trash = root / f".trash-{name}-{uuid.uuid4().hex}"
         coll.path.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)

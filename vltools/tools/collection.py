@@ -91,6 +91,7 @@ class CollectionAddInput(BaseModel):
     collection: str = Field(description="Name of an existing text collection.")
     documents: list[dict[str, Any]] | None = Field(
         None,
+        min_length=1,
         max_length=MAX_INLINE_DOCUMENTS,
         description='Documents {"id", "text", "title"?, "metadata"?, ...}; other keys are kept as metadata.',
     )
