@@ -176,3 +176,52 @@ def test_every_listed_schema_is_valid_json_schema():
             assert schema["type"] == "object", t.name
             jsonschema.validators.validator_for(schema).check_schema(schema)
         assert t.name == registry().spec(t.name).mcp_name and t.title == registry().spec(t.name).name
+
+
+def test_a_cancelled_request_stops_the_running_tool():
+    """notifications/cancelled -> the call's Context is cancelled and the tool's thread ends."""
+    import threading
+
+    import anyio
+    import mcp.types as types
+    from mcp.shared.exceptions import McpError
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    from vltools.core.registry import Registry
+    from vltools.server import build_server
+
+    reg = Registry(Registry.read_file(
+        "tools:\n  - {name: sample.sleep, entry: 'tests.core.sample_tools:sleep', summary: Sleep.}\n", "test"))
+
+    def sleeping() -> bool:
+        return any(t.name == "vltools:sample.sleep" and t.is_alive() for t in threading.enumerate())
+
+    async def go() -> tuple[bool, bool]:
+        async with create_connected_server_and_client_session(build_server(reg)) as client:
+            started = anyio.Event()
+
+            async def on_progress(progress, total, message):
+                started.set()
+
+            request_id = client._request_id  # the id (and progress token) of the next request
+
+            async def call() -> None:
+                try:
+                    await client.call_tool("sample_sleep", {"seconds": 25}, progress_callback=on_progress)
+                except McpError:
+                    pass
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                with anyio.fail_after(20):
+                    await started.wait()
+                running = sleeping()
+                await client.send_notification(types.ClientNotification(types.CancelledNotification(
+                    params=types.CancelledNotificationParams(requestId=request_id, reason="test"))))
+                with anyio.fail_after(10):
+                    while sleeping():
+                        await anyio.sleep(0.05)
+            return running, sleeping()
+
+    running_before, running_after = asyncio.run(go())
+    assert running_before and not running_after
