@@ -102,9 +102,9 @@ def _schema_at(schema: dict[str, Any], path: list[str], defs: dict[str, Any]) ->
             node = node.get("items", {})
         elif node.get("type") == "object" or "properties" in node:
             props = node.get("properties")
-            if props is None or part not in props:
-                if props is None or node.get("additionalProperties"):
-                    return {}
+            if props is None:  # a free-form mapping
+                return {}
+            if part not in props:  # declared fields are authoritative (shared types allow extras)
                 return None
             node = props[part]
         else:
@@ -249,8 +249,9 @@ def _ref_schema(wf: Workflow, by_id: dict[str, Step], step: Step, field: str, ex
         return {"type": "string"}, {}
     if root == "inputs":
         if len(parts) < 2 or parts[1] not in wf.variables:
-            raise _err(step.id, field, f"undefined reference ${{{expr}}}: no workflow input "
-                       f"{parts[1] if len(parts) > 1 else ''!r}", hint=f"define it under 'inputs:' ({list(wf.variables)})")
+            name = parts[1] if len(parts) > 1 else ""
+            raise _err(step.id, field, f"undefined reference ${{{expr}}}: no workflow input {name!r}",
+                       hint=f"define it under 'inputs:' ({list(wf.variables)})")
         return None
     if root == "item":
         if step.for_each is None or field == "for_each":
