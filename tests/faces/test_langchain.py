@@ -136,3 +136,11 @@ def test_async_invoke_and_async_errors(bm25_collection):
     ok, bad = asyncio.run(go())
     assert ok["hits"][0]["id"] == "bee"
     assert isinstance(bad, ToolMessage) and bad.status == "error" and "nope_collection" in bad.content
+
+
+def test_no_input_field_shadows_a_langchain_run_parameter():
+    """StructuredTool passes these names itself; a tool argument so named would collide."""
+    reserved = {"config", "run_manager", "callbacks", "tool_call_id"}
+    for tool in vltools.as_langchain_tools():
+        clash = reserved & set(tool.args_schema.model_fields)
+        assert not clash, f"{tool.name} has input fields {clash}, which LangChain reserves"
