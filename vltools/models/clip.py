@@ -298,7 +298,7 @@ class ClipBackend:
         import torch
 
         self.spec = spec
-        self.model = model.eval()
+        self.model = _reparameterize(model.eval())
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.device = device
@@ -543,6 +543,16 @@ class ClipBackend:
         w = np.asarray(weights, dtype=np.float32)[:, None]
         pooled = (feats * w).sum(0)
         return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
+
+def _reparameterize(model: Any) -> Any:
+    """Fold train-time branches (MobileOne/FastViT blocks of MobileCLIP, P43) for inference; exact."""
+    visual = getattr(model, "visual", None)
+    if visual is not None and any(hasattr(m, "reparameterize") for m in visual.modules()):
+        from timm.utils.model import reparameterize_model
+
+        model.visual = reparameterize_model(visual, inplace=True)
+    return model
 
 
 def _normalise(feats: Any) -> np.ndarray:
