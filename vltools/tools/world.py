@@ -1,0 +1,93 @@
+"""`world.generate`: materialise a synthetic-world dataset (images, videos, exact labels) on disk.
+
+Writes ``images/*.png``, ``videos/*.mp4`` (H.264 via PyAV) and ``labels.jsonl`` (captions,
+structured labels, video events with start/end seconds) under ``out_dir``, deterministically
+from ``seed``. Needs nothing but numpy, Pillow and PyAV; no model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from vltools.core.context import Context
+from vltools.core.errors import Conflict, InvalidInput
+from vltools.core.tool import tool
+
+Degradation = Literal["blur", "noise", "jpeg", "contrast", "pixelate"]
+
+
+class WorldGenerateInput(BaseModel):
+    out_dir: str = Field(min_length=1, description="Folder to write into (created; must lie under an allowed root).")
+    images: int = Field(16, ge=0, le=5000, description="Number of still scenes (images/*.png).")
+    videos: int = Field(0, ge=0, le=200, description="Number of video clips (videos/*.mp4).")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Dataset seed; the same arguments give the same files.")
+    image_size: int | None = Field(
+        None, ge=32, le=512, description="Side of every image in pixels (default: varied, 64-128)."
+    )
+    single: bool = Field(False, description="One object per image (colour x shape classification sets).")
+    degradation: Degradation | None = Field(
+        None, description="Degrade every image: blur, noise, jpeg, contrast, pixelate."
+    )
+    degradation_level: int = Field(2, ge=0, le=5, description="Degradation level 0 (none) .. 5 (worst).")
+    video_width: int = Field(128, ge=32, le=512, multiple_of=2, description="Video frame width (even).")
+    video_height: int = Field(96, ge=32, le=512, multiple_of=2, description="Video frame height (even).")
+    fps: float = Field(8.0, gt=0, le=30, description="Video frame rate.")
+    overwrite: bool = Field(False, description="Replace a dataset already in out_dir (its labels.jsonl).")
+
+
+class WorldGenerateOutput(BaseModel):
+    out_dir: str = Field(description="The resolved output folder.")
+    labels: str = Field(description="Path of labels.jsonl (one JSON record per image or video).")
+    images: int = Field(description="Images written.")
+    videos: int = Field(description="Videos written.")
+    image_files: list[str] = Field(description="Paths of the images written.")
+    video_files: list[str] = Field(description="Paths of the videos written.")
+
+
+@tool("world.generate")
+def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
+    """Generate a synthetic-world dataset (shapes, colours, counts, positions; videos with timed events)
+    with exact captions and labels, deterministic by seed."""
+    if inp.images + inp.videos == 0:
+        raise InvalidInput("nothing to generate: images and videos are both 0", hint="ask for images or videos")
+    if "://" in inp.out_dir:
+        raise InvalidInput(f"out_dir {inp.out_dir!r} is a URL", hint="give a local folder")
+    out = Path(inp.out_dir).expanduser().resolve()
+    roots = ctx.settings.roots()
+    if not any(out == r or r in out.parents for r in roots):
+        raise InvalidInput(
+            f"{out} is outside the allowed roots ({', '.join(str(r) for r in roots)})",
+            hint="choose a folder under an allowed root or set VLTOOLS_ALLOWED_ROOTS",
+        )
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"{out} exists and is not a folder", hint="choose a folder path")
+    if (out / "labels.jsonl").exists() and not inp.overwrite:
+        raise Conflict(f"{out} already holds a dataset (labels.jsonl)", hint="pass overwrite=true or another out_dir")
+
+    from vltools.world.dataset import materialise
+
+    ctx.progress(0, inp.images + inp.videos, "generating")
+    res = materialise(
+        out,
+        images=inp.images,
+        videos=inp.videos,
+        seed=inp.seed,
+        image_size=inp.image_size,
+        single=inp.single,
+        degradation=inp.degradation,
+        degradation_level=inp.degradation_level if inp.degradation else 0,
+        video_size=(inp.video_width, inp.video_height),
+        fps=inp.fps,
+        progress=lambda d, t, note: ctx.progress(d, t, note),
+    )
+    return WorldGenerateOutput(
+        out_dir=str(out),
+        labels=res["labels"],
+        images=inp.images,
+        videos=inp.videos,
+        image_files=[str(out / "images" / f"img_{k:06d}.png") for k in range(inp.images)],
+        video_files=[str(out / "videos" / f"vid_{k:06d}.mp4") for k in range(inp.videos)],
+    )

@@ -1,0 +1,97 @@
+"""Materialise a world dataset on disk: images/*.png, videos/*.mp4 and labels.jsonl.
+
+Item ``k`` of kind image uses scene seed ``seed * 1_000_003 + k`` and item ``k`` of kind video
+video seed ``seed * 1_000_003 + 500_000 + k``, so a dataset is a pure function of its arguments.
+Every labels.jsonl line holds: id, kind, file (relative path), seed, caption, captions (image
+scenes also heldout_captions), labels; videos add fps, duration and events with start/end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vltools.world.degrade import degrade
+from vltools.world.scene import generate_scene
+from vltools.world.video import generate_video, write_video
+
+SEED_STRIDE = 1_000_003
+
+
+def image_seed(seed: int, k: int) -> int:
+    return seed * SEED_STRIDE + k
+
+
+def video_seed(seed: int, k: int) -> int:
+    return seed * SEED_STRIDE + 500_000 + k
+
+
+def materialise(
+    out_dir: str | Path,
+    *,
+    images: int,
+    videos: int,
+    seed: int = 0,
+    image_size: int | None = None,
+    single: bool = False,
+    degradation: str | None = None,
+    degradation_level: int = 0,
+    video_size: tuple[int, int] = (128, 96),
+    fps: float = 8.0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, Any]:
+    """Write the dataset; returns counts and the labels.jsonl path."""
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    if videos:
+        (out / "videos").mkdir(parents=True, exist_ok=True)
+    total = images + videos
+    done = 0
+    labels_path = out / "labels.jsonl"
+    tmp = labels_path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for k in range(images):
+            s = image_seed(seed, k)
+            sc = generate_scene(s, image_size=image_size, single=single)
+            img = sc.image
+            if degradation:
+                img = degrade(img, degradation, degradation_level, seed=s)
+            rel = f"images/img_{k:06d}.png"
+            img.save(out / rel)
+            rec = {
+                "id": f"img_{k:06d}", "kind": "image", "file": rel, "seed": s, "caption": sc.caption,
+                "captions": sc.captions, "heldout_captions": sc.heldout_captions, "labels": sc.labels,
+            }
+            if degradation:
+                rec["degradation"] = {"kind": degradation, "level": degradation_level}
+            fh.write(json.dumps(rec) + "\n")
+            done += 1
+            if progress:
+                progress(done, total, f"image {k + 1}/{images}")
+        for k in range(videos):
+            s = video_seed(seed, k)
+            v = generate_video(s, size=video_size, fps=fps)
+            rel = f"videos/vid_{k:06d}.mp4"
+            write_video(v.frames, out / rel, v.fps)
+            rec = {
+                "id": f"vid_{k:06d}", "kind": "video", "file": rel, "seed": s, "caption": v.caption,
+                "captions": v.captions, "fps": v.fps, "duration": v.labels["duration"], "events": v.events,
+                "labels": v.labels,
+            }
+            fh.write(json.dumps(rec) + "\n")
+            done += 1
+            if progress:
+                progress(done, total, f"video {k + 1}/{videos}")
+    tmp.replace(labels_path)
+    return {"images": images, "videos": videos, "labels": str(labels_path)}
+
+
+def read_labels(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a labels.jsonl (or of the folder holding it)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "labels.jsonl"
+    with open(p, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
