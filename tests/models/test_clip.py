@@ -193,3 +193,30 @@ def test_long_text_error_mode_and_notices(tiny):
 def test_image_regions(tiny):
     feats = tiny.encode_image_regions(_images(1)[0], 2)
     assert feats.shape == (5, 32)
+
+
+@pytest.mark.heavy
+def test_hf_text_tower_uses_its_extra_positions_then_chunks():
+    """The demo's locked MiniLM tower has 512 learned positions for a 64-token context: long texts
+    use them ("extended", exactly the full-length embedding); longer still are chunked."""
+    import open_clip
+    import torch
+
+    from vltools.models import clip_demo
+    from vltools.models.clip import ClipBackend
+
+    model = clip_demo.build_demo_model().eval()  # real text tower; the image tower does not matter here
+    tok = open_clip.get_tokenizer(clip_demo.register_config())
+    b = ClipBackend("demo-text-only", model, open_clip.image_transform(64, is_train=False), tok, "cpu")
+    assert b.context_length == 64 and b._extended_limit() == 512
+    mid = " ".join(["a small red circle on the left next to a blue square"] * 8)
+    huge = " ".join(["word"] * 700)
+    emb, notes = b.encode_texts_detailed(["a red circle", mid, huge])
+    assert notes == [None, "extended", "chunked"]
+    with torch.inference_mode():
+        full = torch.nn.functional.normalize(model.encode_text(tok([mid], context_length=256)), dim=-1).numpy()
+        cut = torch.nn.functional.normalize(model.encode_text(tok([mid])), dim=-1).numpy()
+    np.testing.assert_allclose(emb[1], full[0], atol=1e-5)
+    assert not np.allclose(emb[1], cut[0], atol=1e-3)
+    with pytest.raises(InvalidInput, match="no learned positions to stretch"):
+        b.stretched_encoder()
