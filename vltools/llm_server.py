@@ -1,0 +1,213 @@
+"""A small OpenAI-compatible HTTP server for a local vltools LLM backend.
+
+    python -m vltools.llm_server --model smollm2 --port 8000
+    # then: openai:http://127.0.0.1:8000/v1#smollm2
+
+Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (``max_tokens``, ``temperature``,
+``stop``, ``logprobs`` + ``top_logprobs``), ``POST /v1/completions`` (``max_tokens`` = 1 with
+``logprobs`` = N gives next-token top logprobs; longer completions of raw prompts are not served).
+Requests are served one at a time per model (a lock in the backend). It binds to loopback by
+default and has no authentication: do not expose it. Logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from vltools.core.errors import ToolError
+
+log = logging.getLogger("vltools.llm_server")
+MAX_BODY = 8 * 1024 * 1024
+
+
+def _handler(llm: Any, name: str) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args: Any) -> None:  # stderr via logging, never stdout
+            log.info("%s " + fmt, self.address_string(), *args)
+
+        def _send(self, status: int, obj: dict[str, Any]) -> None:
+            body = json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+            self._send(status, {"error": {"message": message, "type": kind}})
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.rstrip("/") in ("/v1/models", "/models"):
+                self._send(200, {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "vltools"}]})
+            else:
+                self._error(404, f"no route {self.path}")
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._error(413, f"request body over {MAX_BODY} bytes")
+                return
+            try:
+                req = json.loads(self.rfile.read(length) or b"{}")
+                if not isinstance(req, dict):
+                    raise ValueError("body must be a JSON object")
+            except ValueError as err:
+                self._error(400, f"bad JSON: {err}")
+                return
+            if req.get("model") not in (None, name):
+                self._error(404, f"model {req.get('model')!r} not served (this server serves {name!r})")
+                return
+            route = self.path.rstrip("/").removeprefix("/v1")
+            try:
+                if route == "/chat/completions":
+                    self._send(200, chat(llm, name, req))
+                elif route == "/completions":
+                    self._send(200, completions(llm, name, req))
+                else:
+                    self._error(404, f"no route {self.path}")
+            except ToolError as err:
+                self._error(400, err.render())
+            except (KeyError, TypeError, ValueError) as err:
+                self._error(400, f"bad request: {err}")
+
+    return Handler
+
+
+def _clean(x: float) -> float:
+    return x if math.isfinite(x) else -1e9
+
+
+def chat(llm: Any, name: str, req: dict[str, Any]) -> dict[str, Any]:
+    messages = [{"role": str(m["role"]), "content": str(m.get("content") or "")} for m in req["messages"]]
+    stop = req.get("stop")
+    stop = [stop] if isinstance(stop, str) else stop
+    k = int(req.get("top_logprobs") or (1 if req.get("logprobs") else 0)) if req.get("logprobs") else 0
+    c = llm.complete(
+        messages,
+        max_tokens=int(req.get("max_tokens") or req.get("max_completion_tokens") or 256),
+        temperature=float(req.get("temperature") or 0.0),
+        stop=stop,
+        top_logprobs=min(max(k, 0), 20),
+    )
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": {"role": "assistant", "content": c.text},
+        "finish_reason": c.finish_reason,
+        "logprobs": None,
+    }
+    if c.logprobs is not None:
+        choice["logprobs"] = {
+            "content": [
+                {
+                    "token": t.token,
+                    "logprob": _clean(t.logprob),
+                    "top_logprobs": [{"token": s, "logprob": _clean(v)} for s, v in t.top],
+                }
+                for t in c.logprobs
+            ]
+        }
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [choice],
+        "usage": _usage(c.usage),
+    }
+
+
+def completions(llm: Any, name: str, req: dict[str, Any]) -> dict[str, Any]:
+    """Raw-prompt completion: only one-token requests (what next-token scoring needs)."""
+    if int(req.get("max_tokens") or 16) != 1:
+        raise ValueError("this server serves /v1/completions only with max_tokens=1; use /v1/chat/completions")
+    import torch
+
+    prompt = req["prompt"]
+    ids = llm._ids(prompt)
+    with llm._lock, torch.no_grad():
+        logits = llm.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    k = min(max(int(req.get("logprobs") or 0), 1), 20)
+    vals, idx = logp.topk(k)
+    top = {llm.tok.decode([int(i)]): _clean(float(v)) for v, i in zip(vals, idx, strict=True)}
+    best = int(idx[0])
+    text = llm.tok.decode([best])
+    lp = None
+    if req.get("logprobs"):
+        lp = {"tokens": [text], "token_logprobs": [_clean(float(vals[0]))], "top_logprobs": [top], "text_offset": [0]}
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex[:12]}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [{"index": 0, "text": text, "logprobs": lp, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": int(ids.shape[1]), "completion_tokens": 1, "total_tokens": int(ids.shape[1]) + 1},
+    }
+
+
+def _usage(u: Any) -> dict[str, int]:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.generated_tokens,
+        "total_tokens": u.prompt_tokens + u.generated_tokens,
+    }
+
+
+def make_server(llm: Any, *, name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """An HTTP server (not yet serving) for ``llm`` under model name ``name``; port 0 picks a free port."""
+    server = ThreadingHTTPServer((host, port), _handler(llm, name))
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_thread(llm: Any, *, name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; returns the server (``server.server_address`` has the port)."""
+    server = make_server(llm, name=name, host=host, port=port)
+    threading.Thread(target=server.serve_forever, name="vltools-llm-server", daemon=True).start()
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m vltools.llm_server", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="smollm2", help="backend spec: smollm2 or hf:NAME_OR_PATH")
+    p.add_argument("--name", default=None, help="model name clients use (default: the spec)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    from vltools.models.llm import get_llm
+
+    if args.model.startswith("openai:"):
+        sys.stderr.write("error: serve a local backend (smollm2 or hf:PATH), not another server\n")
+        return 2
+    try:
+        llm = get_llm(args.model)
+    except ToolError as err:
+        sys.stderr.write(err.render() + "\n")
+        return 2
+    name = args.name or args.model
+    server = make_server(llm, name=name, host=args.host, port=args.port)
+    host, port = server.server_address[:2]
+    sys.stderr.write(f"serving {name} on http://{host}:{port}/v1 (spec openai:http://{host}:{port}/v1#{name})\n")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

