@@ -269,3 +269,13 @@ def test_cli_call_image_classify(root, spec, run_cli, monkeypatch, tmp_path):
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+def test_a_failed_create_leaves_no_collection(root, settings, spec):
+    from vltools.store import list_collections
+
+    make_images(root, 2)
+    truncated_jpeg(root / "bad.jpg")
+    with pytest.raises(InvalidInput, match="bad.jpg"):
+        call("image.index", {"collection": "fresh", "paths": [str(root)], "create": True, "model": spec}, settings)
+    assert "fresh" not in list_collections(settings)

@@ -51,8 +51,9 @@ class IndexOutput(BaseModel):
     count: int = Field(description="Images in the collection after the call.")
 
 
-def _open_or_create(inp: IndexInput, ctx: Context) -> Any:
-    from vltools.store import create_collection, open_collection
+def _open(inp: IndexInput, ctx: Context) -> tuple[Any, str]:
+    """(the collection or None when it is to be created, its CLIP spec); nothing is created here."""
+    from vltools.store import open_collection
 
     try:
         coll = open_collection(inp.collection, ctx.settings)
@@ -63,7 +64,7 @@ def _open_or_create(inp: IndexInput, ctx: Context) -> Any:
                 hint=f'create it with collection.create {{"name": "{inp.collection}", "kind": "image", '
                 f'"model": "demo"}} or pass "create": true',
             ) from None
-        coll = create_collection(inp.collection, "image", model=inp.model or ctx.settings.clip, settings=ctx.settings)
+        return None, inp.model or ctx.settings.clip
     if coll.kind != "image":
         raise InvalidInput(
             f"collection {inp.collection!r} holds {coll.kind}s, not images",
@@ -74,7 +75,7 @@ def _open_or_create(inp: IndexInput, ctx: Context) -> Any:
             f"collection {inp.collection!r} was built with {coll.model}, not {inp.model}",
             hint="omit model, or use another collection",
         )
-    return coll
+    return coll, coll.model
 
 
 def _image_id(path: str, digest: str) -> str:
@@ -91,7 +92,7 @@ def _header(path: str, settings: Any) -> dict[str, Any]:
         with Image.open(path) as im:
             w, h = im.size
             fmt = im.format
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         load_image(path, settings)  # raises the precise ToolError naming the file
         raise
     if fmt not in IMAGE_FORMATS or w * h > settings.max_image_pixels:
@@ -105,7 +106,7 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
     stored with path, size and content hash; duplicate content is reported, not re-added; all or nothing."""
     from vltools.models.media import expand_paths, file_sha256, load_image
 
-    coll = _open_or_create(inp, ctx)
+    coll, spec = _open(inp, ctx)
     files = expand_paths(inp.paths, ctx.settings)
     # 1. check every file's header and hash it: a bad file fails before anything is embedded.
     todo: list[dict[str, Any]] = []
@@ -120,7 +121,7 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
         if digest in seen_hash:
             duplicates.append(Duplicate(path=str(p), duplicate_of=seen_hash[digest]))
             continue
-        stored = coll.find_by("hash", digest)
+        stored = coll.find_by("hash", digest) if coll is not None else []
         if rid in stored:
             unchanged += 1
             continue
@@ -130,7 +131,7 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
         seen_hash[digest] = rid
         info.update(bytes=p.stat().st_size)
         todo.append({"id": rid, "path": str(p), "hash": digest, "title": p.name, "metadata": info})
-    if todo and not inp.upsert:
+    if todo and coll is not None and not inp.upsert:
         clash = coll.has([r["id"] for r in todo])
         if clash:
             raise InvalidInput(
@@ -138,7 +139,7 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
                 hint="pass upsert=true to replace them",
             )
     # 2. decode and embed in batches; any decode error aborts the call before the store is touched.
-    backend = ctx.clip(coll.model)
+    backend = ctx.clip(spec)
     vectors = []
     import numpy as np
 
@@ -147,6 +148,10 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
         images = [load_image(r["path"], ctx.settings) for r in part]
         vectors.append(backend.encode_images(images, batch_size=inp.batch_size))
         ctx.progress(start + len(part), len(todo), "embedding images")
+    if coll is None:  # created only now, so that a failed call leaves no empty collection behind
+        from vltools.store import create_collection
+
+        coll = create_collection(inp.collection, "image", model=spec, settings=ctx.settings)
     result = {"added": 0, "updated": 0, "count": coll.count}
     if todo:
         # 3. one atomic add.
