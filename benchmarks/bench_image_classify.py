@@ -66,7 +66,16 @@ def score(results: list[dict], truth: list[tuple[str, str]]) -> dict:
     exact = sum(r["label"] == f"{c} {s}" for r, (c, s) in zip(results, truth, strict=True))
     colour = sum(r["label"].split(" ", 1)[0] == c for r, (c, _) in zip(results, truth, strict=True))
     shape = sum(r["label"].split(" ", 1)[1] == s for r, (_, s) in zip(results, truth, strict=True))
-    return {"n": n, "top1": exact / n, "colour_acc": colour / n, "shape_acc": shape / n}
+    # expected calibration error of the top probability (10 equal-width bins)
+    conf = [max(r["scores"].values()) for r in results]
+    ok = [r["label"] == f"{c} {s}" for r, (c, s) in zip(results, truth, strict=True)]
+    ece = 0.0
+    for lo in range(10):
+        idx = [i for i, p in enumerate(conf) if lo / 10 < p <= (lo + 1) / 10 or (lo == 0 and p == 0)]
+        if idx:
+            ece += len(idx) / n * abs(sum(ok[i] for i in idx) / len(idx) - sum(conf[i] for i in idx) / len(idx))
+    return {"n": n, "top1": exact / n, "colour_acc": colour / n, "shape_acc": shape / n,
+            "mean_top_prob": sum(conf) / n, "ece": ece}
 
 
 def classify_setups(images, truth, labels, model, env, shapes_present) -> dict:
@@ -224,13 +233,14 @@ def render(r: dict) -> str:
         lines += [
             f"## {title}: {n} images, {d['classes']} colour x shape classes (chance {d['chance']:.1%})",
             "",
-            "| prompts | top-1 | colour | shape | seconds (CLI call) |",
-            "|---|---|---|---|---|",
+            "| prompts | top-1 | colour | shape | mean top prob | ECE | seconds (CLI call) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for s in setups:
             x = d[s]
             lines.append(
-                f"| {s} | {x['top1']:.1%} | {x['colour_acc']:.1%} | {x['shape_acc']:.1%} | {x['seconds']:.1f} |"
+                f"| {s} | {x['top1']:.1%} | {x['colour_acc']:.1%} | {x['shape_acc']:.1%} | "
+                f"{x['mean_top_prob']:.2f} | {x['ece']:.3f} | {x['seconds']:.1f} |"
             )
         lines.append("")
     t = r["retrieval"]
