@@ -94,3 +94,47 @@ def test_mcp_in_memory_with_progress(carphone, tiny_spec):
     assert 0.0 <= r.structuredContent["score"] <= 1.0 and r.structuredContent["questions"]
     assert got and got == sorted(got)
     assert bad.isError and "1000 characters" in bad.content[0].text
+
+
+class ScriptedLLM:
+    """A chat model that always replies with the same text (plumbing of the LLM parse only)."""
+
+    spec = "scripted"
+    capabilities = {"generate"}
+
+    def __init__(self, reply: str):
+        self.reply = reply
+
+    def generate(self, messages, **kw):
+        return self.reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "parser", "why"),
+    [
+        ('Sure! {"entities": [{"id": "e1", "shape": "circle", "colour": "red"}], '
+         '"events": [{"subject": "e1", "type": "move", "direction": "left"}]}', "llm", None),
+        ('{"entities": [{"id": "e1", "shape": "dog", "colour": "red"}]}', "rules", "unknown shape 'dog'"),
+        ('{"entities": [{"id": "e1", "shape": "star", "colour": "red"}]}', "rules", "'star', which the prompt"),
+        ("I think it is a circle.", "rules", "did not reply with JSON"),
+        ('{"entities": [{"id": "e1", ', "rules", "did not reply with JSON"),
+    ],
+)
+def test_llm_graph_is_checked_against_the_prompt(monkeypatch, reply, parser, why):
+    import vltools.models.llm as llm_mod
+
+    monkeypatch.setattr(llm_mod, "get_llm", lambda spec, settings: ScriptedLLM(reply))
+    out = vltools.call("t2v.questions", {"prompt": "a red circle moves to the left", "llm": "scripted"})
+    assert out.parser == parser
+    if why:
+        assert why in out.notice and "rule-based parser" in out.notice
+    # Either way the same atomic questions come out for this prompt.
+    assert [q.question for q in out.questions] == [
+        "Is there a circle?", "Is the circle red?", "Does the red circle move to the left?"]
+
+
+@pytest.mark.heavy
+def test_llm_parse_with_the_bundled_135m_model_still_gives_questions():
+    out = vltools.call("t2v.questions", {"prompt": "a green star moves up", "llm": "smollm2"})
+    assert out.parser in ("llm", "rules")
+    assert "Is there a star?" in [q.question for q in out.questions]

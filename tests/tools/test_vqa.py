@@ -94,3 +94,27 @@ def test_two_hour_video_is_sampled_with_a_notice(tmp_path, tiny_spec):
                                          "frames": 6, "model": tiny_spec})
     assert len(out.frames) == 6 and out.frames[-1].time > 5000
     assert "not decoded in full" in out.notice
+
+
+def test_llm_rerank_combines_with_clip(monkeypatch, easy_vqa_items, tiny_spec):
+    import vltools.models.llm as llm_mod
+
+    seen = {}
+
+    class ScriptedLLM:
+        spec = "scripted"
+        capabilities = {"next_token_logits"}
+
+        def next_token_logits(self, messages, candidates):
+            seen["prompt"] = messages[-1]["content"]
+            return {c: (20.0 if c == "triangle" else 0.0) for c in candidates}
+
+    monkeypatch.setattr(llm_mod, "get_llm", lambda spec, settings: ScriptedLLM())
+    path = easy_vqa_items[0][0][0]
+    inp = {"image": path, "question": "what shape is in the image?", "candidates": ["circle", "rectangle", "triangle"],
+           "model": tiny_spec}
+    plain = vltools.call("vqa.zero_shot", inp)
+    reranked = vltools.call("vqa.zero_shot", {**inp, "llm": "scripted", "llm_weight": 5.0})
+    assert reranked.answer == "triangle" and reranked.llm_used == "scripted"
+    assert plain.llm_used is None
+    assert plain.caption in seen["prompt"] and "Options: circle, rectangle, triangle" in seen["prompt"]

@@ -58,7 +58,7 @@ def _graph_from_llm(prompt: str, spec: str, ctx: Context) -> tuple[dict[str, Any
     """The LLM's scene graph, canonicalised and checked against the prompt, or (None, why not)."""
     llm = ctx.llm(spec)
     reply = llm.generate(
-        [{"role": "system", "content": _LLM_SYSTEM}, {"role": "user", "content": prompt}], max_tokens=320
+        [{"role": "system", "content": _LLM_SYSTEM}, {"role": "user", "content": prompt}], max_tokens=192
     )
     m = re.search(r"\{.*\}", reply, flags=re.S)
     if not m:
@@ -75,6 +75,9 @@ def _graph_from_llm(prompt: str, spec: str, ctx: Context) -> tuple[dict[str, Any
         if not isinstance(e, dict):
             return None, f"{spec}'s graph has a malformed entity"
         obj = lang.parse_object(" ".join(str(e.get(k, "")) for k in ("size", "colour", "color", "shape")))
+        shape = str(e.get("shape") or "").strip().lower()
+        if shape and obj.shape is None and shape not in lang.GENERIC_NOUNS:
+            return None, f"{spec}'s graph names an unknown shape {shape!r}"
         if e.get("count") is not None:
             obj.count = e["count"] if isinstance(e["count"], int) and 0 <= e["count"] <= 10 else None
         pos = str(e.get("position") or "").lower()
