@@ -43,7 +43,7 @@ def test_cli_on_an_image(run_cli, easy_vqa_items, tiny_spec):
     assert res["question_type"] == "colour"
     assert res["answer"] == res["candidates"][0]["answer"]
     assert sum(c["score"] for c in res["candidates"]) == pytest.approx(1.0, abs=1e-4)
-    assert res["candidates"][0]["statement"].startswith("there is a ")
+    assert res["candidates"][0]["statement"].startswith("there is a")
     assert res["regions"] and all(len(r["box"]) == 4 for r in res["regions"])
 
 

@@ -130,6 +130,21 @@ def score_statements(
     return Scored(probs.astype(np.float64), sims.astype(np.float64), weights)
 
 
+def group(scored: Scored, sizes: list[int]) -> Scored:
+    """Sum statement probabilities into groups (an answer and its variants over unnamed attributes);
+    each group keeps the similarity and region weights of its best statement."""
+    probs, sims, weights = [], [], []
+    start = 0
+    for n in sizes:
+        part = slice(start, start + n)
+        best = start + int(np.argmax(scored.probs[part]))
+        probs.append(float(scored.probs[part].sum()))
+        sims.append(float(scored.sims[best]))
+        weights.append(scored.weights[best])
+        start += n
+    return Scored(np.asarray(probs), np.asarray(sims), np.stack(weights))
+
+
 def assert_ratio(probs: np.ndarray) -> float:
     """P(asserted statement, index 0) against its strongest alternative: p0 / (p0 + max rest); 0.5 = tie."""
     if len(probs) < 2:

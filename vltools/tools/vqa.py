@@ -88,6 +88,7 @@ class VqaOutput(BaseModel):
     model: str = Field(description="The CLIP spec used.")
 
 
+MAX_VARIANTS = 96  # statements per answer when unnamed attributes are filled in
 _CAPTIONS: dict[tuple, np.ndarray] = {}  # (model, image key, regions, noise) -> best caption phrase indices
 
 
@@ -113,7 +114,7 @@ def _visuals(inp: VqaInput, ctx: Context) -> tuple[list[Any], list[float], list[
 # -- planning: which statements answer the question ----------------------------------------------
 def _choice_plan(
     probe: lang.Probe, candidates: list[str] | None, caption_phrases: list[str]
-) -> tuple[list[str], list[str], str | None]:
+) -> tuple[list[str], list[str], list[list[str]], str | None]:
     """(answers, statements, notice) for a question answered by choosing among candidates."""
     kind = probe.kind
     notice = None
@@ -129,21 +130,34 @@ def _choice_plan(
                 answers = matching
             else:
                 kind = "other"
-    statements = []
+    statements, groups = [], []
     for a in answers:
         if kind in ("colour", "shape", "count", "position", "size"):
-            statements.append(lang.statement(lang.with_value(probe.target, kind, a)))
+            obj = lang.with_value(probe.target, kind, a)
+            statements.append(lang.statement(obj))
+            groups.append(_variants(obj, kind))
         else:
             obj = lang.parse_object(a)
             statements.append(lang.statement(obj) if obj.shape or obj.colour else f"{probe.text.rstrip('?')} {a}")
-    return answers, statements, notice
+            groups.append([statements[-1]])
+    return answers, statements, groups, notice
+
+
+def _variants(obj: lang.Obj, fixed: str | None) -> list[str]:
+    """Statements for ``obj`` with an unnamed shape and/or colour filled in every way (the answer's
+    probability is then summed over them), unless that would exceed MAX_VARIANTS."""
+    options = [obj]
+    for attr, vocab in (("shape", lang.SHAPES), ("colour", lang.COLOURS)):
+        if getattr(obj, attr) is None and attr != fixed and len(options) * len(vocab) <= MAX_VARIANTS:
+            options = [lang.with_value(o, attr, v) for o in options for v in vocab]
+    return [lang.statement(o) for o in options]
 
 
 def _yesno_tests(probe: lang.Probe) -> list[list[str]]:
     """Statement lists (asserted first, then alternatives) that must all hold for 'yes'."""
     tests = []
     for attr, value in probe.tests:
-        tests.append([lang.statement(o) for o in lang.alternatives(probe.target, attr, value)])
+        tests.append([_variants(o, attr) for o in lang.alternatives(probe.target, attr, value)])
     if probe.relation and probe.other is not None:
         a, b = probe.target.phrase(), probe.other.phrase()
         rels = [probe.relation] + [r for r in ("above", "below", "left of", "right of") if r != probe.relation]
@@ -180,9 +194,13 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
         feats.append(eng.region_features(clip, img, key))
         ctx.progress(i + 1, len(images), "frames encoded")
 
-    def score(f: np.ndarray, statements: list[str]) -> eng.Scored:
-        return eng.score_statements(f, eng.text_features(clip, statements), logit_scale=clip.logit_scale,
-                                    use_regions=inp.regions, noise=inp.noise)
+    def score(f: np.ndarray, items: list[str] | list[list[str]]) -> eng.Scored:
+        """Probabilities of statements, or of groups of statements (summed within a group)."""
+        groups = [[x] if isinstance(x, str) else x for x in items]
+        flat = [t for g in groups for t in g]
+        scored = eng.score_statements(f, eng.text_features(clip, flat), logit_scale=clip.logit_scale,
+                                      use_regions=inp.regions, noise=inp.noise)
+        return scored if len(flat) == len(groups) else eng.group(scored, [len(g) for g in groups])
 
     phrases = [lang.Obj(shape=s, colour=c).phrase() for c in lang.COLOURS for s in lang.SHAPES]
     cap_key = (clip.spec, keys[0], inp.regions, inp.noise)
@@ -204,6 +222,7 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
             out["temporal"] = True
         else:
             p_yes, per_frame, evidence, stmt, regions = _static_yesno(yesno_tests, feats, score)
+            stmt = stmt or lang.statement(probe.target)
         if probe.negated:
             p_yes = 1.0 - p_yes
             per_frame = [(1.0 - p, loc) for p, loc in per_frame]
@@ -217,10 +236,10 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
     else:
         if probe.kind == "yesno":
             probe = lang.Probe("other", text=probe.text)
-        answers, statements, note = _choice_plan(probe, inp.candidates, [phrases[j] for j in top[:8]])
+        answers, statements, groups, note = _choice_plan(probe, inp.candidates, [phrases[j] for j in top[:8]])
         if note:
             notices.append(note)
-        scored = [score(f, statements) for f in feats]
+        scored = [score(f, groups) for f in feats]
         probs = np.mean([s.probs for s in scored], axis=0)
         best = int(np.argmax(probs))
         evidence = list(np.argsort(-np.array([s.probs[best] for s in scored]))[: max(1, len(scored) // 3)])
@@ -261,7 +280,9 @@ def _static_yesno(tests: list[list[str]], feats: list[np.ndarray], score: Any):
     ps = np.array([p for p, _ in per_frame])
     top = np.argsort(-ps)[: max(1, math.ceil(len(ps) / 3))]
     best = int(top[0])
-    return float(ps[top].mean()), per_frame, list(top), tests[0][0], scored_first[best].regions(0)
+    first = tests[0][0]
+    return float(ps[top].mean()), per_frame, list(top), first if isinstance(first, str) else "", \
+        scored_first[best].regions(0)
 
 
 def _temporal(probe: lang.Probe, feats: list[np.ndarray], times: list[float], score: Any):
