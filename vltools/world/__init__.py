@@ -1,0 +1,36 @@
+"""The synthetic world: seeded scenes and videos of coloured shapes with exact captions and labels.
+
+    from vltools.world import generate_scene, generate_video, degrade, write_video, materialise
+    sc = generate_scene(7)            # .image (PIL), .caption, .captions, .heldout_captions, .labels
+    v = generate_video(7)             # .frames (uint8 arrays), .fps, .caption, .captions, .events, .labels
+
+Modules: `vocab` (words, held-out synonyms and phrasings), `render` (drawing), `scene`, `video`,
+`degrade`, `dataset` (labels.jsonl + files on disk), `train_demo` / `eval_demo` (the demo CLIP).
+Names are resolved lazily so importing the package costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "generate_scene": "vltools.world.scene",
+    "Scene": "vltools.world.scene",
+    "generate_video": "vltools.world.video",
+    "Video": "vltools.world.video",
+    "write_video": "vltools.world.video",
+    "read_video": "vltools.world.video",
+    "degrade": "vltools.world.degrade",
+    "materialise": "vltools.world.dataset",
+    "read_labels": "vltools.world.dataset",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'vltools.world' has no attribute {name!r}")
