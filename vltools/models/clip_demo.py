@@ -18,6 +18,7 @@ Nothing is downloaded: the config names the package folder, which transformers r
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -71,9 +72,19 @@ def register_config() -> str:
         if _registered is None:
             import open_clip
 
-            folder = Path(tempfile.mkdtemp(prefix="vltools-demo-clip-"))
-            (folder / f"{MODEL_NAME}.json").write_text(json.dumps(model_config()))
-            open_clip.add_model_config(folder / f"{MODEL_NAME}.json")
+            # open_clip names a config by its file stem and re-reads the file on every later
+            # add_model_config, so the file must stay: one folder per config content, reused.
+            text = json.dumps(model_config(), sort_keys=True)
+            tag = hashlib.sha256(text.encode()).hexdigest()[:12]
+            uid = os.getuid() if hasattr(os, "getuid") else 0
+            folder = Path(tempfile.gettempdir()) / f"vltools-demo-clip-{uid}-{tag}"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{MODEL_NAME}.json"
+            if not path.is_file() or path.read_text() != text:
+                tmp = folder / f".{MODEL_NAME}.{os.getpid()}.tmp"
+                tmp.write_text(text)
+                os.replace(tmp, path)
+            open_clip.add_model_config(path)
             _registered = MODEL_NAME
         return _registered
 
@@ -84,6 +95,7 @@ def _quiet_transformers() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
     except Exception:  # pragma: no cover - logging only
         pass
 
