@@ -114,7 +114,7 @@ class Run:
         hits = []
         for pos, i in enumerate(order):
             p = self.items[i].passage
-            score = scores[i] if scores is not None else float(n - pos)
+            score = scores.get(i, float(n - pos)) if scores is not None else float(n - pos)
             meta = dict(p.metadata) if isinstance(getattr(p, "metadata", None), dict) else {}
             hits.append(Hit(id=p.id, score=float(score), rank=pos + 1, text=p.text, title=p.title, metadata=meta))
         if self.inp.k is not None:
