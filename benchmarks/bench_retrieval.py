@@ -173,6 +173,56 @@ def bench_bm25_libraries(ds: Path, repeats: int = 3) -> dict:
     }
 
 
+def bench_bm25_variants(ds: Path) -> dict:
+    """BM25 analysis choices on one collection (bm25s, top-100, pytrec_eval): what stemming and stop words buy."""
+    import bm25s
+    import numpy as np
+    import pytrec_eval
+
+    from vltools.store import _bm25, index_text
+
+    docs = [json.loads(line) for line in open(ds / "corpus.jsonl", encoding="utf-8")]
+    queries = {q["id"]: q["text"] for q in map(json.loads, open(ds / "queries.jsonl", encoding="utf-8"))}
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (ds / "qrels.tsv").read_text().splitlines()[1:]:
+        q, d, r = line.split()
+        qrels.setdefault(q, {})[d] = int(r)
+    qids = [q for q in queries if q in qrels]
+    both = [index_text(d["title"], d["text"]) for d in docs]
+    text_only = [d["text"] for d in docs]
+
+    def whitespace(texts):
+        return [t.lower().split() for t in texts]
+
+    def analysed(stemmer, stopwords):
+        params = {**_bm25.DEFAULT_PARAMS, "stemmer": stemmer, "stopwords": stopwords}
+        return lambda texts: _bm25.tokenize(texts, params)
+
+    def score(texts, tok, k1=0.9, b=0.4) -> dict:
+        r = bm25s.BM25(k1=k1, b=b, method="lucene")
+        r.index(tok(texts), show_progress=False)
+        run = {}
+        for q, toks in zip(qids, tok([queries[q] for q in qids]), strict=True):
+            ids = r.get_tokens_ids(toks)
+            s = r.get_scores(ids) if ids else np.zeros(len(docs))
+            top = np.argsort(-s, kind="stable")[:100]
+            run[q] = {docs[i]["id"]: float(100 - j) for j, i in enumerate(top)}
+        ev = pytrec_eval.RelevanceEvaluator({q: qrels[q] for q in qids}, {"ndcg_cut.10", "recall.100"}).evaluate(run)
+        return {
+            "ndcg@10": statistics.mean(v["ndcg_cut_10"] for v in ev.values()),
+            "recall@100": statistics.mean(v["recall_100"] for v in ev.values()),
+        }
+
+    return {
+        "text only, lower-case whitespace tokens": score(text_only, whitespace),
+        "title+text, lower-case whitespace tokens": score(both, whitespace),
+        "title+text, word tokens (no stemming, no stop words)": score(both, analysed(None, None)),
+        "title+text, word tokens + stop words": score(both, analysed(None, "en")),
+        "title+text, word tokens + stop words + Snowball stemming (vltools)": score(both, analysed("english", "en")),
+        "same, k1=1.2 b=0.75 (Lucene/Elasticsearch defaults)": score(both, analysed("english", "en"), 1.2, 0.75),
+    }
+
+
 def bench_faiss(vltools, datasets: list[Path], synthetic_n: int = 100_000) -> dict:
     """Flat (exact) vs HNSW vs IVF as vltools builds them: recall@10 against flat, latency per query."""
     import numpy as np
@@ -194,12 +244,16 @@ def bench_faiss(vltools, datasets: list[Path], synthetic_n: int = 100_000) -> di
         queries.append(_encode(texts))
     real = (np.concatenate(vecs), np.concatenate(queries))
     rng = np.random.default_rng(0)
-    # synthetic: a clustered cloud (like embeddings, unlike uniform noise), queries near stored points
-    centers = rng.standard_normal((1000, 384)).astype(np.float32)
-    syn = centers[rng.integers(0, 1000, synthetic_n)] + 0.6 * rng.standard_normal((synthetic_n, 384)).astype(np.float32)
-    syn /= np.linalg.norm(syn, axis=1, keepdims=True)
-    sq = syn[rng.integers(0, synthetic_n, 1000)] + 0.3 * rng.standard_normal((1000, 384)).astype(np.float32)
-    sq /= np.linalg.norm(sq, axis=1, keepdims=True)
+    # synthetic: like text embeddings, vectors with a low intrinsic dimension (a 32-d Gaussian latent
+    # mapped linearly to 384-d, plus a little noise); queries are fresh draws from the same distribution.
+    proj = rng.standard_normal((32, 384)).astype(np.float32)
+
+    def draw(n: int) -> np.ndarray:
+        v = rng.standard_normal((n, 32)).astype(np.float32) @ proj
+        v += 0.1 * np.linalg.norm(v, axis=1, keepdims=True) / np.sqrt(384) * rng.standard_normal(v.shape)
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+    syn, sq = draw(synthetic_n), draw(1000)
     for label, (base, q) in {
         "minilm_" + "+".join(d.name for d in datasets): real,
         f"synthetic_{synthetic_n}": (syn, sq),
@@ -241,6 +295,8 @@ def _encode(texts: list[str]):
 
 def write_md(result: dict, path: Path) -> None:
     lines = ["# Retrieval benchmark", "", f"Run {result['date']} on {result['machine']}.", ""]
+    for rerun in result.get("reruns", []):
+        lines += [f"Section `{rerun['section']}` re-run {rerun['date']} (same machine, same collections).", ""]
     for ds in result["datasets"]:
         pub = ds["published"]
         lines += [
@@ -284,7 +340,18 @@ def write_md(result: dict, path: Path) -> None:
         f"bm25s is **{b['speedup_bm25s_over_rank_bm25']:.1f}x** faster per query; "
         f"mean top-10 overlap of the two libraries {b['top10_overlap']:.2f}.",
         "",
-        "## FAISS flat vs HNSW vs IVF (single-query search, k=10, recall against flat)",
+        "## BM25 analysis (k1=0.9, b=0.4 unless stated; nDCG@10 / R@100)",
+        "",
+        "| variant | " + " | ".join(result.get("bm25_variants", {})) + " |",
+        "|---|" + "---|" * len(result.get("bm25_variants", {})),
+    ]
+    variants = result.get("bm25_variants", {})
+    for name in next(iter(variants.values()), {}):
+        cells = [f"{v[name]['ndcg@10']:.4f} / {v[name]['recall@100']:.4f}" for v in variants.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## FAISS flat vs HNSW vs IVF (single-query search, k=10, recall against flat, 1 OpenMP thread)",
         "",
         "| vectors | index | recall@10 | ms/query | build s |",
         "|---|---|---|---|---|",
@@ -304,6 +371,11 @@ def main() -> None:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--datasets", nargs="+", default=["cranfield", "cisi"])
     ap.add_argument("--synthetic", type=int, default=100_000, help="size of the synthetic FAISS set")
+    ap.add_argument(
+        "--only",
+        choices=["faiss", "bm25-libraries", "bm25-variants"],
+        help="re-run one side-by-side section over the collections of an earlier full run; keep the rest",
+    )
     args = ap.parse_args()
     data = Path(args.data)
     setup_env(data)
@@ -313,14 +385,25 @@ def main() -> None:
     import vltools
 
     datasets = [data / d for d in args.datasets]
-    result = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), torch threads 2",
-        "datasets": [bench_dataset(vltools, ds) for ds in datasets],
-    }
-    result["bm25_libraries"] = bench_bm25_libraries(datasets[0])
-    log("bm25 libraries:", result["bm25_libraries"])
-    result["faiss"] = bench_faiss(vltools, datasets, args.synthetic)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if args.only:
+        result = json.loads((RESULTS / "retrieval.json").read_text())
+        result.setdefault("reruns", []).append({"section": args.only, "date": stamp})
+    else:
+        result = {
+            "date": stamp,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), torch threads 2",
+            "datasets": [bench_dataset(vltools, ds) for ds in datasets],
+        }
+    if args.only in (None, "bm25-libraries"):
+        result["bm25_libraries"] = bench_bm25_libraries(datasets[0])
+        log("bm25 libraries:", result["bm25_libraries"])
+    if args.only in (None, "bm25-variants"):
+        result["bm25_variants"] = {ds.name: bench_bm25_variants(ds) for ds in datasets}
+        log("bm25 variants:", result["bm25_variants"])
+    if args.only in (None, "faiss"):
+        result["faiss"] = bench_faiss(vltools, datasets, args.synthetic)
+        result["faiss_date"] = stamp
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "retrieval.json").write_text(json.dumps(result, indent=1))
     write_md(result, RESULTS / "retrieval.md")

@@ -31,8 +31,9 @@ def _faiss():
     import faiss
 
     if not _THREADS_SET.is_set():
-        # The machines this runs on are shared; FAISS's OpenMP default grabs every core.
-        faiss.omp_set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        # vltools searches one query at a time, where OpenMP only adds overhead (measured 6x slower
+        # with 2 threads on a busy 2-core machine, benchmarks/README.md); OMP_NUM_THREADS overrides.
+        faiss.omp_set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS") or 1)))
         _THREADS_SET.set()
     return faiss
 
