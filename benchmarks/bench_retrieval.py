@@ -261,24 +261,30 @@ def bench_faiss(vltools, datasets: list[Path], synthetic_n: int = 100_000) -> di
         rids = np.arange(len(base), dtype=np.int64)
         row = {"vectors": int(len(base)), "queries": int(len(q)), "dim": int(base.shape[1])}
         truth = None
+        sweeps = {"flat": [{}], "hnsw": [{"ef_search": e} for e in (32, 64, 128)], "ivf": [{}, {"nprobe": 16}]}
         for kind in ("flat", "hnsw", "ivf"):
             params = dict(_faiss.DEFAULT_PARAMS[kind])
             t = time.perf_counter()
             index = _faiss.build(kind, base.shape[1], params, rids, base)
             build = time.perf_counter() - t
-            _faiss.search(index, kind, params, q[:5], 10)  # warm-up
-            t = time.perf_counter()
-            found = np.concatenate([_faiss.search(index, kind, params, q[i : i + 1], 10)[1] for i in range(len(q))])
-            single = (time.perf_counter() - t) / len(q)
-            if kind == "flat":
-                truth = found
-            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)]))
-            row[kind] = {
-                "params": {k: v for k, v in params.items() if v is not None},
-                "build_s": build,
-                "ms_per_query": 1000 * single,
-                "recall@10_vs_flat": recall,
-            }
+            for i, change in enumerate(sweeps[kind]):
+                p = {**params, **change}
+                _faiss.search(index, kind, p, q[:5], 10)  # warm-up
+                t = time.perf_counter()
+                found = np.concatenate([_faiss.search(index, kind, p, q[j : j + 1], 10)[1] for j in range(len(q))])
+                single = (time.perf_counter() - t) / len(q)
+                if kind == "flat":
+                    truth = found
+                recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)]))
+                if kind == "ivf" and not p.get("nprobe"):
+                    p["nprobe"] = f"auto={max(16, index.nlist // 8)}"
+                entry = {
+                    "params": {k: v for k, v in p.items() if v is not None and k != "trained_on"},
+                    "build_s": build,
+                    "ms_per_query": 1000 * single,
+                    "recall@10_vs_flat": recall,
+                }
+                row[kind if i == 0 else f"{kind} {change}"] = entry
         row["latency_ratio_hnsw_over_flat"] = row["hnsw"]["ms_per_query"] / row["flat"]["ms_per_query"]
         row["latency_ratio_ivf_over_flat"] = row["ivf"]["ms_per_query"] / row["flat"]["ms_per_query"]
         out[label] = row
@@ -357,10 +363,11 @@ def write_md(result: dict, path: Path) -> None:
         "|---|---|---|---|---|",
     ]
     for label, row in result["faiss"].items():
-        for kind in ("flat", "hnsw", "ivf"):
-            r = row[kind]
+        for kind, r in row.items():
+            if not isinstance(r, dict):
+                continue
             lines.append(
-                f"| {label} ({row['vectors']}) | {kind} {r['params']} | {r['recall@10_vs_flat']:.4f} | "
+                f"| {label} ({row['vectors']}) | {kind.split()[0]} {r['params']} | {r['recall@10_vs_flat']:.4f} | "
                 f"{r['ms_per_query']:.3f} | {r['build_s']:.2f} |"
             )
     path.write_text("\n".join(lines) + "\n")

@@ -4,8 +4,8 @@ Index types:
     flat  IndexIDMap2(IndexFlatIP) — exact; the default.
     hnsw  IndexIDMap2(IndexHNSWFlat, inner product) — approximate graph; rebuilt on upsert
           (HNSW cannot remove vectors).
-    ivf   IndexIVFFlat with its own ids — approximate; retrained from all vectors whenever the
-          collection has doubled since the last training.
+    ivf   IndexIVFFlat with its own ids — approximate; ~4*sqrt(n) lists, retrained from all vectors
+          whenever the collection has doubled since the last training; probes nlist/8 lists by default.
 faiss is imported inside the functions (never at vltools import time).
 """
 
@@ -22,7 +22,8 @@ import numpy as np
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "flat": {},
     "hnsw": {"M": 32, "ef_construction": 80, "ef_search": 64},
-    "ivf": {"nlist": None, "nprobe": 16, "trained_on": 0},
+    # nprobe None = auto: max(16, nlist // 8) lists, ~0.93 recall@10 on a 100k set (benchmarks/README.md)
+    "ivf": {"nlist": None, "nprobe": None, "trained_on": 0},
 }
 _THREADS_SET = threading.Event()
 
@@ -128,6 +129,6 @@ def search(index: Any, index_type: str, params: dict[str, Any], queries: np.ndar
     if index_type == "hnsw":
         faiss.downcast_index(index.index).hnsw.efSearch = max(int(params["ef_search"]), k)
     elif index_type == "ivf":
-        index.nprobe = min(int(params["nprobe"]), index.nlist)
+        index.nprobe = min(int(params.get("nprobe") or max(16, index.nlist // 8)), index.nlist)
     q = np.ascontiguousarray(queries, dtype=np.float32)
     return index.search(q, k)
