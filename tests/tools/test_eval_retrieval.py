@@ -135,3 +135,16 @@ def test_bad_inputs(tmp_path, tiny):
         vltools.call(
             "eval.retrieval", {"collection": tiny, "queries": q, "qrels": {"1": {"a": 1}}, "retriever": "dense"}
         )
+
+
+def test_cli_eval(run_cli, tmp_path):
+    name = cranfield_collection("none")
+    for f in ("queries.jsonl", "qrels.tsv"):
+        shutil.copy(CRAN / f, tmp_path / f)
+    inp = {"collection": name, "queries": str(tmp_path / "queries.jsonl"), "qrels": str(tmp_path / "qrels.tsv")}
+    code, out, err = run_cli("call", "eval.retrieval", "--json", json.dumps({**inp, "k": 5, "per_query": False}))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["num_queries"] == 225 and 0 < data["mean"]["ndcg@5"] < 1 and "recall@100" in data["mean"]
+    code, out, err = run_cli("call", "eval.retrieval", "--json", json.dumps({**inp, "retriever": "sparse"}))
+    assert code == 2 and "retriever" in err
