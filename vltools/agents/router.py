@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
-from vltools.core.errors import InvalidInput, NotFound, ToolError
+from vltools.core.errors import InvalidInput, ToolError, Unsupported
 from vltools.core.registry import EntrySpec, get_registry
 
 SELF = "agent.ask"
@@ -137,8 +137,8 @@ def fill_input(
         if field in inp:
             continue
         if field in TEXT_FIELDS and (field in required or field in ("query", "question", "claim")):
-            inp[field] = quoted[0] if (quoted and field != "claim") else request
-            notes.append(f"{field} from the request" + (" (quoted phrase)" if quoted and field != "claim" else ""))
+            inp[field] = quoted[0] if quoted else _after_colon(request)
+            notes.append(f"{field} from the request" + (" (quoted phrase)" if quoted else ""))
         elif field == "collection":
             words = set(re.findall(r"[\w.\-]+", request))
             hits = [c for c in _known_collections(ctx) if c in words]
@@ -159,11 +159,21 @@ def fill_input(
     return inp, missing, notes
 
 
+def _after_colon(request: str) -> str:
+    """'fact check: the sea is rising' -> 'the sea is rising' (a short instruction before a colon)."""
+    head, sep, tail = request.partition(":")
+    return tail.strip() if sep and tail.strip() and len(head.split()) <= 4 else request
+
+
 # -- chaining through consumes/produces -------------------------------------------------------------
+CHAINABLE = ("passages", "ranking", "evidence", "hits")
+
 def _adapt(field: str, produced: dict[str, Any]) -> Any:
     """Map a producer's output onto a consumer's input field."""
     if field in produced:
         return produced[field]
+    if field == "ranking" and "hits" in produced:
+        return {"query": produced.get("query", ""), "hits": produced["hits"]}
     if field == "passages" and "hits" in produced:
         return [{"id": h["id"], "text": h.get("text", ""), "title": h.get("title", "")} for h in produced["hits"]]
     if field == "evidence" and "sentences" in produced:
@@ -173,14 +183,16 @@ def _adapt(field: str, produced: dict[str, Any]) -> Any:
     return None
 
 
-def _producer_for(spec: EntrySpec, ranked: list[tuple[str, float, str]]) -> str | None:
+def _producers(spec: EntrySpec, ranked: list[tuple[str, float, str]]) -> list[str]:
+    """Tools producing what ``spec`` consumes (and not consuming it themselves), best ranked first."""
     reg = get_registry()
     wanted = set(spec.consumes)
+    out = []
     for name, _, _ in ranked:
         other = reg.spec(name)
-        if name != spec.name and wanted & set(other.produces) and other.kind == "tool":
-            return name
-    return None
+        if name != spec.name and other.kind == "tool" and wanted & set(other.produces) - set(other.consumes):
+            out.append(name)
+    return out
 
 
 @tool("agent.ask")
@@ -209,50 +221,62 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
         return AskOutput(choice=choice, reason=reason + f"; a tool-calling loop with {inp.model} over {names}",
                          plan=[Step(tool=t, input=a) for t, a in out["calls"]], output={"answer": out["answer"]})
     ctx.progress(1, 3, f"filling {best}")
+    reg = get_registry()
     filled, missing, notes = fill_input(best, request, inp.inputs, ctx)
-    plan: list[Step] = []
-    spec = get_registry().spec(best)
-    producer = _producer_for(spec, ranked) if missing and spec.consumes else None
-    pre_input: dict[str, Any] | None = None
+    spec = reg.spec(best)
+    problem = ", ".join(missing) if missing else _invalid(best, filled)
+    # What the chosen entry consumes but the request does not give: chain after an entry producing it.
+    chain_fields = [f for f in reg.get(best).input_model.model_fields
+                    if f not in filled and (f in missing or f in CHAINABLE)] if problem else []
+    producers: list[tuple[str, dict[str, Any]]] = []
+    for cand in _producers(spec, ranked) if (problem and spec.consumes and chain_fields) else []:
+        cand_input, cand_missing, _ = fill_input(cand, request, inp.inputs, ctx)
+        if not cand_missing and not _invalid(cand, cand_input):
+            producers.append((cand, cand_input))
+    producer, pre_input = producers[0] if producers else (None, {})
     if producer:
-        pre_input, pre_missing, pre_notes = fill_input(producer, request, inp.inputs, ctx)
-        if pre_missing:
-            producer = None
-        else:
-            notes.append(f"{', '.join(missing)} from {producer} (it produces {', '.join(spec.consumes)})")
+        notes.append(f"{'/'.join(chain_fields)} from {producer} (it produces {', '.join(spec.consumes)})")
     if notes:
         reason += "; input: " + "; ".join(notes)
-    if missing and not producer:
-        reason += f"; missing required input: {', '.join(missing)}"
+    if problem and not producer:
+        reason += f"; incomplete input: {problem}"
         if inp.execute:
-            raise InvalidInput(f"{best} needs {', '.join(missing)}, which the request does not give",
-                               hint=f"pass them in 'inputs' (see `vltools describe {best}`) or use execute=false")
-        return AskOutput(choice=choice, reason=reason, input=None, missing=missing)
-    if not producer:
-        try:
-            get_registry().validate_input(best, filled)
-        except InvalidInput as err:
-            reason += f"; the filled input is incomplete: {err.message}"
-            if inp.execute:
-                raise InvalidInput(f"{best}: {err.message}", hint=f"pass the fields in 'inputs' "
-                                   f"(see `vltools describe {best}`) or use execute=false") from None
-            return AskOutput(choice=choice, reason=reason, input=None, missing=missing or [err.message])
+            raise InvalidInput(f"{best} needs {problem}, which the request does not give",
+                               hint=f"pass it in 'inputs' (see `vltools describe {best}`) or use execute=false")
+        return AskOutput(choice=choice, reason=reason, input=None, missing=missing or [problem])
+    plan = [Step(tool=producer, input=pre_input)] if producer else []
     if not inp.execute:
-        return AskOutput(choice=choice, reason=reason, input=filled, missing=missing if producer else [],
-                         plan=([Step(tool=producer, input=pre_input or {})] if producer else []))
+        return AskOutput(choice=choice, reason=reason, input=filled, plan=plan)
     ctx.progress(2, 3, f"running {best}")
     if producer:
-        pre = ctx.call(producer, pre_input).model_dump(mode="json")
-        plan.append(Step(tool=producer, input=pre_input or {}))
-        for f in missing:
+        pre = None
+        for producer, pre_input in producers:  # the next producer when one cannot serve (e.g. no vectors)
+            try:
+                pre = ctx.call(producer, pre_input).model_dump(mode="json")
+                break
+            except Unsupported as err:
+                reason += f"; {producer} unsupported here ({err.message})"
+        if pre is None:
+            raise Unsupported(f"no producer of {', '.join(spec.consumes)} could run for {best}",
+                              hint="pass the input in 'inputs'")
+        plan = [Step(tool=producer, input=pre_input)]
+        for f in chain_fields:
             value = _adapt(f, pre)
-            if value is None:
-                raise InvalidInput(f"{producer}'s output has nothing for {best}.{f}", hint="pass it in 'inputs'")
-            filled[f] = value
-    try:
-        out = ctx.call(best, filled)
-    except NotFound:
-        raise
+            if value is not None:
+                filled[f] = value
+        if _invalid(best, filled):
+            raise InvalidInput(f"{producer}'s output does not complete {best}'s input: {_invalid(best, filled)}",
+                               hint="pass the fields in 'inputs'")
+    out = ctx.call(best, filled)
     plan.append(Step(tool=best, input=filled))
     ctx.progress(3, 3, "done")
     return AskOutput(choice=choice, reason=reason, input=filled, plan=plan, output=out.model_dump(mode="json"))
+
+
+def _invalid(name: str, filled: dict[str, Any]) -> str:
+    """'' when ``filled`` validates against the tool's schema, else the validation message."""
+    try:
+        get_registry().validate_input(name, filled)
+    except InvalidInput as err:
+        return err.message
+    return ""

@@ -68,12 +68,26 @@ class ProveOutput(BaseModel):
     coverage: float = Field(description="Fraction of the claim's content words aligned to evidence.")
 
 
+_WORD_VECS: dict[tuple[str, str], Any] = {}  # (encoder spec, word) -> vector; words recur across claims
+
+
 def _similarity(ctx: Context, spec: str | None):
+    import numpy as np
+
     enc = ctx.text(spec)
 
+    def vectors(texts: list[str]) -> Any:
+        short = [t for t in dict.fromkeys(texts) if len(t) <= 40 and (enc.spec, t) not in _WORD_VECS]
+        if short:
+            for t, v in zip(short, enc.encode(short), strict=True):
+                if len(_WORD_VECS) < 200_000:
+                    _WORD_VECS[(enc.spec, t)] = v
+        long = [t for t in dict.fromkeys(texts) if (enc.spec, t) not in _WORD_VECS]
+        fresh = dict(zip(long, enc.encode(long), strict=True)) if long else {}
+        return np.stack([fresh[t] if t in fresh else _WORD_VECS[(enc.spec, t)] for t in texts])
+
     def sim(a: list[str], b: list[str]) -> list[list[float]]:
-        va, vb = enc.encode(a), enc.encode(b)
-        return (va @ vb.T).tolist()
+        return (vectors(a) @ vectors(b).T).tolist()
 
     return sim
 

@@ -82,7 +82,7 @@ NEGATION_CUES = frozenset(
     """not no never n't cannot without none nobody nothing neither nor nowhere hardly barely scarcely
     lack lacks lacked lacking fail fails failed deny denies denied""".split()
 )
-_TOKEN = re.compile(r"\d+(?:st|nd|rd|th|s)\b|\d[\d,]*(?:\.\d+)?%?|[A-Za-z][A-Za-z'\-]*")
+_TOKEN = re.compile(r"\d+(?:st|nd|rd|th|s)\b|\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|\d+(?:\.\d+)?%?|[A-Za-z][A-Za-z'\-]*")
 _MONTHS = "january february march april may june july august september october november december".split()
 _SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 _NUM_WORDS = {
@@ -101,6 +101,8 @@ class Token:
     lower: str
     index: int
     number: tuple[float, str] | None = None  # (value, kind: year|percent|number)
+    unit: str = ""  # the word after a number, normalised (inches -> inch)
+    approx: bool = False  # "about 8", "nearly 20"
     negation: bool = False
     stop: bool = False
 
@@ -124,8 +126,24 @@ def tokenize(text: str) -> list[Token]:
         num = _parse_number(low, raw[i + 1].lower() if i + 1 < len(raw) else "")
         if num is not None:
             tok.number, tok.stop = num, False
+            tok.unit = _unit(raw[i + 1].lower()) if i + 1 < len(raw) else ""
+            tok.approx = i > 0 and raw[i - 1].lower() in _APPROX
         toks.append(tok)
     return toks
+
+
+_APPROX = frozenset("about approximately around nearly roughly almost some circa over under ~".split())
+_UNITS = {"in": "inch", "inches": "inch", "ft": "foot", "feet": "foot", "cm": "centimetre", "centimeters": "centimetre",
+          "mm": "millimetre", "km": "kilometre", "m": "metre", "meters": "metre", "metres": "metre", "c": "celsius",
+          "f": "fahrenheit", "degrees": "degree", "years": "year", "percent": "percent", "%": "percent"}
+
+
+def _unit(word: str) -> str:
+    if word in _UNITS:
+        return _UNITS[word]
+    if word in STOPWORDS or not word.isalpha():
+        return ""
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
 def _parse_number(low: str, nxt: str) -> tuple[float, str] | None:
@@ -165,6 +183,8 @@ class Lexicon:
         self._synsets: dict[str, list[Any]] = {}
         self._hyper: dict[str, frozenset[Any]] = {}
         self._antonyms: dict[str, frozenset[str]] = {}
+        self._up2: dict[Any, frozenset[Any]] = {}
+        self._rel: dict[tuple[str, str], tuple[str, str] | None] = {}
 
     def lemmas(self, word: str) -> frozenset[str]:
         """Base forms of ``word`` (itself included)."""
@@ -221,6 +241,14 @@ class Lexicon:
 
     def relation(self, e: str, c: str) -> tuple[str, str] | None:
         """The operator from evidence word ``e`` to claim word ``c`` and the WordNet relation behind it."""
+        key = (e, c)
+        if key not in self._rel:
+            if len(self._rel) > 500_000:
+                self._rel.clear()
+            self._rel[key] = self._relation(e, c)
+        return self._rel[key]
+
+    def _relation(self, e: str, c: str) -> tuple[str, str] | None:
         le, lc = self.lemmas(e), self.lemmas(c)
         if le & lc:
             return "equivalence", "same lemma"
@@ -237,6 +265,11 @@ class Lexicon:
             return "reverse_entailment", "hyponym"  # c is a kind of e
         return None
 
+    def _parents(self, syn: Any) -> frozenset[Any]:
+        if syn not in self._up2:
+            self._up2[syn] = frozenset(syn.closure(lambda x: x.hypernyms() + x.instance_hypernyms(), depth=2))
+        return self._up2[syn]
+
     def co_hyponyms(self, e: str, c: str) -> bool:
         """Distinct nouns under a shared, specific class within two levels (cat/dog under carnivore)."""
         ne = [s for s in self.synsets(e, top=1) if s.pos() == "n"]
@@ -245,9 +278,7 @@ class Lexicon:
             for b in nc:
                 if a == b or b in self.hypernym_closure(e) or a in self.hypernym_closure(c):
                     continue
-                up_a = set(a.closure(lambda x: x.hypernyms() + x.instance_hypernyms(), depth=2))
-                up_b = set(b.closure(lambda x: x.hypernyms() + x.instance_hypernyms(), depth=2))
-                if any(h.min_depth() >= 5 for h in up_a & up_b):
+                if any(h.min_depth() >= 5 for h in self._parents(a) & self._parents(b)):
                     return True
         return False
 
@@ -312,10 +343,20 @@ def _runs(tokens: list[Token]) -> list[list[Token]]:
     return runs
 
 
-def _numbers_match(a: tuple[float, str], b: tuple[float, str]) -> bool:
-    if a[1] != b[1]:
+def _numbers_match(a: Token, b: Token) -> bool:
+    assert a.number and b.number
+    if a.number[1] != b.number[1]:
         return False
-    return abs(a[0] - b[0]) <= 1e-6 + 0.005 * max(abs(a[0]), abs(b[0]))
+    tol = 0.1 if (a.approx or b.approx) else 0.005
+    return abs(a.number[0] - b.number[0]) <= 1e-6 + tol * max(abs(a.number[0]), abs(b.number[0]))
+
+
+def _comparable(a: Token, b: Token) -> bool:
+    """Two numbers about the same kind of quantity: years, percentages, or the same unit."""
+    assert a.number and b.number
+    if a.number[1] != b.number[1]:
+        return False
+    return a.number[1] in ("year", "percent") or (bool(a.unit) and a.unit == b.unit)
 
 
 def prove(
@@ -435,9 +476,9 @@ def _token_edit(ct: Token, et: Token, si: int, lex: Lexicon, topical: bool) -> E
     if ct.number or et.number:
         if not (ct.number and et.number):
             return None
-        if _numbers_match(ct.number, et.number):
+        if _numbers_match(ct, et) and (_comparable(ct, et) or not (ct.unit and et.unit)):
             return Edit("substitution", ct.text, et.text, "equivalence", "number", ct.index, si)
-        if topical and ct.number[1] == et.number[1]:
+        if topical and _comparable(ct, et):
             return Edit("substitution", ct.text, et.text, "alternation", "number mismatch", ct.index, si, 0.5)
         return None
     rel = lex.relation(et.lower, ct.lower)
