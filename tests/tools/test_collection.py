@@ -29,6 +29,13 @@ def test_create_info_list_delete():
     info = vltools.call("collection.info", {"collection": name}).model_dump()
     assert info["name"] == name and info["kind"] == "text" and info["count"] == 0 and info["model"] == "none"
     assert info["retrievers"] == ["bm25"]
+    assert info["bm25"] == {"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": "english", "stopwords": "en"}
+    tuned = unique("tuned")
+    vltools.call("collection.create", {"name": tuned, "model": "none", "bm25_k1": 1.2, "bm25_b": 0.75})
+    bm = vltools.call("collection.info", {"collection": tuned}).bm25
+    assert (bm["k1"], bm["b"]) == (1.2, 0.75)
+    with pytest.raises(InvalidInput, match="bm25_b"):
+        vltools.call("collection.create", {"name": unique("t"), "model": "none", "bm25_b": 2})
     listed = vltools.call("collection.list", {}).collections
     assert name in [c.name for c in listed]
     with pytest.raises(Conflict):

@@ -32,6 +32,7 @@ class CollectionInfo(BaseModel):
     index: str = Field(description="FAISS index type: flat, hnsw or ivf.")
     metric: str = Field(description="Vector similarity: 'ip' (inner product of normalised vectors = cosine).")
     retrievers: list[str] = Field(description="Retrievers this collection supports.")
+    bm25: dict[str, Any] | None = Field(description="BM25 settings (k1, b, stemmer, stop words); null for media.")
     path: str = Field(description="Folder of the collection on disk.")
     version: int = Field(description="Write version (grows by one per add).")
     created: str = Field(description="Creation time (UTC, ISO 8601).")
@@ -52,6 +53,7 @@ def info_of(coll: Any) -> CollectionInfo:
         index=m["index"]["type"],
         metric=m["metric"],
         retrievers=retrievers,
+        bm25=m.get("bm25"),
         path=str(coll.path),
         version=m["version"],
         created=m["created"],
@@ -70,6 +72,8 @@ class CollectionCreateInput(BaseModel):
     )
     index: Literal["flat", "hnsw", "ivf"] = Field("flat", description="FAISS index: exact flat, approximate HNSW/IVF.")
     exist_ok: bool = Field(False, description="Return the existing collection if it has the same kind and model.")
+    bm25_k1: float = Field(0.9, ge=0, le=10, description="Text: BM25 term-frequency saturation k1 (Anserini default).")
+    bm25_b: float = Field(0.4, ge=0, le=1, description="Text: BM25 length normalisation b (Anserini default).")
 
 
 @tool("collection.create")
@@ -81,7 +85,13 @@ def create(inp: CollectionCreateInput, ctx: Context) -> CollectionInfo:
 
         resolve(model)  # fail now, not after the first add, when the model is not available offline
     coll = create_collection(
-        inp.name, inp.kind, model=model, settings=ctx.settings, index=inp.index, exist_ok=inp.exist_ok
+        inp.name,
+        inp.kind,
+        model=model,
+        settings=ctx.settings,
+        index=inp.index,
+        exist_ok=inp.exist_ok,
+        bm25_params={"k1": inp.bm25_k1, "b": inp.bm25_b},
     )
     return info_of(coll)
 
