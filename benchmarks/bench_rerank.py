@@ -51,6 +51,26 @@ def ndcg10(qrels: dict[str, int], ranked: list[str]) -> float:
     return ev.evaluate(run)["q"]["ndcg_cut_10"]
 
 
+def sanity_sets(docs: list[dict], queries: list[dict], qrels: dict, n: int, seed: int = 7) -> list[tuple]:
+    """Per query: its 2 most relevant abstracts among 6 random unjudged ones, shuffled (as in the ICR test)."""
+    by_id = {d["id"]: d for d in docs if d["text"]}
+    ids = sorted(by_id, key=int)
+    rng = random.Random(seed)
+    sets = []
+    for q in queries[:n]:
+        judged = qrels[q["id"]]
+        relevant = [d for d, r in sorted(judged.items(), key=lambda x: -x[1]) if r > 0 and d in by_id][:2]
+        others = [d for d in rng.sample(ids, 24) if d not in judged][: 8 - len(relevant)]
+        passages = [{"id": d, "text": by_id[d]["text"]} for d in relevant + others]
+        rng.shuffle(passages)
+        sets.append((q["text"], passages, set(relevant)))
+    return sets
+
+
+def mrr(ids: list[str], relevant: set[str]) -> float:
+    return next((1 / (i + 1) for i, d in enumerate(ids) if d in relevant), 0.0)
+
+
 def summarize(rows: dict, args: argparse.Namespace) -> dict:
     out: dict = {"methods": {}}
     for name, per in rows.items():
@@ -111,7 +131,7 @@ def write(result: dict) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cranfield")
-    ap.add_argument("--queries", type=int, default=10)
+    ap.add_argument("--queries", type=int, default=15)
     ap.add_argument("--depth", type=int, default=20)
     ap.add_argument("--passage-tokens", type=int, default=48)
     ap.add_argument("--llm", default="smollm2")
@@ -120,6 +140,7 @@ def main() -> int:
     ap.add_argument("--r1-sort-depth", type=int, default=3)
     ap.add_argument("--r1-think-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sanity-queries", type=int, default=8, help="ICR calibrated/uncalibrated on relevant+random sets")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLTOOLS_HOME", "/tmp/vltools-bench")
@@ -210,6 +231,30 @@ def main() -> int:
         behaviour["listwise_parse_repairs_total"] = dict(repairs)
         behaviour["rank_r1_unparsable_answers"] = f"{r1_fallbacks} of {r1_comparisons} comparisons"
         result = {"protocol": protocol, "summary": summarize(rows, args), "per_query": rows, "behaviour": behaviour}
+        write(result)
+    if args.sanity_queries:
+        found: dict[str, list[float]] = {"shuffled": [], "icr calibrated": [], "icr uncalibrated": []}
+        for query, passages, relevant in sanity_sets(docs, queries, qrels, args.sanity_queries):
+            found["shuffled"].append(mrr([p["id"] for p in passages], relevant))
+            for name, cal in (("icr calibrated", True), ("icr uncalibrated", False)):
+                out = vltools.call(
+                    "rerank.icr",
+                    {
+                        "query": query,
+                        "passages": passages,
+                        "llm": args.llm,
+                        "max_passage_tokens": args.passage_tokens,
+                        "calibrate": cal,
+                    },
+                    timeout=3600,
+                )
+                found[name].append(mrr([h.id for h in out.hits], relevant))
+        result["icr_sanity"] = {
+            "protocol": f"first {args.sanity_queries} queries; each: its 2 most relevant abstracts among 6 random "
+            "unjudged abstracts, shuffled (seed 7); MRR of a relevant abstract",
+            **{k: statistics.mean(v) for k, v in found.items()},
+        }
+        behaviour["icr_sanity_mrr"] = {k: round(v, 3) for k, v in result["icr_sanity"].items() if k != "protocol"}
         write(result)
     log(json.dumps(result["summary"], indent=2))
     return 0

@@ -110,6 +110,32 @@ def test_setwise_selection_sorts_the_top_k_with_a_scripted_judge(method):
     assert [relevance[i] for i in order[:4]] == [11, 10, 9, 8]
 
 
+@pytest.mark.parametrize("method", ["heap", "bubble"])
+def test_rank_r1_unparsable_answers_keep_the_input_order_and_are_counted(method):
+    """A scripted model that never answers in tags: every comparison falls back, counted, input order kept."""
+    from vltools.core.context import Context
+    from vltools.core.types import Passage
+    from vltools.models.llm import Completion, Usage
+    from vltools.tools.rerank import rank_r1 as r1
+    from vltools.tools.rerank._common import Item, Run
+
+    class Mumbler:
+        spec = "scripted"
+
+        def complete(self, messages, **kw):
+            return Completion("I think the documents are all about aircraft.", Usage(1, 50, 9))
+
+    inp = r1.RankR1Input(query="q", passages=[{"id": f"p{i}", "text": f"t{i}"} for i in range(9)])
+    items = [Item(i, Passage(id=f"p{i}", text=f"t{i}"), f"t{i}") for i in range(9)]
+    run = Run(inp=inp, ctx=Context(), method="rank_r1", llm=Mumbler(), items=items, truncated=0, usage=Usage())
+    judge = r1._Judge(run, 32)
+    order = (r1._heap_top if method == "heap" else r1._bubble_top)(list(range(9)), 3, 4, judge)
+    assert order == list(range(9))
+    assert judge.fallbacks == len(judge.comparisons) > 0
+    assert all(c.fallback and c.reasoning for c in judge.comparisons)
+    assert run.usage.generated_tokens == 9 * len(judge.comparisons)
+
+
 def test_rank_r1_answer_parsing():
     from vltools.tools.rerank.rank_r1 import parse_answer
 

@@ -1,8 +1,8 @@
 """rerank.rank_r1 — Rank-R1 (P05) setwise reasoning reranker: for a small set of passages the LLM
 reasons in <think>…</think> and names the most relevant one in <answer>[n]</answer>; heap or
 bubble setwise selection sorts the top ``depth``. The reasoning of every comparison is returned.
-Unparsable answers fall back to the first passage of the set (the incumbent, i.e. the input
-order wins) and are counted. Needs ``generate`` (any backend)."""
+Unparsable answers fall back to the passage of the set that ranked highest in the input (so a
+model that never answers leaves the input order unchanged) and are counted. Needs ``generate`` (any backend)."""
 
 from __future__ import annotations
 
@@ -42,12 +42,12 @@ class Comparison(BaseModel):
     winner: str = Field(description="The passage chosen as most relevant.")
     reasoning: str = Field(description="The model's <think> text (explainability).")
     answer: str = Field(description="The raw text of the answer, or the whole output when no answer tag was found.")
-    fallback: bool = Field(description="True when the answer could not be parsed and the first passage was kept.")
+    fallback: bool = Field(description="True when the answer could not be parsed and the input order decided.")
 
 
 class RankR1Output(RerankOutput):
     comparisons: list[Comparison] = Field(default_factory=list, description="Every setwise comparison, in order.")
-    fallbacks: int = Field(0, description="Comparisons whose answer could not be parsed (first passage kept).")
+    fallbacks: int = Field(0, description="Comparisons whose answer could not be parsed (input order decided).")
 
 
 def parse_answer(text: str, n: int) -> tuple[int | None, str, str]:
@@ -100,7 +100,8 @@ class _Judge:
             choice, reasoning, answer = parse_answer(text, len(group))
             fallback = choice is None
             self.fallbacks += fallback
-            self.cache[key] = 0 if choice is None else choice
+            # fallback: the passage ranked highest in the input (so all-fallback runs keep the input order)
+            self.cache[key] = min(range(len(group)), key=lambda j: group[j]) if choice is None else choice
             ids = [items[i].passage.id for i in group]
             self.comparisons.append(
                 Comparison(ids=ids, winner=ids[self.cache[key]], reasoning=reasoning, answer=answer, fallback=fallback)
@@ -161,5 +162,5 @@ def rank_r1(inp: RankR1Input, ctx: Context) -> RankR1Output:
     order = (_heap_top if inp.method == "heap" else _bubble_top)(arr, inp.num_child, inp.depth, judge)
     run.windows = len(judge.comparisons)
     if judge.fallbacks:
-        run.notes.append(f"{judge.fallbacks} of {len(judge.comparisons)} answers unparsable: first passage kept")
+        run.notes.append(f"{judge.fallbacks} of {len(judge.comparisons)} answers unparsable: input order decided")
     return run.finish(order, comparisons=judge.comparisons, fallbacks=judge.fallbacks)
