@@ -11,7 +11,7 @@ Retrieval indexes held-out world scenes with ``image.index`` and queries them wi
 top-1 precision for queries with synonyms never used in training ("crimson", "ring", "box", ...)
 against chance.
 
-    .venv/bin/python benchmarks/bench_image_classify.py [--model demo] [--world 440] [--retrieval 300]
+    .venv/bin/python benchmarks/bench_image_classify.py [--model demo] [--world 880] [--retrieval 500]
 
 Writes benchmarks/results/bench_image_classify.json and .md.
 """
@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
-EVAL_SEED_BASE = 9_000_000  # training uses 1_000_000 + k (vltools.world.train_demo.TRAIN_SEED_BASE)
-RETRIEVAL_SEED_BASE = 9_500_000
+EVAL_SEED_BASE = 9_000_000  # as vltools.world.eval_demo; training uses TRAIN_SEED_BASE (1_000_000) + k
+RETRIEVAL_SEED_BASE = 9_100_000  # the same held-out scenes as vltools.world.eval_demo
 SHAPE_DESCRIPTIONS = {
     "circle": ["a round shape with no corners"],
     "square": ["a shape with four equal sides and four right angles"],
@@ -175,9 +175,9 @@ def retrieval(n: int, folder: Path, single_paths: list[str], single_truth, model
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="demo")
-    ap.add_argument("--world", type=int, default=440, help="held-out single-object world scenes")
+    ap.add_argument("--world", type=int, default=880, help="held-out single-object world scenes")
     ap.add_argument("--evqa", type=int, default=0, help="easy-VQA test images (0 = all with colour and shape)")
-    ap.add_argument("--retrieval", type=int, default=300, help="held-out world scenes to search")
+    ap.add_argument("--retrieval", type=int, default=500, help="held-out world scenes to search")
     args = ap.parse_args()
     from vltools.world import vocab
     from vltools.world.train_demo import easy_vqa_labels
