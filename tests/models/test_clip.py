@@ -99,6 +99,25 @@ def test_uncached_pretrained_fails_fast_with_instructions(settings, tmp_path, mo
     assert "local-dir" in err.hint
 
 
+def test_uncached_pretrained_fails_before_importing_torch(tmp_path):
+    """The cache check reads open_clip's catalogue from its files: no torch/open_clip import (seconds)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\nfrom vltools.core.settings import Settings\nfrom vltools.models.clip import get_clip\n"
+        "try:\n    get_clip('open_clip:MobileCLIP-S2/datacompdr', Settings())\nexcept Exception as e:\n"
+        "    print(json.dumps([type(e).__name__, e.hint, [m for m in ('torch', 'open_clip') if m in sys.modules]]))"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HOME": str(tmp_path), "VLTOOLS_DEVICE": "auto"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    name, hint, heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    assert name == "BackendUnavailable" and "'MobileCLIP-S2', pretrained='datacompdr'" in hint
+    assert heavy == []
+
+
 def test_bad_specs_list_valid_choices(settings):
     from vltools.models.clip import get_clip
 

@@ -59,6 +59,7 @@ def get_clip(spec: str | None, settings: Settings) -> ClipBackend:
     """The cached `ClipBackend` for ``spec`` (default ``settings.clip``) on ``settings.torch_device()``."""
     spec = (spec or settings.clip).strip()
     _offline_env()
+    _precheck(spec)  # before anything imports torch: a missing pretrained cache fails in well under a second
     device = settings.torch_device()
     key = (spec, device)
     with _LOCK:
@@ -67,6 +68,13 @@ def get_clip(spec: str | None, settings: Settings) -> ClipBackend:
             backend = _load(spec, device)
             _CACHE[key] = backend
         return backend
+
+
+def _precheck(spec: str) -> None:
+    if spec.startswith("open_clip:") and not spec.startswith(("open_clip:local-dir:", "open_clip:hf-hub:")):
+        arch, sep, tag = spec[len("open_clip:") :].partition("/")
+        if sep and tag and tag != "random" and "@" not in arch:
+            _cached_pretrained(arch, tag)
 
 
 def clear_cache() -> None:
@@ -106,10 +114,65 @@ def _hub_cached(repo_id: str, filenames: Sequence[str]) -> str | None:
 _HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
-def _check_arch(arch: str) -> None:
+class _Catalog:
+    """open_clip's catalogue: architecture names and the pretrained-weights table."""
+
+    def __init__(self, names: list[str], get_cfg: Callable[..., Any], tags: Callable[[str], list[str]]) -> None:
+        self.names, self.get_cfg, self.tags = names, get_cfg, tags
+
+
+_LIGHT: _Catalog | None = None
+
+
+def _light_catalog() -> _Catalog | None:
+    """The catalogue read from open_clip's files WITHOUT importing open_clip or torch (seconds on a
+    busy machine), so that a missing pretrained cache fails at once. None if that is not possible
+    (then the caller imports open_clip). Only builtin architectures are listed."""
+    global _LIGHT
+    if _LIGHT is not None:
+        return _LIGHT
+    try:
+        import builtins
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec("open_clip")
+        pkg = Path(list(spec.submodule_search_locations)[0])
+
+        def run(name: str, import_fn: Any = None) -> dict[str, Any]:
+            ns: dict[str, Any] = {"__name__": f"_vltools_open_clip_catalog.{name}"}
+            if import_fn is not None:
+                ns["__builtins__"] = {**vars(builtins), "__import__": import_fn}
+            path = pkg / f"{name}.py"
+            exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), ns)  # noqa: S102 - open_clip's own file
+            return ns
+
+        side = {n: types.SimpleNamespace(**run(n)) for n in ("constants", "version")}
+        real = builtins.__import__
+
+        def guarded(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__ signature
+            if level == 1 and name in side:
+                return side[name]
+            if level == 0 and name.startswith("safetensors"):
+                raise ImportError("not needed for the catalogue (would import torch)")
+            return real(name, globals, locals, fromlist, level)
+
+        ns = run("pretrained", guarded)
+        names = sorted(p.stem for p in (pkg / "model_configs").glob("*.json"))
+        _LIGHT = _Catalog(names, ns["get_pretrained_cfg"], ns["list_pretrained_tags_by_model"])
+    except Exception:  # any layout change in open_clip: fall back to importing it
+        return None
+    return _LIGHT
+
+
+def _full_catalog() -> _Catalog:
     import open_clip
 
-    names = open_clip.list_models()
+    return _Catalog(open_clip.list_models(), open_clip.get_pretrained_cfg, open_clip.list_pretrained_tags_by_model)
+
+
+def _check_arch(arch: str) -> None:
+    names = _full_catalog().names
     if arch not in names:
         close = difflib.get_close_matches(arch, names, n=5, cutoff=0.5)
         raise InvalidInput(
@@ -119,12 +182,17 @@ def _check_arch(arch: str) -> None:
 
 
 def _cached_pretrained(arch: str, tag: str) -> str:
-    """Local path of the weights for ``arch``/``tag``; BackendUnavailable at once if not cached."""
-    import open_clip
+    """Local path of the weights for ``arch``/``tag``; BackendUnavailable at once if not cached.
 
-    cfg = open_clip.get_pretrained_cfg(arch, tag)
+    Uses the light catalogue when it knows the pair, so this check needs neither torch nor open_clip.
+    """
+    cat = _light_catalog()
+    if cat is None or arch not in cat.names or not cat.get_cfg(arch, tag):
+        _check_arch(arch)
+        cat = _full_catalog()
+    cfg = cat.get_cfg(arch, tag)
     if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(arch)
+        tags = cat.tags(arch)
         raise InvalidInput(
             f"open_clip has no pretrained tag {tag!r} for {arch}",
             hint=f"known tags: {', '.join(tags) or 'none'} (or use random, or ARCH@CHECKPOINT)",
@@ -234,11 +302,11 @@ def _load(spec: str, device: str) -> ClipBackend:
                 f"CLIP spec {spec!r} names no pretrained weights",
                 hint=f"use open_clip:{arch}/TAG (see open_clip.list_pretrained()) or open_clip:{arch}@CHECKPOINT",
             )
-        _check_arch(arch)
         if tag == "random":
+            _check_arch(arch)
             model, preprocess, tokenizer = _create(arch, device, spec, pretrained=None)
         else:
-            _cached_pretrained(arch, tag)  # fails fast, before open_clip could try the network
+            _cached_pretrained(arch, tag)  # fails fast (no torch import), before open_clip could try the network
             model, preprocess, tokenizer = _create(arch, device, spec, pretrained=tag)
     return ClipBackend(spec, model, preprocess, tokenizer, device)
 
