@@ -14,7 +14,8 @@ pytestmark = pytest.mark.heavy  # WordNet + MiniLM + a BM25 collection
 A = "Carbon dioxide:20"  # "Carbon dioxide is the most significant long-lived greenhouse gas in Earth's atmosphere."
 B = "Carbon dioxide:144"  # "Plants require carbon dioxide to conduct photosynthesis."
 # Support split across two documents, bridged by "carbon dioxide", which the claim never names.
-BRIDGE_CLAIM = "Plants require the most significant long-lived greenhouse gas in Earth's atmosphere to conduct photosynthesis."
+BRIDGE_CLAIM = ("Plants require the most significant long-lived greenhouse gas in Earth's atmosphere "
+                "to conduct photosynthesis.")
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,9 @@ def test_validation_names_the_step_and_field():
 def test_valid_workflow_orders_steps_by_dependency():
     wf = load_workflow(None, text=textwrap.dedent("""
         steps:
-          - {id: b, tool: retrieve.bm25, inputs: {collection: "${a.output.collection}", query: "about ${a.output.query}"}}
+          - id: b
+            tool: retrieve.bm25
+            inputs: {collection: "${a.output.collection}", query: "about ${a.output.query}"}
           - {id: a, tool: retrieve.bm25, inputs: {collection: c, query: q, k: 3}}"""))
     assert [s.id for s in wf.steps] == ["a", "b"]
 

@@ -33,7 +33,7 @@ class RagInput(BaseModel):
     reranker: str | None = Field(None, description="A rerank.* tool (default: MiniLM cosine similarity).")
     top_n: int = Field(3, ge=1, le=10, description="Passages given to the LLM.")
     min_score: float = Field(
-        0.35, ge=-1, le=1, description="Relevance gate: MiniLM cosine the best passage must reach to answer."
+        0.35, ge=-1, le=1, description="Relevance gate: MiniLM cosine some retrieved passage must reach to answer."
     )
     llm: str | None = Field(None, description="LLM spec for the answer (default: settings.llm).")
     max_tokens: int = Field(200, ge=16, le=2048, description="Longest answer, tokens.")
@@ -95,9 +95,9 @@ def _text(passages: list[dict[str, Any]], pid: str) -> str:
 
 
 def _gate(state: _State) -> str:
-    rel = state.get("relevance", {})
-    best = max((rel.get(r["id"], -1.0) for r in state.get("ranked", [])), default=-1.0)
-    return "answer" if best >= state["params"]["min_score"] else "refuse"
+    """Answer only when some retrieved passage is relevant (MiniLM cosine, whatever the reranker)."""
+    best = max(state.get("relevance", {}).values(), default=-1.0)
+    return "answer" if state.get("ranked") and best >= state["params"]["min_score"] else "refuse"
 
 
 def _answer(state: _State, config: RunnableConfig) -> dict[str, Any]:

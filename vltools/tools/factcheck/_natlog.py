@@ -367,6 +367,8 @@ def prove(
     similarity: Similarity | None = None,
     word_threshold: float = 0.62,
     sentence_threshold: float = 0.45,
+    span_threshold: float | None = None,
+    co_hyponyms: bool = True,
     chooser: OperatorChooser | None = None,
 ) -> Proof:
     """Align ``claim`` with the pooled ``evidence`` sentences and run the automaton.
@@ -396,7 +398,7 @@ def prove(
                 for et in toks:
                     if not et.content or (not strong and et.index in used_tokens[si]):
                         continue
-                    cand = _token_edit(ct, et, si, lexicon, si in topical)
+                    cand = _token_edit(ct, et, si, lexicon, si in topical, co_hyponyms)
                     if cand is None or (cand.operator == "alternation") == strong:
                         continue
                     if best is None or _rank(cand) < _rank(best):
@@ -427,9 +429,15 @@ def prove(
 
     # What the claim adds: insertions (claim more specific: reverse entailment) unless a chooser decides.
     uncovered = []
-    for run in _runs(unaligned):
+    runs = _runs(unaligned)
+    span_sims = []
+    if span_threshold is not None and similarity is not None and evidence and runs:
+        span_sims = [max(row) for row in similarity([" ".join(t.text for t in r) for r in runs], evidence)]
+    for ri, run in enumerate(runs):
         span = " ".join(t.text for t in run)
         op, source = "reverse_entailment", "insertion (not in evidence)"
+        if span_sims and span_sims[ri] >= span_threshold:  # the evidence paraphrases the span
+            op, source = "equivalence", f"embedding (span) {span_sims[ri]:.2f}"
         if chooser is not None and evidence:
             main = max(range(len(evidence)), key=lambda i: sent_sims[i])
             picked = chooser(claim, evidence[main], span, evidence[main])
@@ -472,7 +480,7 @@ def _rank(e: Edit) -> tuple[int, float]:
     return pref.get(e.source, 4), -e.score
 
 
-def _token_edit(ct: Token, et: Token, si: int, lex: Lexicon, topical: bool) -> Edit | None:
+def _token_edit(ct: Token, et: Token, si: int, lex: Lexicon, topical: bool, co_hyp: bool = True) -> Edit | None:
     if ct.number or et.number:
         if not (ct.number and et.number):
             return None
@@ -487,6 +495,6 @@ def _token_edit(ct: Token, et: Token, si: int, lex: Lexicon, topical: bool) -> E
         if why == "antonym" and not topical:
             return None
         return Edit("substitution", ct.text, et.text, op, why, ct.index, si)
-    if topical and lex.co_hyponyms(et.lower, ct.lower):
+    if co_hyp and topical and lex.co_hyponyms(et.lower, ct.lower):
         return Edit("substitution", ct.text, et.text, "alternation", "co-hyponym", ct.index, si, 0.3)
     return None
