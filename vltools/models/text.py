@@ -101,17 +101,20 @@ class TextEncoder:
         n = len(texts)
         out = np.zeros((n, self.dim), dtype=np.float32)
         batch_size = max(1, int(batch_size))
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        # Longest first over the whole list (not per batch), so each batch pads to similar lengths.
+        order = sorted(range(n), key=lambda i: -len(texts[i]))
         with self._lock:
             for start in range(0, n, batch_size):
-                chunk = [t if isinstance(t, str) else str(t) for t in texts[start : start + batch_size]]
+                idx = order[start : start + batch_size]
                 emb = self.model.encode(
-                    chunk,
+                    [texts[i] for i in idx],
                     batch_size=batch_size,
                     convert_to_numpy=True,
                     normalize_embeddings=True,
                     show_progress_bar=False,
                 )
-                out[start : start + len(chunk)] = emb
+                out[idx] = emb
                 if progress is not None:
                     progress(min(start + batch_size, n), n, f"encoding with {self.spec}")
         return out
