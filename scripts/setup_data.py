@@ -42,8 +42,9 @@ def setup_wordnet(src: Path = WORDNET_SRC, root: Path = NLTK_ROOT) -> bool:
                 target.unlink()
             shutil.copyfile(f, target)
             target.chmod(0o644)
-    if not (src / "index.sense").is_file():
-        _write_index_sense(root, dest)
+    sense = dest / "index.sense"
+    if not (src / "index.sense").is_file() and not (sense.is_file() and sense.stat().st_size > 0):
+        _write_index_sense(root, dest)  # ~30 s, once
     lex = "".join(f"{i:02d}\t{n}\t{_SYNTACTIC[n.split('.')[0]]}\n" for i, n in enumerate(LEXNAMES))
     (dest / "lexnames").write_text(lex)
     (dest / "lexnames").chmod(0o644)
