@@ -74,3 +74,19 @@ def test_writer_killed_after_commit_is_recovered_on_open():
     assert again.search(vec[1], 1)[0][0] == "base1"
     assert len(again.bm25_search("gamma", 100)) == 10
     _consistent(name)
+
+
+def test_writer_killed_before_commit_leaves_old_state_and_next_add_works():
+    name = unique("killed2")
+    coll = create_collection(name, "text", model="minilm", settings=get_settings())
+    vec = np.random.default_rng(1).standard_normal((3, 16)).astype(np.float32)
+    coll.add([{"id": f"base{i}", "text": "base document"} for i in range(3)], vec)
+    p = _writer(name, "delta", 1, 10, "crash-before-commit")
+    p.communicate(timeout=300)
+    assert p.returncode == 18
+    assert (coll.path / "bm25.2").exists()  # the dead writer's uncommitted files are still there
+    again = open_collection(name, get_settings())
+    assert again.count == 3 and again.has(["delta-0-0"]) == set() and again.bm25_search("delta", 5) == []
+    out = again.add([{"id": "new", "text": "a new document about rotors"}], vec[:1])
+    assert out["count"] == 4 and again.bm25_search("rotors", 1)[0][0] == "new"
+    _consistent(name)

@@ -61,7 +61,7 @@ def build(texts: list[str], params: dict[str, Any]) -> Any:
 
 
 def save(retriever: Any, rids: np.ndarray, folder: Path) -> None:
-    """Write into a temp folder and rename it into place (``folder`` must not exist yet)."""
+    """Write into a temp folder and rename it into place."""
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -70,6 +70,8 @@ def save(retriever: Any, rids: np.ndarray, folder: Path) -> None:
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
+    if folder.exists():  # left by a writer that died before committing this version (we hold the lock)
+        shutil.rmtree(folder)
     os.replace(tmp, folder)
 
 
