@@ -48,6 +48,9 @@ def evaluate(rows: list[dict]) -> dict:
 
 
 def main() -> int:
+    import torch
+
+    torch.set_num_threads(1)  # shared machine
     rows = [json.loads(line) for line in REQUESTS.open() if line.strip()]
     res = evaluate(rows)
     out = ROOT / "benchmarks" / "results"
@@ -55,7 +58,8 @@ def main() -> int:
     (out / "router.json").write_text(json.dumps(res, indent=2))
     lines = ["# agent.ask tool choice", "", f"{res['n']} labelled requests ({REQUESTS.relative_to(ROOT)}), "
              f"encoder {res['encoder']}, {res['ms_per_request']:.0f} ms per request", "",
-             f"top-1 {res['top1']:.3f}, top-3 {res['top3']:.3f}", "", "| family | n | top-1 | top-3 |", "|---|---|---|---|"]
+             f"top-1 {res['top1']:.3f}, top-3 {res['top3']:.3f}", "",
+             "| family | n | top-1 | top-3 |", "|---|---|---|---|"]
     lines += [f"| {f} | {v['n']} | {v['top1']:.2f} | {v['top3']:.2f} |" for f, v in res["by_family"].items()]
     lines += ["", "Misses at top-1 (expected, rank, top-3):", ""]
     lines += [f"- {m['request']!r}: {m['expected']} at {m['rank']}, got {m['top3']}" for m in res["misses"]]

@@ -83,3 +83,13 @@ def test_cli_runs_the_graph(run_cli):
     assert json.loads(out)["verdict"] == "REFUTES"
     code, out, err = run_cli("call", "graph.fact_check", "--json", '{"claim": "", "evidence": ["a"]}')
     assert code == 2 and out == "" and "empty" in err
+
+
+def test_graph_streams_node_progress_to_langgraph_custom_stream():
+    from vltools.core.context import Context
+    from vltools.graphs.fact_check import build_graph
+
+    state = {"claim": "Plants need carbon dioxide.", "max_hops": 1, "params": {"llm": None},
+             "evidence": [{"doc_id": "given:0", "text": "Plants require carbon dioxide.", "hop": 0, "score": 0.0}]}
+    events = list(build_graph().stream(state, {"configurable": {"vltools_ctx": Context()}}, stream_mode="custom"))
+    assert [e["node"] for e in events] == ["prove"]
