@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     from vltools.core.settings import get_settings
     from vltools.models.video import sample_frames
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_vqa import demo_weights_hash
+
+    weights = demo_weights_hash()
     rng = np.random.default_rng(0)
     tmp = Path(tempfile.mkdtemp(prefix="bench_etva_", dir="/tmp"))
     t_start = time.time()
@@ -171,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     result = {
         "videos": len(videos), "captions_per_video": len(rows) // max(1, len(videos)), "frames": args.frames,
-        "model": args.model, "pairwise_accuracy": pairwise, "spearman_vs_true_facts": corr,
+        "model": args.model, "demo_weights_sha256_16": weights, "pairwise_accuracy": pairwise,
+        "spearman_vs_true_facts": corr,
         "wall_seconds": round(time.time() - t_start, 1), "rows": rows,
     }
     RESULTS.mkdir(exist_ok=True)
@@ -193,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in metrics:
         mpv = corr[m]["mean_per_video"]
         lines.append(f"| {m} | {corr[m]['pooled']:.3f} | {'n/a' if mpv is None else f'{mpv:.3f}'} |")
-    lines += ["", f"Wall time: {result['wall_seconds']} s"]
+    lines += ["", f"Wall time: {result['wall_seconds']} s; demo weights sha256[:16]: {weights}"]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), file=sys.stderr)
     return 0

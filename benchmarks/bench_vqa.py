@@ -27,6 +27,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = {"full": {}, "whole_image": {"regions": False}, "no_noise": {"noise": 0.0}}
 
 
+def demo_weights_hash() -> str:
+    """First 16 hex digits of the demo CLIP weights' SHA-256 (read at the start of the run)."""
+    import hashlib
+
+    from vltools.models.clip_demo import DEMO_DIR, WEIGHTS_FILE
+
+    return hashlib.sha256((DEMO_DIR / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
+
+
 def qtype(question: str) -> str:
     q = question.lower()
     if "color" in q or "colour" in q:
@@ -64,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in ("colour", "shape", "yes/no")
     }
     variants = [v for v in args.variants.split(",") if v]
+    args.weights = demo_weights_hash()
     correct = {v: collections.Counter() for v in variants + ["majority_overall", "majority_by_type"]}
     total = collections.Counter()
     seconds = collections.Counter()
@@ -86,22 +96,38 @@ def main(argv: list[str] | None = None) -> int:
         if (n + 1) % 200 == 0:
             done = {v: round(sum(correct[v].values()) / (n + 1), 4) for v in correct}
             print(f"[{n + 1}/{len(order)}] {time.time() - t_start:.0f}s {done}", file=sys.stderr, flush=True)
+        if (n + 1) % 500 == 0 and n + 1 < len(order):  # partial results, in case the run is stopped
+            _report(args, qs, order[: n + 1], correct, total, seconds, errors, overall_major, by_type_major,
+                    variants, t_start, partial=True)
+    _report(args, qs, order, correct, total, seconds, errors, overall_major, by_type_major, variants, t_start)
+    return 0
+
+
+def _report(args, qs, order, correct, total, seconds, errors, overall_major, by_type_major, variants, t_start,
+            partial: bool = False) -> None:
+    weights = args.weights
     types = ["colour", "shape", "yes/no"]
     table = {}
     for v in correct:
         table[v] = {"overall": round(sum(correct[v].values()) / max(1, sum(total.values())), 4)}
         for t in types:
             table[v][t] = round(correct[v][t] / total[t], 4) if total[t] else None
+    n = len(order)
+    subset = "all" if n == len(qs) else (
+        f"first {n} questions in easy-VQA order (run stopped early)" if partial or not args.limit
+        else f"every {len(qs) / n:.2f}-th question (fixed)")
     result = {
         "dataset": "easy-VQA test split",
         "questions": sum(total.values()),
         "questions_total": len(qs),
-        "subset": "all" if len(order) == len(qs) else f"every {len(qs) / len(order):.2f}-th question (fixed)",
+        "subset": subset,
+        "partial": partial,
         "by_type_counts": dict(total),
         "model": args.model,
+        "demo_weights_sha256_16": weights if args.model == "demo" else None,
         "accuracy": table,
         "majority_answers": {"overall": overall_major, **by_type_major},
-        "seconds_per_question": {v: round(seconds[v] / max(1, len(order)), 4) for v in variants},
+        "seconds_per_question": {v: round(seconds[v] / max(1, n), 4) for v in variants},
         "wall_seconds": round(time.time() - t_start, 1),
         "sample_errors_full": errors,
     }
@@ -110,16 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Zero-shot VQA on easy-VQA test ({result['questions']} of {len(qs)} questions, CLIP `{args.model}`)",
         "",
+        f"Subset: {subset}.",
+        "",
         "| method | overall | colour | shape | yes/no |",
         "|---|---|---|---|---|",
     ]
     for v, row in table.items():
         lines.append(f"| {v} | {row['overall']:.3f} | " + " | ".join(f"{row[t]:.3f}" for t in types) + " |")
     lines += ["", f"Question counts: {dict(total)}; majority answers (train split): {result['majority_answers']}",
-              f"Seconds per question per variant: {result['seconds_per_question']}"]
+              f"Seconds per question per variant: {result['seconds_per_question']}",
+              f"Demo weights sha256[:16]: {weights}"]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines), file=sys.stderr)
-    return 0
+    if not partial:
+        print("\n".join(lines), file=sys.stderr)
 
 
 if __name__ == "__main__":

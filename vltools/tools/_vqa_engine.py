@@ -145,6 +145,20 @@ def group(scored: Scored, sizes: list[int]) -> Scored:
     return Scored(np.asarray(probs), np.asarray(sims), np.stack(weights))
 
 
+PRESENCE_LEVEL = 0.7  # "present" when P(asserted) >= 0.7 x chance (chance = 1 / number of alternatives)
+
+
+def presence(probs: np.ndarray, level: float = PRESENCE_LEVEL) -> float:
+    """P(yes) that the asserted statement (index 0) holds somewhere in the image: 0.5 when its
+    probability among its alternatives is ``level`` times chance, rising with the log-ratio.
+
+    Unlike a comparison with the best alternative this stays high when several objects are present
+    (a red circle and a blue circle both make "a circle" likely)."""
+    chance = 1.0 / len(probs)
+    ratio = max(float(probs[0]), 1e-9) / (level * chance)
+    return sigmoid(4.0 * float(np.log(ratio)))
+
+
 def assert_ratio(probs: np.ndarray) -> float:
     """P(asserted statement, index 0) against its strongest alternative: p0 / (p0 + max rest); 0.5 = tie."""
     if len(probs) < 2:

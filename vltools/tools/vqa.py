@@ -153,22 +153,26 @@ def _variants(obj: lang.Obj, fixed: str | None) -> list[str]:
     return [lang.statement(o) for o in options]
 
 
-def _yesno_tests(probe: lang.Probe) -> list[list[str]]:
-    """Statement lists (asserted first, then alternatives) that must all hold for 'yes'."""
-    tests = []
+def _yesno_tests(probe: lang.Probe) -> list[tuple[str, list]]:
+    """(mode, statement groups: asserted first, then alternatives) that must all hold for 'yes'.
+
+    Modes: "presence" (the attribute may hold for one object among several), "exclusive" (one value
+    only — counts, judged on the whole image; relations)."""
+    tests: list[tuple[str, list]] = []
     for attr, value in probe.tests:
-        tests.append([_variants(o, attr) for o in lang.alternatives(probe.target, attr, value)])
+        mode = "exclusive" if attr == "count" else "presence"
+        tests.append((mode, [_variants(o, attr) for o in lang.alternatives(probe.target, attr, value)]))
     if probe.relation and probe.other is not None:
         a, b = probe.target.phrase(), probe.other.phrase()
         rels = [probe.relation] + [r for r in ("above", "below", "left of", "right of") if r != probe.relation]
-        tests.append([f"{a} {r} {b}" for r in rels])
+        tests.append(("exclusive", [f"{a} {r} {b}" for r in rels]))
     return tests
 
 
-def _existence_tests(obj: lang.Obj) -> list[list[str]]:
-    attrs = [(a, getattr(obj, a)) for a in ("shape", "colour") if getattr(obj, a)]
-    return [[lang.statement(o) for o in lang.alternatives(lang.Obj(shape=obj.shape, colour=obj.colour), a, v)]
-            for a, v in attrs]
+def _existence_tests(obj: lang.Obj) -> list[list[list[str]]]:
+    base = lang.Obj(shape=obj.shape, colour=obj.colour)
+    return [[_variants(o, a) for o in lang.alternatives(base, a, getattr(obj, a))]
+            for a in ("shape", "colour") if getattr(obj, a)]
 
 
 # -- the tool ------------------------------------------------------------------------------------
@@ -267,20 +271,27 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
     return VqaOutput(**out)
 
 
-def _static_yesno(tests: list[list[str]], feats: list[np.ndarray], score: Any):
-    """p(yes) per frame = min over tests of the asserted statement's ratio to its best alternative;
-    over frames, the mean of the best third (the object need only be visible in some frames)."""
+def _static_yesno(tests: list[tuple[str, list]], feats: list[np.ndarray], score: Any):
+    """p(yes) per frame = min over the tests (presence, or the asserted statement against its best
+    alternative); over frames, the mean of the best third (the object need only be visible in some)."""
     per_frame, scored_first = [], []
     for f in feats:
-        results = [score(f, t) for t in tests]
-        ratios = [eng.assert_ratio(r.probs) for r in results]
+        results, ratios = [], []
+        for mode, groups in tests:
+            if mode == "presence":
+                r = score(f, groups)
+                ratios.append(eng.presence(r.probs))
+            else:  # counts and relations are judged on the whole image (crops hold one object each)
+                r = score(f[:1], groups)
+                ratios.append(eng.assert_ratio(r.probs))
+            results.append(r)
         k = int(np.argmin(ratios))
         per_frame.append((min(ratios), results[k].location(0)))
         scored_first.append(results[k])
     ps = np.array([p for p, _ in per_frame])
     top = np.argsort(-ps)[: max(1, math.ceil(len(ps) / 3))]
     best = int(top[0])
-    first = tests[0][0]
+    first = tests[-1][1][0]
     return float(ps[top].mean()), per_frame, list(top), first if isinstance(first, str) else "", \
         scored_first[best].regions(0)
 
@@ -295,7 +306,7 @@ def _temporal(probe: lang.Probe, feats: list[np.ndarray], times: list[float], sc
     exist, locs, first_scored = [], [], []
     for f in feats:
         results = [score(f, t) for t in tests]
-        ratios = [eng.assert_ratio(r.probs) for r in results]
+        ratios = [eng.presence(r.probs) for r in results]
         exist.append(min(ratios))
         loc_src = results[0]
         locs.append(loc_src.location(0))
@@ -322,7 +333,7 @@ def _temporal(probe: lang.Probe, feats: list[np.ndarray], times: list[float], sc
         colour_ratio = []
         for f in feats:
             r = score(f, [lang.statement(o) for o in lang.alternatives(obj, "colour", arg)])
-            colour_ratio.append(eng.assert_ratio(r.probs))
+            colour_ratio.append(eng.presence(r.probs))
         first, last = eng.ends(colour_ratio)
         p = min(1 - first, last)
         per_frame = [(c, loc) for c, loc in zip(colour_ratio, locs, strict=True)]
