@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4. degradations ------------------------------------------------------------------------------
     if not args.no_degradations:
-        sub = singles[:264]
+        sub = singles[:176]
         deg = {}
         for kind in KINDS:
             deg[kind] = {}
