@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 from vltools.core.settings import get_settings
 from vltools.store import create_collection, open_collection
 
-from ._fixtures import unique
+from ._fixtures import cranfield_docs, unique, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,3 +91,51 @@ def test_writer_killed_before_commit_leaves_old_state_and_next_add_works():
     out = again.add([{"id": "new", "text": "a new document about rotors"}], vec[:1])
     assert out["count"] == 4 and again.bm25_search("rotors", 1)[0][0] == "new"
     _consistent(name)
+
+
+def _cli_add(name: str, path: Path) -> subprocess.Popen:
+    inp = json.dumps({"collection": name, "path": str(path)})
+    return subprocess.Popen(
+        [sys.executable, "-m", "vltools.cli", "call", "collection.add", "--json", inp],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(p: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = p.communicate(timeout=300)
+    return p.returncode, out, err
+
+
+def test_two_cli_processes_adding_at_once(tmp_path):
+    """Through `vltools call collection.add`: disjoint batches both land; the same ids twice -> one clear Conflict."""
+    import vltools
+
+    name = unique("cli-race")
+    vltools.call("collection.create", {"name": name, "model": "none"})
+    docs = cranfield_docs(80)
+    a = write_jsonl(tmp_path / "a.jsonl", docs[:40])
+    b = write_jsonl(tmp_path / "b.jsonl", docs[40:])
+    procs = [_cli_add(name, a), _cli_add(name, b)]
+    results = [_finish(p) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert open_collection(name, get_settings()).count == 80
+    # both add the same new documents: exactly one wins, the other is told why, nothing is half-written
+    c = write_jsonl(tmp_path / "c.jsonl", cranfield_docs(120)[80:])
+    procs = [_cli_add(name, c), _cli_add(name, c)]
+    results = sorted(_finish(p) for p in procs)
+    assert [code for code, _, _ in results] == [0, 2], results
+    assert "conflict:" in results[1][2] and "already in collection" in results[1][2]
+    assert open_collection(name, get_settings()).count == 120
+    _consistent_bm25(name)
+
+
+def _consistent_bm25(name: str) -> None:
+    coll = open_collection(name, get_settings())
+    db_ids = {r[0] for r in coll._conn().execute("SELECT id FROM docs")}
+    assert coll.count == len(db_ids)
+    _, rids = coll._load("bm25")
+    assert len(rids) == coll.count
