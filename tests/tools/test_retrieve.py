@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,24 @@ def test_cli_bm25(run_cli):
     assert len(data["hits"]) == 3 and {"id", "score", "rank", "text", "title", "metadata"} <= set(data["hits"][0])
     code, out, err = run_cli("call", "retrieve.bm25", "--json", json.dumps({**inp, "k": 0}))
     assert code == 2 and out == "" and "k" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.heavy
+def test_dense_text_to_image_on_an_image_collection(tmp_path):
+    """retrieve.dense on an image collection encodes the query with the collection's CLIP (the demo model)."""
+    world = tmp_path / "world"
+    vltools.call("world.generate", {"out_dir": str(world), "images": 8, "videos": 0, "seed": 3})
+    paths = sorted(str(p) for p in (world / "images").glob("*.png"))
+    name = unique("imgs")
+    vltools.call("image.index", {"collection": name, "paths": paths, "create": True})
+    labels = [json.loads(line) for line in (world / "labels.jsonl").read_text().splitlines()]
+    captions = {Path(lab["file"]).name: lab["caption"] for lab in labels if lab.get("kind") == "image"}
+    top1 = 0
+    for path in paths:
+        caption = captions.get(Path(path).name)
+        if caption is None:
+            continue
+        out = vltools.call("retrieve.dense", {"collection": name, "query": caption, "k": 3})
+        assert out.retriever == f"dense:{vltools.call('collection.info', {'collection': name}).model}"
+        top1 += Path(out.hits[0].id).name == Path(path).name
+    assert top1 >= 5, top1  # chance is 1/8 per caption
