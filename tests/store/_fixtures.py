@@ -18,18 +18,41 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def _need_cranfield() -> None:
+    import pytest
+
+    if not (CRAN / "corpus.jsonl").is_file():
+        pytest.skip(f"shared data not found at {CRAN}")
+
+
+def some_docs(n: int) -> list[dict]:
+    """``n`` documents with ids "1".."n" from the sample corpus shipped in the package (cycled)."""
+    from importlib import resources
+
+    lines = resources.files("vltools").joinpath("data/sample_corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    base = [json.loads(line) for line in lines]
+    out = []
+    for i in range(n):
+        d = base[i % len(base)]
+        out.append({"id": str(i + 1), "title": d["title"], "text": d["text"], "topic": d["topic"]})
+    return out
+
+
 def cranfield_docs(n: int = SUBSET_DOCS) -> list[dict]:
+    _need_cranfield()
     with open(CRAN / "corpus.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for _, line in zip(range(n), f, strict=False)]
 
 
 def cranfield_queries() -> dict[str, str]:
+    _need_cranfield()
     with open(CRAN / "queries.jsonl", encoding="utf-8") as f:
         return {q["id"]: q["text"] for q in map(json.loads, f)}
 
 
 def cranfield_qrels(doc_ids: set[str] | None = None) -> dict[str, dict[str, int]]:
     """query -> {doc: relevance}, restricted to ``doc_ids``; only queries with a relevant doc there."""
+    _need_cranfield()
     out: dict[str, dict[str, int]] = {}
     lines = (CRAN / "qrels.tsv").read_text().splitlines()[1:]
     for line in lines:

@@ -13,7 +13,7 @@ import numpy as np
 from vltools.core.settings import get_settings
 from vltools.store import create_collection, open_collection
 
-from ._fixtures import cranfield_docs, unique, write_jsonl
+from ._fixtures import some_docs, unique, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,7 +116,7 @@ def test_two_cli_processes_adding_at_once(tmp_path):
 
     name = unique("cli-race")
     vltools.call("collection.create", {"name": name, "model": "none"})
-    docs = cranfield_docs(80)
+    docs = some_docs(80)
     a = write_jsonl(tmp_path / "a.jsonl", docs[:40])
     b = write_jsonl(tmp_path / "b.jsonl", docs[40:])
     procs = [_cli_add(name, a), _cli_add(name, b)]
@@ -124,7 +124,7 @@ def test_two_cli_processes_adding_at_once(tmp_path):
     assert [code for code, _, _ in results] == [0, 0], results
     assert open_collection(name, get_settings()).count == 80
     # both add the same new documents: exactly one wins, the other is told why, nothing is half-written
-    c = write_jsonl(tmp_path / "c.jsonl", cranfield_docs(120)[80:])
+    c = write_jsonl(tmp_path / "c.jsonl", some_docs(120)[80:])
     procs = [_cli_add(name, c), _cli_add(name, c)]
     results = sorted(_finish(p) for p in procs)
     assert [code for code, _, _ in results] == [0, 2], results

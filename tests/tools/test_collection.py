@@ -10,7 +10,7 @@ import pytest
 import vltools
 from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge, Unsupported
 
-from ..store._fixtures import cranfield_docs, unique, write_jsonl
+from ..store._fixtures import some_docs, unique, write_jsonl
 
 
 def _bm25_only() -> str:
@@ -53,7 +53,7 @@ def test_create_with_a_missing_model_fails_fast():
 
 def test_add_from_jsonl_and_inline(tmp_path):
     name = _bm25_only()
-    path = write_jsonl(tmp_path / "c.jsonl", cranfield_docs(30))
+    path = write_jsonl(tmp_path / "c.jsonl", some_docs(30))
     out = vltools.call("collection.add", {"collection": name, "path": str(path)})
     assert (out.added, out.updated, out.count) == (30, 0, 30)
     more = [{"id": "x1", "title": "Extra", "text": "a note on rotor blades", "source": "unit-test"}]
@@ -65,8 +65,8 @@ def test_add_from_jsonl_and_inline(tmp_path):
 
 def test_corrupt_line_mid_file_rejects_whole_add(tmp_path):
     name = _bm25_only()
-    vltools.call("collection.add", {"collection": name, "documents": cranfield_docs(5)})
-    rows = cranfield_docs(20)[5:]
+    vltools.call("collection.add", {"collection": name, "documents": some_docs(5)})
+    rows = some_docs(20)[5:]
     path = write_jsonl(tmp_path / "bad.jsonl", rows, raw_lines={8: b'{"id": "broken", "text": "unterminated'})
     with pytest.raises(InvalidInput, match="bad.jsonl line 8 is not valid JSON"):
         vltools.call("collection.add", {"collection": name, "path": str(path)})
@@ -81,7 +81,7 @@ def test_corrupt_line_mid_file_rejects_whole_add(tmp_path):
 
 def test_non_utf8_file(tmp_path):
     name = _bm25_only()
-    path = write_jsonl(tmp_path / "latin1.jsonl", cranfield_docs(4))
+    path = write_jsonl(tmp_path / "latin1.jsonl", some_docs(4))
     path.write_bytes(path.read_bytes() + '{"id": "z", "text": "caf\xe9"}\n'.encode("latin-1"))
     with pytest.raises(InvalidInput, match="line 5 is not valid UTF-8"):
         vltools.call("collection.add", {"collection": name, "path": str(path)})
@@ -92,8 +92,8 @@ def test_ten_megabyte_document_is_too_large(tmp_path):
     name = _bm25_only()
     big = {"id": "big", "text": "wing " * 2_000_000}  # 10 MB of text
     with pytest.raises(TooLarge, match="big.*limit is 2,000,000"):
-        vltools.call("collection.add", {"collection": name, "documents": cranfield_docs(3) + [big]})
-    path = write_jsonl(tmp_path / "big.jsonl", cranfield_docs(3) + [big])
+        vltools.call("collection.add", {"collection": name, "documents": some_docs(3) + [big]})
+    path = write_jsonl(tmp_path / "big.jsonl", some_docs(3) + [big])
     with pytest.raises(TooLarge, match="line 4"):
         vltools.call("collection.add", {"collection": name, "path": str(path)})
     assert _count(name) == 0
@@ -108,14 +108,14 @@ def test_bad_paths(tmp_path):
     with pytest.raises(InvalidInput, match="URL"):
         vltools.call("collection.add", {"collection": name, "path": "https://example.com/c.jsonl"})
     with pytest.raises(InvalidInput, match="exactly one"):
-        vltools.call("collection.add", {"collection": name, "documents": cranfield_docs(1), "path": "x.jsonl"})
+        vltools.call("collection.add", {"collection": name, "documents": some_docs(1), "path": "x.jsonl"})
     with pytest.raises(NotFound, match="no collection named"):
-        vltools.call("collection.add", {"collection": "no-such-coll", "documents": cranfield_docs(1)})
+        vltools.call("collection.add", {"collection": "no-such-coll", "documents": some_docs(1)})
 
 
 def test_duplicates_rejected_or_upserted():
     name = _bm25_only()
-    vltools.call("collection.add", {"collection": name, "documents": cranfield_docs(10)})
+    vltools.call("collection.add", {"collection": name, "documents": some_docs(10)})
     again = [{"id": "3", "text": "a replacement about helicopter rotors"}]
     with pytest.raises(Conflict, match="already in collection"):
         vltools.call("collection.add", {"collection": name, "documents": again})
@@ -132,20 +132,20 @@ def test_add_to_image_collection_is_unsupported():
     name = unique("img")
     vltools.call("collection.create", {"name": name, "kind": "image"})
     with pytest.raises(Unsupported, match="image collection"):
-        vltools.call("collection.add", {"collection": name, "documents": cranfield_docs(1)})
+        vltools.call("collection.add", {"collection": name, "documents": some_docs(1)})
 
 
 def test_cli_create_add_info_and_errors(run_cli, tmp_path):
     name = unique("cli")
     code, out, err = run_cli("call", "collection.create", "--json", json.dumps({"name": name, "model": "none"}))
     assert code == 0, err
-    path = write_jsonl(tmp_path / "c.jsonl", cranfield_docs(12))
+    path = write_jsonl(tmp_path / "c.jsonl", some_docs(12))
     code, out, err = run_cli("call", "collection.add", "--json", json.dumps({"collection": name, "path": str(path)}))
     assert code == 0, err
     assert json.loads(out)["count"] == 12
     code, out, _ = run_cli("call", "collection.info", "--json", json.dumps({"collection": name}))
     assert code == 0 and json.loads(out)["count"] == 12
-    bad = write_jsonl(tmp_path / "bad.jsonl", cranfield_docs(20)[12:], raw_lines={2: b"{not json"})
+    bad = write_jsonl(tmp_path / "bad.jsonl", some_docs(20)[12:], raw_lines={2: b"{not json"})
     code, out, err = run_cli("call", "collection.add", "--json", json.dumps({"collection": name, "path": str(bad)}))
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "bad.jsonl line 2" in err
@@ -161,7 +161,7 @@ def test_add_encodes_with_minilm():
     seen = []
     vltools.call(
         "collection.add",
-        {"collection": name, "documents": cranfield_docs(10), "batch_size": 4},
+        {"collection": name, "documents": some_docs(10), "batch_size": 4},
         progress=lambda d, t, n: seen.append((d, t, n)),
     )
     info = vltools.call("collection.info", {"collection": name})

@@ -103,7 +103,7 @@ def test_cranfield_subset_dense_and_hybrid():
     assert means["hybrid"] > min(means["bm25"], means["dense"]), means
 
 
-def test_shared_qrels_file_reads(tmp_path, tiny):
+def test_shared_qrels_file_reads(tmp_path, tiny, shared_data):
     # the real Cranfield files (copied under an allowed root): 225 queries, header line skipped
     for f in ("queries.jsonl", "qrels.tsv"):
         shutil.copy(CRAN / f, tmp_path / f)
@@ -137,7 +137,7 @@ def test_bad_inputs(tmp_path, tiny):
         )
 
 
-def test_cli_eval(run_cli, tmp_path):
+def test_cli_eval(run_cli, tmp_path, shared_data):
     name = cranfield_collection("none")
     for f in ("queries.jsonl", "qrels.tsv"):
         shutil.copy(CRAN / f, tmp_path / f)
