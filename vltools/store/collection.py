@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shutil
 import threading
 import uuid
@@ -27,14 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge, Unsupported
+from vltools.core.errors import Conflict, InvalidInput, NotFound, Unsupported
 from vltools.store import _bm25, _db, _faiss
 from vltools.store._manifest import DB, FORMAT, MANIFEST, check_name, now, read_manifest, write_lock, write_manifest
+from vltools.store._records import dedupe, normalise
+from vltools.store._recovery import cleanup, rebuild, recover
 
 KINDS = ("text", "image", "video")
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 NO_MODEL = "none"  # a text collection with BM25 only
-_FILE_RE = re.compile(r"^(?:index\.(\d+)\.faiss|bm25\.(\d+))$")
 
 # Loaded derived indexes, per collection folder: {"faiss"|"bm25": (version, object)}.
 _CACHE: dict[str, dict[str, tuple[int, Any]]] = {}
@@ -204,14 +204,14 @@ class Collection:
             {"added": n_new, "updated": n_replaced, "count": total after the add}
         """
         note = progress or (lambda *a: None)
-        recs = _normalise(records, self.settings.max_document_chars)
+        recs = normalise(records, self.settings.max_document_chars)
         vecs = self._check_vectors(recs, vectors)
-        recs, vecs = _dedupe(recs, vecs, upsert)
+        recs, vecs = dedupe(recs, vecs, upsert)
         if not recs:
             return {"added": 0, "updated": 0, "count": self.count}
         with write_lock(self.path.parent, self.name):
             self.refresh()
-            _recover(self)
+            recover(self)
             return self._write(recs, vecs, upsert, note)
 
     def _check_vectors(self, recs: list[dict[str, Any]], vectors: np.ndarray | None) -> np.ndarray | None:
@@ -292,7 +292,7 @@ class Collection:
         man.update(version=version, count=total, files=files, updated=now())
         write_manifest(self.path, man)
         self.manifest = man
-        _cleanup(self.path, keep_from=version - 1)
+        cleanup(self.path, keep_from=version - 1)
         with contextlib.suppress(Exception):  # the add has landed: a late timeout must not hide that
             note(len(recs), len(recs), "done")
         return {"added": len(new_rids), "updated": len(upd_rids), "count": total}
@@ -301,109 +301,7 @@ class Collection:
         """Rebuild the derived indexes from SQLite (under the write lock)."""
         with write_lock(self.path.parent, self.name):
             self.refresh()
-            _rebuild(self)
-
-
-def _normalise(records: list[dict[str, Any]], max_chars: int) -> list[dict[str, Any]]:
-    if not isinstance(records, list):
-        raise InvalidInput("records must be a list of objects")
-    out = []
-    for i, r in enumerate(records):
-        if not isinstance(r, dict):
-            raise InvalidInput(f"record {i} is {type(r).__name__}, not an object")
-        rid = r.get("id")
-        if isinstance(rid, int) and not isinstance(rid, bool):
-            rid = str(rid)
-        if not isinstance(rid, str) or not rid.strip() or len(rid) > 512:
-            raise InvalidInput(f"record {i}: 'id' must be a non-empty string of at most 512 characters, got {rid!r}")
-        rec: dict[str, Any] = {"id": rid}
-        for key in ("title", "text", "path", "hash"):
-            val = r.get(key)
-            if val is not None and not isinstance(val, str):
-                raise InvalidInput(f"record {i} ({rid}): {key!r} must be a string, got {type(val).__name__}")
-            rec[key] = val
-        size = len(rec["text"] or "") + len(rec["title"] or "")
-        if size > max_chars:
-            raise TooLarge(
-                f"record {i} ({rid}) has {size:,} characters; the limit is {max_chars:,}",
-                hint="split long documents into passages, or raise VLTOOLS_MAX_DOCUMENT_CHARS",
-            )
-        meta = r.get("metadata") or {}
-        if not isinstance(meta, dict):
-            raise InvalidInput(f"record {i} ({rid}): 'metadata' must be an object")
-        extra = {k: v for k, v in r.items() if k not in ("id", "title", "text", "path", "hash", "metadata")}
-        meta = {**extra, **meta}
-        try:
-            json.dumps(meta, allow_nan=False)
-        except (TypeError, ValueError) as err:
-            raise InvalidInput(f"record {i} ({rid}): metadata is not JSON-serialisable: {err}") from None
-        rec["metadata"] = meta
-        out.append(rec)
-    return out
-
-
-def _dedupe(recs, vecs, upsert: bool):
-    seen: dict[str, int] = {}
-    for i, r in enumerate(recs):
-        if r["id"] in seen and not upsert:
-            raise Conflict(
-                f"id {r['id']!r} appears twice in this batch (records {seen[r['id']]} and {i})",
-                hint="give every document a unique id, or pass upsert=true to keep the last one",
-            )
-        seen[r["id"]] = i
-    if len(seen) == len(recs):
-        return recs, vecs
-    keep = sorted(seen.values())  # upsert: the last occurrence wins
-    return [recs[i] for i in keep], (None if vecs is None else vecs[keep])
-
-
-def _cleanup(folder: Path, keep_from: int) -> None:
-    """Remove index files of versions before ``keep_from`` and leftovers of failed writes."""
-    for f in folder.iterdir():
-        m = _FILE_RE.match(f.name)
-        old = m and int(m.group(1) or m.group(2)) < keep_from
-        if old or (f.name.startswith(".") and f.name.endswith(".tmp")):
-            shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
-
-
-def _rebuild(coll: Collection) -> None:
-    man = json.loads(json.dumps(coll.manifest))
-    conn = coll._conn()
-    try:
-        version = max(_db.version(conn), man["version"]) + 1
-        conn.execute("BEGIN IMMEDIATE")
-        _db.set_version(conn, version)
-        files: dict[str, str | None] = {"faiss": None, "bm25": None}
-        if coll.has_vectors and man["dim"] is not None:
-            rids, vecs = _db.all_vectors(conn, man["dim"])
-            files["faiss"] = f"index.{version}.faiss"
-            index = _faiss.build(coll.index_type, man["dim"], man["index"]["params"], rids, vecs)
-            _faiss.save(index, coll.path / files["faiss"])
-        if coll.has_bm25:
-            rids, texts = _db.all_texts(conn)
-            files["bm25"] = f"bm25.{version}"
-            _bm25.save(_bm25.build(texts, man["bm25"]), rids, coll.path / files["bm25"])
-        total = _db.count(conn)
-        conn.execute("COMMIT")
-    finally:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        conn.close()
-    man.update(version=version, count=total, files=files, updated=now())
-    write_manifest(coll.path, man)
-    coll.manifest = man
-    _cleanup(coll.path, keep_from=version - 1)
-
-
-def _recover(coll: Collection) -> None:
-    """Bring the derived indexes in line with SQLite after a crash (caller holds the write lock)."""
-    conn = coll._conn()
-    try:
-        db_version = _db.version(conn)
-    finally:
-        conn.close()
-    if db_version != coll.manifest["version"]:
-        _rebuild(coll)
+            rebuild(self)
 
 
 # -- collection-level functions ---------------------------------------------------------
@@ -497,7 +395,7 @@ def open_collection(name: str, settings: Any) -> Collection:
     if behind:  # a writer crashed after committing, or one is just finishing: settle under the lock
         with write_lock(settings.collections_dir, name):
             coll.refresh()
-            _recover(coll)
+            recover(coll)
     return coll
 
 
