@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,17 +19,23 @@ def _default_home() -> Path:
 class Settings(BaseSettings):
     """Where data lives, which models are the defaults, and the safety limits."""
 
-    model_config = SettingsConfigDict(env_prefix="VLTOOLS_", extra="ignore")
+    # A project may keep its settings in a `.env` file in the working directory; the
+    # environment wins over it.
+    model_config = SettingsConfigDict(env_prefix="VLTOOLS_", extra="ignore", env_file=".env")
 
     home: Path = Field(default_factory=_default_home, description="Root folder for collections and caches.")
     device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1, mps.")
     text_model: str = Field("minilm", description="Default text-encoder spec.")
     llm: str = Field("smollm2", description="Default LLM spec.")
     clip: str = Field("demo", description="Default CLIP spec.")
-    timeout_s: float = Field(600.0, gt=0, description="Per-call timeout of a registry call, seconds.")
+    timeout_s: float = Field(1800.0, gt=0, description="Per-call timeout of a registry call, seconds.")
     allowed_roots: list[Path] = Field(
         default_factory=list,
-        description="Folders that tools may read files from; empty = current dir, home and VLTOOLS_HOME.",
+        description="Folders that tools may read files from; empty = current dir, home, VLTOOLS_HOME, /tmp.",
+    )
+    extra_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders allowed in addition to allowed_roots (or to the defaults); relative to the working dir.",
     )
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest image (w*h) a tool decodes.")
     max_file_mb: float = Field(512.0, gt=0, description="Largest input file a tool reads, MiB.")
@@ -49,8 +56,10 @@ class Settings(BaseSettings):
     def roots(self) -> list[Path]:
         """The folders input files must lie under (resolved)."""
         if self.allowed_roots:
-            return [Path(p).expanduser().resolve() for p in self.allowed_roots]
-        return [Path.cwd().resolve(), Path.home().resolve(), self.home.expanduser().resolve(), Path("/tmp").resolve()]
+            base = list(self.allowed_roots)
+        else:
+            base = [Path.cwd(), Path.home(), self.home, Path(tempfile.gettempdir())]
+        return [Path(p).expanduser().resolve() for p in [*base, *self.extra_roots]]
 
     def torch_device(self) -> str:
         """Resolve ``auto`` to cuda when available (imports torch: call only from backends)."""
