@@ -146,3 +146,15 @@ def test_degrade_rejects_bad_args():
         degrade(img, "sepia", 1)
     with pytest.raises(ValueError):
         degrade(img, "blur", 9)
+
+
+def test_dataset_seeds_never_reach_training_or_evaluation_scenes():
+    from vltools.world.dataset import image_seed, video_seed
+    from vltools.world.eval_demo import EVAL_SEED_BASE
+    from vltools.world.train_demo import TRAIN_SEED_BASE
+
+    for seed in (0, 1, 2, 9, 2**31 - 1):
+        for k in (0, 4999):
+            for s in (image_seed(seed, k), video_seed(seed, k)):
+                assert not TRAIN_SEED_BASE <= s < TRAIN_SEED_BASE + 1_000_000
+                assert not EVAL_SEED_BASE <= s < EVAL_SEED_BASE + 1_000_000

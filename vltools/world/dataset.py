@@ -1,7 +1,9 @@
 """Materialise a world dataset on disk: images/*.png, videos/*.mp4 and labels.jsonl.
 
-Item ``k`` of kind image uses scene seed ``seed * 1_000_003 + k`` and item ``k`` of kind video
-video seed ``seed * 1_000_003 + 500_000 + k``, so a dataset is a pure function of its arguments.
+Item ``k`` of kind image uses scene seed ``DATASET_SEED_BASE + seed * SEED_STRIDE + k`` and item
+``k`` of kind video video seed ``... + 500_000 + k``, so a dataset is a pure function of its
+arguments, and its scenes never coincide with the demo CLIP's training layouts (seeds 1,000,000 +
+k, k < a few thousand) or with its evaluation scenes (seeds from 9,000,000).
 Every labels.jsonl line holds: id, kind, file (relative path), seed, caption, captions (image
 scenes also heldout_captions), labels; videos add fps, duration and events with start/end.
 """
@@ -18,14 +20,15 @@ from vltools.world.scene import generate_scene
 from vltools.world.video import generate_video, write_video
 
 SEED_STRIDE = 1_000_003
+DATASET_SEED_BASE = 10_000_000_000  # far above the training (1e6 + k) and evaluation (9e6 + k) seeds
 
 
 def image_seed(seed: int, k: int) -> int:
-    return seed * SEED_STRIDE + k
+    return DATASET_SEED_BASE + seed * SEED_STRIDE + k
 
 
 def video_seed(seed: int, k: int) -> int:
-    return seed * SEED_STRIDE + 500_000 + k
+    return DATASET_SEED_BASE + seed * SEED_STRIDE + 500_000 + k
 
 
 def materialise(
