@@ -118,3 +118,51 @@ def test_llm_rerank_combines_with_clip(monkeypatch, easy_vqa_items, tiny_spec):
     assert reranked.answer == "triangle" and reranked.llm_used == "scripted"
     assert plain.llm_used is None
     assert plain.caption in seen["prompt"] and "Options: circle, rectangle, triangle" in seen["prompt"]
+
+
+# -- behaviour with the demo CLIP ----------------------------------------------------------------
+@pytest.mark.heavy
+def test_demo_answers_easy_vqa_test_questions(easy_vqa_items):
+    items, answers = easy_vqa_items
+    sample = items[::500]  # 20 fixed questions of the test split, all three question types
+    right = 0
+    for path, question, truth in sample:
+        out = vltools.call("vqa.zero_shot", {"image": path, "question": question, "candidates": answers,
+                                             "model": "demo"})
+        right += out.answer == truth
+    majority = sum(truth == "yes" for _, _, truth in sample)
+    assert right >= 16 and right > majority + 4, (right, majority)
+
+
+@pytest.fixture(scope="module")
+def moving_world_video(tmp_path_factory):
+    """A world clip where one object moves from the left column to the right (same row)."""
+    from vltools.world import vocab
+    from vltools.world.video import generate_video, write_video
+
+    for seed in range(8_000_000, 8_000_200):
+        v = generate_video(seed, n_objects=1, n_events=1, event_types=("move",))
+        ev = v.events[0]
+        (r0, c0), (r1, c1) = (divmod(vocab.POSITIONS.index(ev[k]), 3) for k in ("from", "to"))
+        if r0 == r1 and c1 - c0 == 2:
+            ob = v.labels["objects"][0]
+            path = write_video(v.frames, tmp_path_factory.mktemp("world") / f"move_{seed}.mp4", fps=v.fps)
+            return path, ob["colour"], ob["shape"]
+    raise AssertionError("no left-to-right clip found")
+
+
+@pytest.mark.heavy
+def test_demo_temporal_question_on_a_world_video(moving_world_video, run_cli):
+    path, colour, shape = moving_world_video
+    def ask(question):
+        return vltools.call("vqa.zero_shot", {"video": str(path), "question": question, "model": "demo"})
+
+    right = ask(f"does the {colour} {shape} move to the right?")
+    left = ask(f"does the {colour} {shape} move to the left?")
+    assert right.temporal and right.answer == "yes" and left.answer == "no"
+    xs = [f.location[0] for f in right.frames]
+    assert xs[-1] > xs[0]  # located further right at the end than at the start
+    code, out, err = run_cli("call", "vqa.zero_shot", "--json", json.dumps(
+        {"video": str(path), "question": f"what colour is the {shape}?", "model": "demo"}))
+    assert code == 0, err
+    assert json.loads(out)["answer"] == colour

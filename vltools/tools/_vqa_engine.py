@@ -27,6 +27,7 @@ BOXES: list[tuple[float, float, float, float]] = [(0.0, 0.0, 1.0, 1.0)] + [
 ]
 NOISE_DRAWS = 32
 REGION_TEMPERATURE = 50.0
+LOCATION_TEMPERATURE = 100.0
 
 _FEATS: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _TEXTS: dict[tuple[str, str], np.ndarray] = {}
@@ -66,18 +67,22 @@ def text_features(clip: Any, texts: list[str]) -> np.ndarray:
 class Scored:
     """Scores of m statements against one image: probabilities, raw similarities, region weights."""
 
-    def __init__(self, probs: np.ndarray, sims: np.ndarray, weights: np.ndarray):
+    def __init__(self, probs: np.ndarray, sims: np.ndarray, weights: np.ndarray, crop_sims: np.ndarray):
         self.probs = probs  # (m,) noise-robust softmax probabilities
         self.sims = sims  # (m,) cosine similarity of each statement to its aggregated feature
         self.weights = weights  # (m, R) weight of each region in each statement's aggregate (whole = col 0)
+        self.crop_sims = crop_sims  # (m, R-1) similarity of each statement to each crop
 
     def location(self, j: int) -> tuple[float, float]:
-        """Weighted centre of the regions that made statement j's aggregate (image fractions)."""
-        w = self.weights[j]
-        centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in BOXES])
-        if w[1:].sum() <= 1e-9:
+        """Where statement j is: the centre of the crops, weighted by a softmax of their similarity to it
+        (image fractions; the centre when there are no crops)."""
+        if self.crop_sims.shape[1] == 0:
             return 0.5, 0.5
-        c = (w[1:, None] * centres[1:]).sum(0) / w[1:].sum()
+        z = self.crop_sims[j] * LOCATION_TEMPERATURE
+        w = np.exp(z - z.max())
+        w /= w.sum()
+        centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in BOXES[1:]])
+        c = (w[:, None] * centres).sum(0)
         return float(c[0]), float(c[1])
 
     def regions(self, j: int, top: int = 4) -> list[dict[str, Any]]:
@@ -127,13 +132,13 @@ def score_statements(
         z = logit_scale * sims
         p = np.exp(z - z.max())
         probs = p / p.sum()
-    return Scored(probs.astype(np.float64), sims.astype(np.float64), weights)
+    return Scored(probs.astype(np.float64), sims.astype(np.float64), weights, sims_all[1:].T.copy())
 
 
 def group(scored: Scored, sizes: list[int]) -> Scored:
     """Sum statement probabilities into groups (an answer and its variants over unnamed attributes);
     each group keeps the similarity and region weights of its best statement."""
-    probs, sims, weights = [], [], []
+    probs, sims, weights, crops = [], [], [], []
     start = 0
     for n in sizes:
         part = slice(start, start + n)
@@ -141,8 +146,9 @@ def group(scored: Scored, sizes: list[int]) -> Scored:
         probs.append(float(scored.probs[part].sum()))
         sims.append(float(scored.sims[best]))
         weights.append(scored.weights[best])
+        crops.append(scored.crop_sims[best])
         start += n
-    return Scored(np.asarray(probs), np.asarray(sims), np.stack(weights))
+    return Scored(np.asarray(probs), np.asarray(sims), np.stack(weights), np.stack(crops))
 
 
 PRESENCE_LEVEL = 0.7  # "present" when P(asserted) >= 0.7 x chance (chance = 1 / number of alternatives)

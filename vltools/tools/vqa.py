@@ -227,6 +227,7 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
         else:
             p_yes, per_frame, evidence, stmt, regions = _static_yesno(yesno_tests, feats, score)
             stmt = stmt or lang.statement(probe.target)
+        p_yes = min(p_yes, 0.5 - 1e-9) if abs(p_yes - 0.5) < 1e-9 else p_yes  # a tie is not evidence: "no"
         if probe.negated:
             p_yes = 1.0 - p_yes
             per_frame = [(1.0 - p, loc) for p, loc in per_frame]
