@@ -138,3 +138,23 @@ def test_llm_parse_with_the_bundled_135m_model_still_gives_questions():
     out = vltools.call("t2v.questions", {"prompt": "a green star moves up", "llm": "smollm2"})
     assert out.parser in ("llm", "rules")
     assert "Is there a star?" in [q.question for q in out.questions]
+
+
+@pytest.mark.heavy
+def test_etva_on_a_world_video_prefers_the_true_caption(tmp_path, run_cli):
+    from vltools.world.video import generate_video, write_video
+
+    v = generate_video(8_000_006, n_objects=1, n_events=1, event_types=("move",))  # a pink heart moves right
+    ob = v.labels["objects"][0]
+    ev = v.events[0]
+    assert (ob["colour"], ob["shape"], ev["from"], ev["to"]) == ("pink", "heart", "bottom left", "bottom right")
+    path = write_video(v.frames, tmp_path / "world.mp4", fps=v.fps)
+    code, out, err = run_cli("call", "t2v.etva", "--json", json.dumps(
+        {"video": str(path), "prompt": "a pink heart moves to the right", "model": "demo", "frames": 6}))
+    assert code == 0, err
+    true = json.loads(out)
+    assert [q["answer"] for q in true["questions"]] == ["yes", "yes", "yes"] and true["score"] == 1.0
+    assert all(q["evidence_frames"] for q in true["questions"])
+    for wrong in ("a blue heart moves to the right", "a pink heart moves to the left"):
+        res = vltools.call("t2v.etva", {"video": str(path), "prompt": wrong, "model": "demo", "frames": 6})
+        assert res.score < true["score"], (wrong, [(q.question, q.answer) for q in res.questions])

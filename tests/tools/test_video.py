@@ -100,3 +100,20 @@ def test_embed_cli_on_a_written_clip(tmp_path, run_cli, tiny_spec):
     assert code == 0, err
     res = json.loads(out)
     assert len(res["frame_features"]) == 3 and res["times"] == pytest.approx([1 / 3, 1.0, 5 / 3], abs=0.1)
+
+
+@pytest.mark.heavy
+def test_demo_text_to_video_search_on_world_videos(tmp_path):
+    from vltools.world.video import generate_video, write_video
+
+    paths = {}
+    for seed in (8_000_001, 8_000_004, 8_000_009):  # a purple heart, a green square, a blue circle
+        v = generate_video(seed, n_objects=1, n_events=1, event_types=("move",))
+        ob = v.labels["objects"][0]
+        paths[f"a {ob['colour']} {ob['shape']}"] = write_video(v.frames, tmp_path / f"w{seed}.mp4", fps=v.fps)
+    assert set(paths) == {"a purple heart", "a green square", "a blue circle"}
+    vltools.call("video.index", {"collection": "world_vids", "paths": [str(tmp_path / "*.mp4")], "create": True,
+                                 "model": "demo", "frames": 6})
+    for query, path in paths.items():
+        hits = vltools.call("video.search", {"collection": "world_vids", "query": query, "k": 3}).hits
+        assert hits[0].path == str(path), (query, [h.path for h in hits])
