@@ -97,8 +97,11 @@ def run_retrieval(claims: list[dict], majority: str, collection: str, max_hops: 
     res["mean_hops"] = sum(r["hops"] for r in rows) / max(len(rows), 1)
     res["hops_by_label"] = {lab: sum(r["hops"] for r in rows if r["gold"] == lab) / max(1, sum(r["gold"] == lab
                             for r in rows)) for lab in [*LABELS, "DISPUTED"]}
-    res["gold_hit_by_label"] = {lab: sum(r["gold_evidence_used"] for r in with_gold if r["gold"] == lab)
-                                / max(1, sum(r["gold"] == lab for r in with_gold)) for lab in [*LABELS, "DISPUTED"]}
+    res["gold_hit_by_label"] = {  # None: no claim of that label has a SUPPORTS/REFUTES evidence sentence
+        lab: (sum(r["gold_evidence_used"] for r in with_gold if r["gold"] == lab) / n_lab) if n_lab else None
+        for lab in [*LABELS, "DISPUTED"]
+        for n_lab in [sum(r["gold"] == lab for r in with_gold)]
+    }
     res["seconds_per_claim"] = (time.time() - t0) / max(len(claims), 1)
     return res
 
@@ -155,6 +158,10 @@ def _parts(part: str) -> tuple[str, ...]:
     return ("dataset", "gold", "retrieval") if part == "all" else ("dataset", part)
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def _row(*cells: object) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -182,8 +189,8 @@ def render(r: dict) -> str:
               _row(*["---"] * 6)]
     for lab in LABELS:
         lines.append(_row(lab, t["by_label"][lab]["n"], f"{t['by_label'][lab]['recall']:.3f}",
-                          f"{t['gold_hit_by_label'][lab]:.3f}", f"{t['hops_by_label'][lab]:.2f}", t["confusion"][lab]))
-    lines.append(_row("DISPUTED", t["disputed"]["n"], "-", f"{t['gold_hit_by_label']['DISPUTED']:.3f}",
+                          _pct(t["gold_hit_by_label"][lab]), f"{t['hops_by_label'][lab]:.2f}", t["confusion"][lab]))
+    lines.append(_row("DISPUTED", t["disputed"]["n"], "-", _pct(t["gold_hit_by_label"]["DISPUTED"]),
                       f"{t['hops_by_label']['DISPUTED']:.2f}", t["disputed"]["predictions"]))
     lines += ["", f"{t['seconds_per_claim']:.2f} s per claim", ""]
     return "\n".join(lines)
