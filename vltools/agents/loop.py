@@ -33,7 +33,7 @@ def chat_model_from_spec(spec: str) -> Any:
     return ChatOpenAI(base_url=base, model=model, api_key=os.environ.get("OPENAI_API_KEY", "none"), temperature=0)
 
 
-def build_loop(chat_model: Any, tools: list[Any], *, max_steps: int = 8) -> Any:
+def build_loop(chat_model: Any, tools: list[Any]) -> Any:
     """Compile the loop: ``agent`` calls the model, ``tools`` runs its tool calls, until no call is made."""
     from langchain_core.messages import SystemMessage
     from langgraph.graph import END, START, MessagesState, StateGraph
@@ -65,7 +65,7 @@ def run_tool_loop(model: Any, request: str, names: list[str], ctx: Context | Non
     chat = chat_model_from_spec(model) if isinstance(model, str) else model
     tools = vltools.as_langchain_tools(names=names)
     by_lc = {t.name: get_registry().spec(t.name).name for t in tools}
-    graph = build_loop(chat, tools, max_steps=max_steps)
+    graph = build_loop(chat, tools)
     if ctx is not None:
         ctx.progress(0, None, "tool-calling loop")
     final = graph.invoke({"messages": [("user", request)]}, {"recursion_limit": 2 * max_steps + 1})

@@ -91,7 +91,7 @@ def _rerank(state: _State, config: RunnableConfig) -> dict[str, Any]:
 
 
 def _text(passages: list[dict[str, Any]], pid: str) -> str:
-    return next(p["text"] for p in passages if p["id"] == pid)
+    return next((p["text"] for p in passages if p["id"] == pid), "")
 
 
 def _gate(state: _State) -> str:

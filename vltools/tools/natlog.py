@@ -243,11 +243,11 @@ def select(inp: SelectInput, ctx: Context) -> SelectOutput:
         if not inp.reranker.startswith("rerank."):
             raise InvalidInput(f"reranker {inp.reranker!r} is not a rerank.* tool", hint="e.g. rerank.cross_encoder")
         ids = [f"s{i}" for i in range(len(cands))]
+        passages = [{"id": i, "text": t} for i, (_, t) in zip(ids, cands, strict=True)]
         try:
-            out = ctx.call(inp.reranker, {"query": claim, "passages": [{"id": i, "text": t} for i, (_, t) in
-                                                                       zip(ids, cands, strict=True)]})
+            out = ctx.call(inp.reranker, {"query": claim, "passages": passages})
         except NotFound:
-            raise
+            raise  # an unknown reranker: the registry's message lists close names
         except ToolError as err:
             raise ToolError(err.code, f"reranker {inp.reranker} failed: {err.message}", err.hint) from err
         scores = {h.id: h.score for h in out.hits}
