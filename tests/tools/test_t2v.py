@@ -86,13 +86,19 @@ def test_mcp_in_memory_with_progress(carphone, tiny_spec):
         async with create_connected_server_and_client_session(build_server()) as client:
             r = await client.call_tool("t2v_etva", {"video": str(carphone), "prompt": "a blue star appears",
                                                     "model": tiny_spec, "frames": 3}, progress_callback=on_progress)
+            n_etva = len(got)
+            ask = {"video": str(carphone), "question": "what colour is the shape?", "model": tiny_spec, "frames": 3}
+            v = await client.call_tool("vqa_zero_shot", ask, progress_callback=on_progress)
             bad = await client.call_tool("vqa_zero_shot", {"video": str(carphone), "question": "x" * 5000})
-            return r, bad
+            return r, v, bad, n_etva
 
-    r, bad = anyio.run(run)
+    r, v, bad, n_etva = anyio.run(run)
     assert not r.isError, r.content
     assert 0.0 <= r.structuredContent["score"] <= 1.0 and r.structuredContent["questions"]
-    assert got and got == sorted(got)
+    assert n_etva and got[:n_etva] == sorted(got[:n_etva])
+    assert not v.isError and v.structuredContent["question_type"] == "colour"
+    assert len(v.structuredContent["frames"]) == 3
+    assert len(got) > n_etva  # the VQA call reported progress too
     assert bad.isError and "1000 characters" in bad.content[0].text
 
 
