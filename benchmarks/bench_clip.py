@@ -7,7 +7,7 @@
 
     .venv/bin/python benchmarks/bench_clip.py [--model demo] [--quick]
 
-Writes benchmarks/results/bench_clip.json and .md. CPU threads are capped at 2.
+Writes benchmarks/results/bench_clip.json and .md. Torch threads: --threads (default 2).
 """
 
 from __future__ import annotations
@@ -158,10 +158,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="demo", help="CLIP spec for the batching benchmark")
     ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the recorded run used 2)")
     args = ap.parse_args()
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     from vltools.core.settings import Settings
 
     with tempfile.TemporaryDirectory() as home:
