@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Converted model weights (e.g. the dequantised SmolLM2) outlive the per-session VLTOOLS_HOME.
+os.environ.setdefault("VLTOOLS_MODEL_CACHE", str(Path.home() / ".cache" / "vltools" / "test-models"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -103,14 +103,14 @@ def _gate(state: _State) -> str:
 def _answer(state: _State, config: RunnableConfig) -> dict[str, Any]:
     ctx, p = ctx_of(config), state["params"]
     report(config, 2, NODES, "answer", "generating")
-    llm = ctx.llm(p["llm"])
     blocks = "\n\n".join(f"[{r['id']}] {r['text']}" for r in state["ranked"])
     messages = [
         {"role": "system", "content": "Answer only from the passages. Cite the ids of the passages you use in "
          "square brackets, e.g. [doc1]. If the passages do not contain the answer, say you cannot answer."},
         {"role": "user", "content": f"Passages:\n{blocks}\n\nQuestion: {state['question']}\nAnswer:"},
     ]
-    text = llm.generate(messages, max_tokens=p["max_tokens"], temperature=0.0).strip()
+    out = ctx.call("llm.generate", {"messages": messages, "max_tokens": p["max_tokens"], "llm": p["llm"]})
+    text = out.text.strip()
     report(config, 3, NODES, "answer", "done")
     return {"answer": text}
 
