@@ -103,7 +103,7 @@ def test_bad_paths(tmp_path):
     name = _bm25_only()
     with pytest.raises(NotFound):
         vltools.call("collection.add", {"collection": name, "path": str(tmp_path / "nope.jsonl")})
-    with pytest.raises(InvalidInput, match="outside the folders"):
+    with pytest.raises(InvalidInput, match="outside the allowed roots"):
         vltools.call("collection.add", {"collection": name, "path": "/etc/hostname"})
     with pytest.raises(InvalidInput, match="URL"):
         vltools.call("collection.add", {"collection": name, "path": "https://example.com/c.jsonl"})

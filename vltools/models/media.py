@@ -15,70 +15,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vltools.core.errors import InvalidInput, NotFound, TooLarge, Unsupported
+from vltools.core.paths import URL_RE as _URL
+from vltools.core.paths import check_path
 from vltools.core.settings import Settings
 
 # Formats pillow decodes that we accept; anything else (PSD, EPS, ...) is refused before decoding.
 IMAGE_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP", "PPM"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://|^data:", re.ASCII)
 _GLOB_CHARS = frozenset("*?[")
 MAX_EXPANDED = 100_000
-
-
-def _roots_text(roots: list[Path]) -> str:
-    return ", ".join(str(r) for r in roots)
-
-
-def check_path(path: str, settings: Settings, *, kinds: tuple[str, ...] = ("file",)) -> Path:
-    """Resolve ``path`` and check it may be read.
-
-    Args:
-        path: a local path (``~`` expanded). URLs are refused, never fetched.
-        settings: gives the allowed roots and ``max_file_mb``.
-        kinds: what the path may be: ``"file"`` and/or ``"dir"``.
-
-    Returns:
-        The resolved path (symlinks followed, so a link pointing outside the roots is refused).
-
-    Raises:
-        InvalidInput: a URL, a path outside the allowed roots, or the wrong kind (file/dir).
-        NotFound: the path does not exist.
-        TooLarge: a file above ``settings.max_file_mb``.
-    """
-    if not isinstance(path, str) or not path.strip():
-        raise InvalidInput("empty path", hint="give a path to a local file")
-    if _URL.match(path.strip()):
-        raise InvalidInput(
-            f"{path!r} is a URL; URLs are not fetched",
-            hint="download the file yourself and pass its local path",
-        )
-    if "\x00" in path:
-        raise InvalidInput(f"path {path!r} contains a NUL byte")
-    resolved = Path(path).expanduser().resolve()
-    roots = settings.roots()
-    # Check the roots before existence, so nothing is revealed about files outside them.
-    if not any(resolved.is_relative_to(r) for r in roots):
-        raise InvalidInput(
-            f"{path} is outside the allowed roots ({_roots_text(roots)})",
-            hint="move the file under an allowed root or set VLTOOLS_ALLOWED_ROOTS",
-        )
-    if not resolved.exists():
-        raise NotFound(f"{path} does not exist", hint="check the path (relative paths start at the current dir)")
-    if resolved.is_dir():
-        if "dir" not in kinds:
-            raise InvalidInput(f"{path} is a folder, expected a file")
-        return resolved
-    if "file" not in kinds:
-        raise InvalidInput(f"{path} is a file, expected a folder")
-    if not resolved.is_file():
-        raise InvalidInput(f"{path} is not a regular file")
-    size_mb = resolved.stat().st_size / 2**20
-    if size_mb > settings.max_file_mb:
-        raise TooLarge(
-            f"{path} is {size_mb:.1f} MiB, above the limit of {settings.max_file_mb:g} MiB",
-            hint="raise VLTOOLS_MAX_FILE_MB or pass a smaller file",
-        )
-    return resolved
 
 
 def load_image(path: str, settings: Settings):

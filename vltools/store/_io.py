@@ -1,43 +1,16 @@
-"""Safe reading of user-named input files (corpora, queries, qrels): allowed roots, size, encoding."""
+"""Safe reading of user-named input files (corpora, queries, qrels): encoding and JSON, line by line.
+
+Paths are checked first with `vltools.core.paths.check_path` (allowed roots, size).
+"""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vltools.core.errors import InvalidInput, NotFound, TooLarge
-
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def resolve_input_path(path: str, settings: Any, *, what: str = "file") -> Path:
-    """Resolve ``path`` and check it is a readable file under ``settings.roots()`` within the size limit."""
-    if not isinstance(path, str) or not path.strip():
-        raise InvalidInput(f"empty {what} path")
-    if _URL.match(path):
-        raise InvalidInput(f"{what} {path!r} is a URL; URLs are not fetched", hint="download it and pass a local path")
-    p = Path(path).expanduser()
-    p = (p if p.is_absolute() else Path.cwd() / p).resolve()
-    roots = settings.roots()
-    if not any(p.is_relative_to(r) for r in roots):
-        raise InvalidInput(
-            f"{what} {path} is outside the folders vltools may read ({', '.join(str(r) for r in roots)})",
-            hint="move the file under one of them, or add its folder to VLTOOLS_ALLOWED_ROOTS (a JSON list)",
-        )
-    if not p.exists():
-        raise NotFound(f"{what} {path} does not exist")
-    if not p.is_file():
-        raise InvalidInput(f"{what} {path} is not a regular file")
-    size_mb = p.stat().st_size / 2**20
-    if size_mb > settings.max_file_mb:
-        raise TooLarge(
-            f"{what} {path} is {size_mb:.1f} MiB; the limit is {settings.max_file_mb:g} MiB",
-            hint="split it, or raise VLTOOLS_MAX_FILE_MB",
-        )
-    return p
+from vltools.core.errors import InvalidInput
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:

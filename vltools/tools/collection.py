@@ -13,9 +13,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput, TooLarge, Unsupported
+from vltools.core.paths import check_path
 from vltools.core.tool import tool
 from vltools.store import create_collection, delete_collection, index_text, list_collections
-from vltools.store._io import read_jsonl, resolve_input_path
+from vltools.store._io import read_jsonl
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 MAX_INLINE_DOCUMENTS = 100_000
@@ -152,7 +153,7 @@ def load_documents(inp: CollectionAddInput, ctx: Context) -> tuple[list[dict[str
     limit = ctx.settings.max_document_chars
     docs, where = [], []
     if inp.path is not None:
-        path = resolve_input_path(inp.path, ctx.settings, what="corpus file")
+        path = check_path(inp.path, ctx.settings, what="corpus file")
         for n, obj in read_jsonl(path):
             docs.append(_check_doc(obj, f"{path.name} line {n}", limit))
             where.append(f"line {n}")

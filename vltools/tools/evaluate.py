@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import BackendUnavailable, InvalidInput
+from vltools.core.paths import check_path
 from vltools.core.tool import tool
-from vltools.store._io import read_jsonl, read_lines, resolve_input_path
+from vltools.store._io import read_jsonl, read_lines
 from vltools.tools.retrieve import bm25_rank, encode_queries, rrf
 
 NO_HIT = "__vltools_no_hit__"  # placeholder so queries with an empty ranking still count (as 0)
@@ -66,7 +67,7 @@ class EvalRetrievalOutput(BaseModel):
 def load_queries(queries: str | list[QueryItem], ctx: Context) -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(queries, str):
-        path = resolve_input_path(queries, ctx.settings, what="queries file")
+        path = check_path(queries, ctx.settings, what="queries file")
         for n, obj in read_jsonl(path):
             qid, text = obj.get("id", obj.get("_id")), obj.get("text")
             if qid is None or not isinstance(text, str) or not text.strip():
@@ -85,7 +86,7 @@ def load_queries(queries: str | list[QueryItem], ctx: Context) -> dict[str, str]
 def load_qrels(qrels: str | dict[str, dict[str, int]], ctx: Context) -> dict[str, dict[str, int]]:
     if isinstance(qrels, dict):
         return {str(q): {str(d): int(r) for d, r in docs.items()} for q, docs in qrels.items()}
-    path = resolve_input_path(qrels, ctx.settings, what="qrels file")
+    path = check_path(qrels, ctx.settings, what="qrels file")
     out: dict[str, dict[str, int]] = {}
     for n, line in read_lines(path):
         parts = line.split()
