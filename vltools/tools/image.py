@@ -12,8 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from vltools.core.context import Context
-from vltools.core.errors import InvalidInput, NotFound
+from vltools.core.errors import InvalidInput
 from vltools.core.tool import tool
+from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 LongTextMode = Literal["stretch", "chunk", "truncate", "error"]
 LONG_TEXT_HELP = (
@@ -36,46 +37,7 @@ class IndexInput(BaseModel):
     batch_size: int = Field(32, ge=1, le=1024, description="Images embedded per forward pass.")
 
 
-class Duplicate(BaseModel):
-    path: str = Field(description="The file that was not added.")
-    duplicate_of: str = Field(description="Id (path) of the image with the same content (stored or earlier here).")
-
-
-class IndexOutput(BaseModel):
-    collection: str = Field(description="The collection written to.")
-    added: int = Field(description="Images newly added.")
-    updated: int = Field(description="Images replaced (upsert).")
-    unchanged: int = Field(description="Images already indexed with the same path and content (skipped).")
-    duplicates: list[Duplicate] = Field(description="Files whose content is already indexed under another path.")
-    ids: list[str] = Field(description="Ids of the images added or updated (their resolved paths).")
-    count: int = Field(description="Images in the collection after the call.")
-
-
-def _open(inp: IndexInput, ctx: Context) -> tuple[Any, str]:
-    """(the collection or None when it is to be created, its CLIP spec); nothing is created here."""
-    from vltools.store import open_collection
-
-    try:
-        coll = open_collection(inp.collection, ctx.settings)
-    except NotFound:
-        if not inp.create:
-            raise NotFound(
-                f"no collection named {inp.collection!r}",
-                hint=f'create it with collection.create {{"name": "{inp.collection}", "kind": "image", '
-                f'"model": "demo"}} or pass "create": true',
-            ) from None
-        return None, inp.model or ctx.settings.clip
-    if coll.kind != "image":
-        raise InvalidInput(
-            f"collection {inp.collection!r} holds {coll.kind}s, not images",
-            hint="index images into an image collection",
-        )
-    if inp.model and inp.model != coll.model:
-        raise InvalidInput(
-            f"collection {inp.collection!r} was built with {coll.model}, not {inp.model}",
-            hint="omit model, or use another collection",
-        )
-    return coll, coll.model
+IndexOutput = MediaIndexOutput
 
 
 def _image_id(path: str, digest: str) -> str:
@@ -104,40 +66,15 @@ def _header(path: str, settings: Any) -> dict[str, Any]:
 def index(inp: IndexInput, ctx: Context) -> IndexOutput:
     """Add image files, folders or globs to an image collection: safely decoded, CLIP-embedded in batches,
     stored with path, size and content hash; duplicate content is reported, not re-added; all or nothing."""
-    from vltools.models.media import expand_paths, file_sha256, load_image
+    from vltools.models.media import expand_paths, load_image
 
-    coll, spec = _open(inp, ctx)
+    coll, spec = open_media_collection(inp.collection, "image", ctx, model=inp.model, create=inp.create)
     files = expand_paths(inp.paths, ctx.settings)
     # 1. check every file's header and hash it: a bad file fails before anything is embedded.
-    todo: list[dict[str, Any]] = []
-    duplicates: list[Duplicate] = []
-    unchanged = 0
-    seen_hash: dict[str, str] = {}
-    for i, p in enumerate(files):
-        ctx.progress(i, len(files), "checking files")
-        info = _header(str(p), ctx.settings)
-        digest = file_sha256(p)
-        rid = _image_id(str(p), digest)
-        if digest in seen_hash:
-            duplicates.append(Duplicate(path=str(p), duplicate_of=seen_hash[digest]))
-            continue
-        stored = coll.find_by("hash", digest) if coll is not None else []
-        if rid in stored:
-            unchanged += 1
-            continue
-        if stored:
-            duplicates.append(Duplicate(path=str(p), duplicate_of=stored[0]))
-            continue
-        seen_hash[digest] = rid
-        info.update(bytes=p.stat().st_size)
-        todo.append({"id": rid, "path": str(p), "hash": digest, "title": p.name, "metadata": info})
-    if todo and coll is not None and not inp.upsert:
-        clash = coll.has([r["id"] for r in todo])
-        if clash:
-            raise InvalidInput(
-                f"{len(clash)} path(s) are indexed with different content, e.g. {sorted(clash)[0]}",
-                hint="pass upsert=true to replace them",
-            )
+    todo, duplicates, unchanged = plan_files(
+        files, coll, ctx, check=lambda p: {**_header(str(p), ctx.settings), "bytes": p.stat().st_size},
+        id_of=lambda p, digest: _image_id(str(p), digest), upsert=inp.upsert, note="checking files",
+    )
     # 2. decode and embed in batches; any decode error aborts the call before the store is touched.
     backend = ctx.clip(spec)
     vectors = []
@@ -148,14 +85,9 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
         images = [load_image(r["path"], ctx.settings) for r in part]
         vectors.append(backend.encode_images(images, batch_size=inp.batch_size))
         ctx.progress(start + len(part), len(todo), "embedding images")
-    if coll is None:  # created only now, so that a failed call leaves no empty collection behind
-        from vltools.store import create_collection
-
-        coll = create_collection(inp.collection, "image", model=spec, settings=ctx.settings)
-    result = {"added": 0, "updated": 0, "count": coll.count}
-    if todo:
-        # 3. one atomic add.
-        result = coll.add(todo, np.concatenate(vectors), upsert=inp.upsert, progress=ctx.progress)
+    # 3. the collection is created only now (a failed call leaves none behind), then one atomic add.
+    vecs = np.concatenate(vectors) if vectors else None
+    coll, result = add_all(coll, inp.collection, "image", spec, todo, vecs, upsert=inp.upsert, ctx=ctx)
     return IndexOutput(
         collection=coll.name,
         added=result["added"],

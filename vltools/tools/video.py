@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from vltools.core import Context, InvalidInput, NotFound, tool
+from vltools.core import Context, InvalidInput, tool
+from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".gif"})
 FEATURE_DECIMALS = 5
@@ -95,41 +96,7 @@ class IndexInput(BaseModel):
     upsert: bool = Field(False, description="Replace videos whose path is already indexed with changed content.")
 
 
-class Duplicate(BaseModel):
-    path: str = Field(description="The file that was not added.")
-    duplicate_of: str = Field(description="Id of the video with the same content (stored or earlier in this call).")
-
-
-class IndexOutput(BaseModel):
-    collection: str = Field(description="The collection written to.")
-    added: int = Field(description="Videos newly added.")
-    updated: int = Field(description="Videos replaced (upsert).")
-    unchanged: int = Field(description="Videos already indexed with the same path and content (skipped).")
-    duplicates: list[Duplicate] = Field(description="Files whose content is already indexed under another path.")
-    ids: list[str] = Field(description="Ids (resolved paths) of the videos added or updated.")
-    count: int = Field(description="Videos in the collection after the call.")
-    notices: list[str] = Field(default_factory=list, description="Per-video sampling notices.")
-
-
-def _open_or_create(inp: IndexInput, ctx: Context) -> Any:
-    from vltools.store import create_collection, open_collection
-
-    try:
-        coll = open_collection(inp.collection, ctx.settings)
-    except NotFound:
-        if not inp.create:
-            raise NotFound(
-                f"no collection named {inp.collection!r}",
-                hint='pass "create": true to create a video collection',
-            ) from None
-        coll = create_collection(inp.collection, "video", model=inp.model or ctx.settings.clip, settings=ctx.settings)
-    if coll.kind != "video":
-        raise InvalidInput(f"collection {inp.collection!r} holds {coll.kind}s, not videos",
-                           hint="index videos into a video collection")
-    if inp.model and inp.model != coll.model:
-        raise InvalidInput(f"collection {inp.collection!r} was built with {coll.model}, not {inp.model}",
-                           hint="omit model, or use another collection")
-    return coll
+IndexOutput = MediaIndexOutput
 
 
 @tool("video.index")
@@ -139,38 +106,17 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
     file fails the call before anything is written (all or nothing)."""
     import numpy as np
 
-    from vltools.models.media import expand_paths, file_sha256
+    from vltools.models.media import expand_paths
     from vltools.models.video import probe_video
 
-    coll = _open_or_create(inp, ctx)
+    coll, spec = open_media_collection(inp.collection, "video", ctx, model=inp.model, create=inp.create)
     files = expand_paths(inp.paths, ctx.settings, extensions=VIDEO_EXTENSIONS)
-    todo: list[dict[str, Any]] = []
-    duplicates: list[Duplicate] = []
-    unchanged = 0
-    seen: dict[str, str] = {}
-    for i, p in enumerate(files):  # 1. probe and hash every file first
-        ctx.progress(i, len(files), "checking videos")
-        probe_video(p, ctx.settings)
-        digest = file_sha256(p)
-        rid = str(p)
-        if digest in seen:
-            duplicates.append(Duplicate(path=rid, duplicate_of=seen[digest]))
-            continue
-        stored = coll.find_by("hash", digest)
-        if rid in stored:
-            unchanged += 1
-            continue
-        if stored:
-            duplicates.append(Duplicate(path=rid, duplicate_of=stored[0]))
-            continue
-        seen[digest] = rid
-        todo.append({"id": rid, "path": rid, "hash": digest, "title": p.name})
-    if todo and not inp.upsert:
-        clash = coll.has([r["id"] for r in todo])
-        if clash:
-            raise InvalidInput(f"{len(clash)} path(s) are indexed with different content, e.g. {sorted(clash)[0]}",
-                               hint="pass upsert=true to replace them")
-    backend = ctx.clip(coll.model)
+    # 1. probe and hash every file first: a bad file fails before anything is embedded.
+    todo, duplicates, unchanged = plan_files(
+        files, coll, ctx, check=lambda p: (probe_video(p, ctx.settings), {})[1],
+        id_of=lambda p, digest: str(p), upsert=inp.upsert, note="checking videos",
+    )
+    backend = ctx.clip(spec)
     vectors, notices = [], []
     for i, rec in enumerate(todo):  # 2. embed (progress per video and per frame batch)
         ctx.progress(i, len(todo), f"embedding {rec['title']}")
@@ -183,9 +129,8 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
             "height": info.height, "times": times, "frame_features": feats.round(FEATURE_DECIMALS).tolist(),
         }
         vectors.append(pooled)
-    result = {"added": 0, "updated": 0, "count": coll.count}
-    if todo:  # 3. one atomic add
-        result = coll.add(todo, np.stack(vectors).astype(np.float32), upsert=inp.upsert, progress=ctx.progress)
+    vecs = np.stack(vectors).astype(np.float32) if vectors else None
+    coll, result = add_all(coll, inp.collection, "video", spec, todo, vecs, upsert=inp.upsert, ctx=ctx)  # 3.
     ctx.progress(len(todo), len(todo), "indexed")
     return IndexOutput(collection=coll.name, added=result["added"], updated=result["updated"], unchanged=unchanged,
                        duplicates=duplicates, ids=[r["id"] for r in todo], count=result["count"], notices=notices)
