@@ -7,8 +7,12 @@ synonyms and templates never appear. The text tower (MiniLM) is locked, so capti
 computed once and cached in memory; each step then costs one image-tower forward/backward.
 
 Loss: symmetric CLIP contrastive loss where captions with identical text are all positives,
-plus (image -> text) the fixed bank of single-object class prompts "a {colour} {shape}" as extra
-texts (positive for single-object images of that class, negative otherwise).
+plus (image -> text) the fixed bank of class prompts "a {colour} {shape}" as extra texts (positive
+for single-object images of that class and, at lower weight, for each object of a multi-object
+image; negative otherwise), plus an auxiliary cross-entropy over the class bank alone for
+single-object images (the zero-shot classification objective, with all 87 other classes as negatives).
+Single-object layouts are 2/3 of the world data, and a third of those draw only the confusable
+shapes (circle, hexagon, square, rectangle).
 
 Writes ``vltools/world/weights/demo_clip.safetensors`` (fp16, image tower + logit scale) and
 ``benchmarks/demo_clip_train_log.txt`` / ``.json``. Deterministic given the seed (CPU, 2 threads).
@@ -93,8 +97,8 @@ def to_array(img, size: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def build_data(layouts: int, renders: int, size: int, fh) -> tuple[np.ndarray, list[list[str]], np.ndarray]:
-    """(images uint8 (N, size, size, 3), captions per image, class index per image or -1).
+def build_data(layouts: int, renders: int, size: int, fh):
+    """(images uint8 (N, size, size, 3), captions per image, class index per image or -1, class-bank weights).
 
     World: ``layouts`` scenes (seeds TRAIN_SEED_BASE + k), each rendered ``renders`` times with
     different render seeds (shades, rotation, background tint, edges, blur) under the same captions.
@@ -104,14 +108,18 @@ def build_data(layouts: int, renders: int, size: int, fh) -> tuple[np.ndarray, l
     from vltools.world import vocab
     from vltools.world.scene import generate_scene
 
+    confusable = ("circle", "hexagon", "square", "rectangle")
     classes = class_prompts()
     cls_index = {c: i for i, c in enumerate(classes)}
-    images, caps, cls = [], [], []
+    images, caps, cls, multi = [], [], [], []
     t0 = time.time()
     for k in range(layouts):
         for r in range(renders):
-            # half the layouts hold one object (colour x shape), the rest 1-3 objects
-            sc = generate_scene(TRAIN_SEED_BASE + k, render_seed=r, n_objects=1 if k % 2 == 0 else None)
+            # 2/3 of the layouts hold one object (colour x shape; a third of those one of the confusable
+            # shapes), the rest 1-3 objects
+            single = k % 3 != 2
+            sc = generate_scene(TRAIN_SEED_BASE + k, render_seed=r, n_objects=1 if single else None,
+                                shapes=confusable if single and k % 9 == 0 else None)
             images.append(to_array(sc.image, size))
             objs = sc.labels["objects"]
             c = -1
@@ -121,6 +129,8 @@ def build_data(layouts: int, renders: int, size: int, fh) -> tuple[np.ndarray, l
                 cap.append(f"{objs[0]['colour']} {objs[0]['shape']}")  # bare label, as classify prompts use
             caps.append(cap)
             cls.append(c)
+            multi.append(sorted({cls_index[vocab.CLASSIFY_TEMPLATE.format(colour=o["colour"], shape=o["shape"])]
+                                 for o in objs}))
         if (k + 1) % 1000 == 0:
             log(f"world: {k + 1}/{layouts} layouts x {renders} renders ({time.time() - t0:.0f}s)", fh)
     evqa = easy_vqa_labels("train")
@@ -130,9 +140,15 @@ def build_data(layouts: int, renders: int, size: int, fh) -> tuple[np.ndarray, l
         phrase = f"{vocab.article(colour)} {colour} {shape}"
         caps.append([t.format(obj=phrase) for t in tpls] + [f"{colour} {shape}"])
         cls.append(cls_index[vocab.CLASSIFY_TEMPLATE.format(colour=colour, shape=shape)])
+        multi.append([cls[-1]])
     log(f"data: {layouts} world layouts x {renders} renders + {len(evqa)} easy-VQA train images "
         f"({time.time() - t0:.0f}s)", fh)
-    return np.stack(images), caps, np.array(cls, dtype=np.int64)
+    # per image: weights over the class bank (1 for a single object's class, 0.5 / objects for each
+    # class in a multi-object image)
+    bank_w = np.zeros((len(images), len(classes)), dtype=np.float32)
+    for i, ks in enumerate(multi):
+        bank_w[i, ks] = 1.0 if cls[i] >= 0 else 0.5 / len(ks)
+    return np.stack(images), caps, np.array(cls, dtype=np.int64), bank_w
 
 
 def class_prompts() -> list[str]:
@@ -189,10 +205,11 @@ def normalise_batch(x_uint8, mean, std):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--layouts", type=int, default=2400, help="number of world training layouts (scenes)")
+    ap.add_argument("--layouts", type=int, default=3000, help="number of world training layouts (scenes)")
     ap.add_argument("--renders", type=int, default=4, help="renderings of each layout")
-    ap.add_argument("--epochs", type=float, default=2.0, help="passes over the training images")
-    ap.add_argument("--batch", type=int, default=96)
+    ap.add_argument("--epochs", type=float, default=7.0, help="passes over the training images")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--cls-weight", type=float, default=0.5, help="weight of the auxiliary class-bank loss")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -207,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         args.layouts, args.renders, args.epochs = 800, 3, 2.0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no busy-waiting threads on a shared machine
 
     import open_clip
     import torch
@@ -226,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     model = clip_demo.build_demo_model()
     tokenizer = open_clip.get_tokenizer(clip_demo.register_config())
     size = clip_demo.IMAGE_SIZE
-    images, caps, cls = build_data(args.layouts, args.renders, size, fh)
+    images, caps, cls, bank_w = build_data(args.layouts, args.renders, size, fh)
     n = len(images)
 
     # Text embeddings: all unique captions plus the class-prompt bank, computed once (tower is locked).
@@ -288,15 +306,16 @@ def main(argv: list[str] | None = None) -> int:
             # image -> text over batch captions + class bank
             c = torch.from_numpy(cls[idx])
             bank_logits = scale * f @ bank.T
-            bank_tgt = torch.zeros_like(bank_logits)
+            bank_tgt = torch.from_numpy(bank_w[idx])
             has = c >= 0
-            bank_tgt[has, c[has]] = 1.0
             all_logits = torch.cat([logits, bank_logits], 1)
             all_tgt = torch.cat([tgt, bank_tgt], 1)
             all_tgt = all_tgt / all_tgt.sum(1, keepdim=True)
             loss_i = -(all_tgt * all_logits.log_softmax(1)).sum(1).mean()
             loss_t = -(tgt * logits.T.log_softmax(1)).sum(1).mean()
             loss = 0.5 * (loss_i + loss_t)
+            if has.any():  # zero-shot classification objective: the class bank alone
+                loss = loss + args.cls_weight * torch.nn.functional.cross_entropy(bank_logits[has], c[has])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
