@@ -51,6 +51,18 @@ def test_invalid_input_names_the_field(reg):
         reg.call("sample.echo", ["not", "an", "object"])
 
 
+def test_models_inside_the_input_are_taken_as_data(reg):
+    """A tool's output models chain into another tool's input without glue."""
+    from tests.core.sample_tools import EchoInput, EchoOutput
+
+    assert reg.call("sample.echo", EchoInput(text="m", times=2)).text == "m m"
+    nested = {"text": EchoOutput(text="x").text, "times": 1}
+    assert reg.call("sample.echo", nested).text == "x"
+    from vltools.core.registry import _plain
+
+    assert _plain({"a": [EchoOutput(text="y")], "b": (1,)}) == {"a": [{"text": "y"}], "b": [1]}
+
+
 def test_tool_errors_keep_code_message_and_hint(reg):
     with pytest.raises(ToolError) as exc:
         reg.call("sample.echo", {"text": "refuse"})

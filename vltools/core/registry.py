@@ -159,10 +159,9 @@ class Registry:
     # -- calling ----------------------------------------------------------------------
     def validate_input(self, name: str, inp: Any) -> BaseModel:
         t = self.get(name)
-        if isinstance(inp, t.input_model):
-            inp = inp.model_dump()
-        elif isinstance(inp, BaseModel):
-            inp = inp.model_dump()
+        # Outputs of one tool feed the next without glue: models anywhere in the input
+        # (e.g. a retriever's hits given as a reranker's passages) are validated as data.
+        inp = _plain(inp)
         if inp is None:
             inp = {}
         if not isinstance(inp, dict):
@@ -195,6 +194,17 @@ class Registry:
             ctx.deadline = time.monotonic() + limit
         out = t.fn(model, ctx) if nested else _run_with_deadline(t, model, ctx)
         return _validate_output(t, out)
+
+
+def _plain(value: Any) -> Any:
+    """Pydantic models (at any depth of dicts/lists) as plain data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _validate_output(t: Tool, out: Any) -> BaseModel:
