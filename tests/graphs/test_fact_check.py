@@ -93,3 +93,40 @@ def test_graph_streams_node_progress_to_langgraph_custom_stream():
              "evidence": [{"doc_id": "given:0", "text": "Plants require carbon dioxide.", "hop": 0, "score": 0.0}]}
     events = list(build_graph().stream(state, {"configurable": {"vltools_ctx": Context()}}, stream_mode="custom"))
     assert [e["node"] for e in events] == ["prove"]
+
+
+def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
+    """graph.fact_check and agent.ask are MCP tools with structured results and progress (graph.rag goes the same
+    way through the registry; its CLI test covers it)."""
+    import anyio
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    from vltools.server import build_server
+
+    got: dict[str, list[float]] = {}
+
+    async def run():
+        async with create_connected_server_and_client_session(build_server()) as client:
+            out = {}
+            for name, args in [
+                ("graph_fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
+                                      "per_hop": 1, "max_hops": 3}),
+                ("agent_ask", {"request": "fact-check this claim against my climate collection: "
+                               "the sea level is rising", "execute": False}),
+                ("graph_fact_check", {"claim": "", "collection": climate_collection}),
+            ]:
+                seen = got.setdefault(name, [])
+
+                async def on_progress(progress, total, message, seen=seen):
+                    seen.append(progress)
+
+                out.setdefault(name, []).append(await client.call_tool(name, args, progress_callback=on_progress))
+            return out
+
+    out = anyio.run(run)
+    fc, bad = out["graph_fact_check"]
+    assert not fc.isError and fc.structuredContent["verdict"] == "SUPPORTS" and fc.structuredContent["hops"] == 2
+    assert got["graph_fact_check"]  # node progress reached the client
+    ask = out["agent_ask"][0]
+    assert not ask.isError and "graph.fact_check" in [c["tool"] for c in ask.structuredContent["choice"][:3]]
+    assert bad.isError and "claim" in bad.content[0].text
