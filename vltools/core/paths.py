@@ -18,6 +18,31 @@ def _roots_text(roots: list[Path]) -> str:
     return ", ".join(str(r) for r in roots)
 
 
+def resolve_under_roots(path: str, settings: Settings, *, what: str = "") -> Path:
+    """Resolve ``path`` (which need not exist, e.g. an output folder) and check it lies under the roots.
+
+    Raises:
+        InvalidInput: a URL, a NUL byte, or a path outside the allowed roots.
+    """
+    label = f"{what} {path}" if what else path
+    if URL_RE.match(path.strip()):
+        raise InvalidInput(
+            f"{what + ' ' if what else ''}{path!r} is a URL; URLs are not fetched",
+            hint="download the file yourself and pass its local path",
+        )
+    if "\x00" in path:
+        raise InvalidInput(f"path {path!r} contains a NUL byte")
+    resolved = Path(path).expanduser().resolve()
+    roots = settings.roots()
+    # Check the roots before existence, so nothing is revealed about files outside them.
+    if not any(resolved.is_relative_to(r) for r in roots):
+        raise InvalidInput(
+            f"{label} is outside the allowed roots ({_roots_text(roots)})",
+            hint="move the file under an allowed root or set VLTOOLS_ALLOWED_ROOTS",
+        )
+    return resolved
+
+
 def check_path(
     path: str, settings: Settings, *, kinds: tuple[str, ...] = ("file",), what: str = ""
 ) -> Path:
@@ -40,21 +65,7 @@ def check_path(
     if not isinstance(path, str) or not path.strip():
         raise InvalidInput(f"empty {what or 'path'}", hint="give a path to a local file")
     label = f"{what} {path}" if what else path
-    if URL_RE.match(path.strip()):
-        raise InvalidInput(
-            f"{what + ' ' if what else ''}{path!r} is a URL; URLs are not fetched",
-            hint="download the file yourself and pass its local path",
-        )
-    if "\x00" in path:
-        raise InvalidInput(f"path {path!r} contains a NUL byte")
-    resolved = Path(path).expanduser().resolve()
-    roots = settings.roots()
-    # Check the roots before existence, so nothing is revealed about files outside them.
-    if not any(resolved.is_relative_to(r) for r in roots):
-        raise InvalidInput(
-            f"{label} is outside the allowed roots ({_roots_text(roots)})",
-            hint="move the file under an allowed root or set VLTOOLS_ALLOWED_ROOTS",
-        )
+    resolved = resolve_under_roots(path, settings, what=what)
     if not resolved.exists():
         raise NotFound(f"{label} does not exist", hint="check the path (relative paths start at the current dir)")
     if resolved.is_dir():

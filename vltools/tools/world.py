@@ -7,13 +7,13 @@ from ``seed``. Needs nothing but numpy, Pillow and PyAV; no model.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput
+from vltools.core.paths import resolve_under_roots
 from vltools.core.tool import tool
 
 Degradation = Literal["blur", "noise", "jpeg", "contrast", "pixelate"]
@@ -53,15 +53,7 @@ def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
     with exact captions and labels, deterministic by seed."""
     if inp.images + inp.videos == 0:
         raise InvalidInput("nothing to generate: images and videos are both 0", hint="ask for images or videos")
-    if "://" in inp.out_dir:
-        raise InvalidInput(f"out_dir {inp.out_dir!r} is a URL", hint="give a local folder")
-    out = Path(inp.out_dir).expanduser().resolve()
-    roots = ctx.settings.roots()
-    if not any(out == r or r in out.parents for r in roots):
-        raise InvalidInput(
-            f"{out} is outside the allowed roots ({', '.join(str(r) for r in roots)})",
-            hint="choose a folder under an allowed root or set VLTOOLS_ALLOWED_ROOTS",
-        )
+    out = resolve_under_roots(inp.out_dir, ctx.settings, what="out_dir")
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"{out} exists and is not a folder", hint="choose a folder path")
     if (out / "labels.jsonl").exists() and not inp.overwrite:
