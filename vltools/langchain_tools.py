@@ -30,7 +30,7 @@ from langchain_core.tools import StructuredTool, ToolException
 from pydantic import ValidationError
 
 from vltools.core.errors import InvalidInput, ToolError
-from vltools.core.registry import EntrySpec, Registry, get_registry
+from vltools.core.registry import EntrySpec, Registry, format_validation, get_registry
 
 log = logging.getLogger("vltools.langchain")
 
@@ -38,14 +38,7 @@ MAX_DESCRIPTION_CHARS = 1024  # OpenAI-style APIs reject longer tool description
 
 
 def _format_validation(name: str, err: ValidationError) -> str:
-    parts = []
-    for e in err.errors()[:5]:
-        loc = ".".join(str(x) for x in e["loc"]) or "input"
-        parts.append(f"{loc}: {e['msg']}")
-    more = f" (+{err.error_count() - 5} more)" if err.error_count() > 5 else ""
-    return InvalidInput(
-        f"invalid input for {name}: " + "; ".join(parts) + more, hint="fix the named argument and call again"
-    ).render()
+    return InvalidInput(format_validation(name, err), hint="fix the named argument and call again").render()
 
 
 def _progress_sink(name: str) -> Any:
@@ -89,9 +82,9 @@ def make_tool(
     t = reg.get(spec.name)
     name = spec.name
 
-    def run(**kwargs: Any) -> Any:
+    def invoke(kwargs: dict[str, Any], sink: Any) -> Any:
         try:
-            out = reg.call(name, kwargs, progress=_progress_sink(name))
+            out = reg.call(name, kwargs, progress=sink)
         except ToolError as err:
             raise ToolException(err.render()) from err
         data = out.model_dump(mode="json")
@@ -99,17 +92,12 @@ def make_tool(
             return json.dumps(data, ensure_ascii=False), out
         return data
 
+    def run(**kwargs: Any) -> Any:
+        return invoke(kwargs, _progress_sink(name))
+
     async def arun(**kwargs: Any) -> Any:
         # The stream writer is looked up here, in the run's context; the tool runs in a thread.
-        sink = _progress_sink(name)
-        try:
-            out = await asyncio.to_thread(reg.call, name, kwargs, progress=sink)
-        except ToolError as err:
-            raise ToolException(err.render()) from err
-        data = out.model_dump(mode="json")
-        if response_format == "content_and_artifact":
-            return json.dumps(data, ensure_ascii=False), out
-        return data
+        return await asyncio.to_thread(invoke, kwargs, _progress_sink(name))
 
     return StructuredTool(
         name=spec.mcp_name,

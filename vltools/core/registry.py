@@ -60,7 +60,8 @@ def paper_titles() -> dict[str, str]:
     return json.loads(resources.files("vltools").joinpath("papers.json").read_text())
 
 
-def _format_validation(name: str, err: ValidationError) -> str:
+def format_validation(name: str, err: ValidationError) -> str:
+    """One line naming each invalid field (at most five), for every face's error message."""
     parts = []
     for e in err.errors()[:5]:
         loc = ".".join(str(x) for x in e["loc"]) or "input"
@@ -170,7 +171,7 @@ class Registry:
             return t.input_model.model_validate(inp)
         except ValidationError as err:
             raise InvalidInput(
-                _format_validation(t.name, err), hint=f"see `vltools describe {t.name}` for the schema"
+                format_validation(t.name, err), hint=f"see `vltools describe {t.name}` for the schema"
             ) from None
 
     def call(
