@@ -42,6 +42,14 @@ class EntrySpec(BaseModel):
     consumes: list[str] = Field(default_factory=list)
     produces: list[str] = Field(default_factory=list)
     defaults: dict[str, Any] = Field(default_factory=dict)
+    effects: Literal["read_only", "writes", "destructive"] = Field(
+        description="What a call does to stored data: read_only, writes (adds/creates), destructive (deletes/overwrites)."
+    )
+    idempotent: bool = Field(False, description="Repeating the call with the same input has no further effect.")
+    fidelity: Literal["faithful", "adapted", "baseline"] | None = Field(
+        None, description="For entries citing papers: how closely the implementation follows them."
+    )
+    fidelity_note: str | None = Field(None, description="One line: what differs from the paper(s).")
     source: str = Field("vltools", description="Which registry file declared it.")
 
     @property
