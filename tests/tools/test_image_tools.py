@@ -1,4 +1,4 @@
-"""image.index / image.search / image.classify and clip.score through the registry, on a tiny
+"""image.index / image.search / image.classify through the registry, on a tiny
 random open_clip model (plumbing, atomicity, input safety); real behaviour is in test_image_demo.py."""
 
 from __future__ import annotations
@@ -215,39 +215,6 @@ def test_classify_bad_inputs(root, settings, spec):
     with pytest.raises(Unsupported):
         Image.new("RGB", (4, 4)).save(root / "x.pcx")
         call("image.classify", {**base, "images": [str(root / "x.pcx")]}, settings)
-
-
-def test_clip_score_pairs(root, settings, spec):
-    from vltools.models.clip import get_clip
-
-    a, b = (str(p) for p in make_images(root, 2))
-    long = " ".join(["blue square"] * 20)
-    pairs = [{"image": a, "text": "a red circle"}, {"image": a, "image2": a}, {"image": a, "image2": b},
-             {"text": "x y", "text2": "x y"}, {"image": b, "text": long}]
-    out = call("clip.score", {"pairs": pairs, "model": spec}, settings)
-    assert out.kinds == ["image-text", "image-image", "image-image", "text-text", "image-text"]
-    assert out.truncated == [False, False, False, False, True] and "stretched" in out.notices[0]
-    backend = get_clip(spec, settings)
-    ims = backend.encode_images([Image.open(a).convert("RGB"), Image.open(b).convert("RGB")])
-    txt, _ = backend.encode_texts(["a red circle"])
-    cos = float(ims[0] @ txt[0])
-    assert out.cosines[0] == pytest.approx(cos, abs=1e-5)
-    assert out.scores[0] == pytest.approx(2.5 * max(cos, 0.0), abs=1e-5)
-    assert out.scores[1] == pytest.approx(2.5, abs=1e-4) and out.scores[3] == pytest.approx(2.5, abs=1e-4)
-    assert out.cosines[2] == pytest.approx(float(ims[0] @ ims[1]), abs=1e-5)
-    assert out.mean == pytest.approx(np.mean(out.scores))
-    w1 = call("clip.score", {"pairs": pairs[:1], "model": spec, "w": 1.0}, settings)
-    assert w1.scores[0] == pytest.approx(max(cos, 0.0), abs=1e-5)
-
-
-def test_clip_score_rejects_bad_pairs(root, settings, spec):
-    (a,) = (str(p) for p in make_images(root, 1))
-    for bad in ({"image": a}, {"text": "x", "image2": a}, {"image": a, "text": "x", "text2": "y"}):
-        with pytest.raises(InvalidInput, match="a pair is"):
-            call("clip.score", {"pairs": [bad], "model": spec}, settings)
-    with pytest.raises(InvalidInput, match="exceed"):
-        call("clip.score", {"pairs": [{"image": a, "text": " ".join(["word"] * 60)}], "model": spec,
-                            "long_text": "error"}, settings)
 
 
 def test_cli_call_image_classify(root, spec, run_cli, monkeypatch, tmp_path):
