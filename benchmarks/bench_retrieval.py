@@ -46,8 +46,8 @@ def evaluate(vltools, name: str, ds: Path, retriever: str, **extra) -> dict:
         "eval.retrieval",
         {
             "collection": name,
-            "queries": str(ds / "queries.jsonl"),
-            "qrels": str(ds / "qrels.tsv"),
+            "queries_path": str(ds / "queries.jsonl"),
+            "qrels_path": str(ds / "qrels.tsv"),
             "retriever": retriever,
             "k": 10,
             "depth": 100,

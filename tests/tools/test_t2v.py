@@ -35,7 +35,7 @@ def test_questions_from_a_prompt():
     assert "Are there two blue squares?" in texts and "Do the blue squares appear?" in texts
     kinds = {q.question: q.kind for q in out.questions}
     assert kinds["Does the red circle move to the left?"] == "event"
-    assert out.graph["events"][0] == {"subject": "e1", "type": "move", "direction": "left"}
+    assert out.graph.events[0].model_dump(exclude_none=True) == {"subject": "e1", "type": "move", "direction": "left"}
 
 
 def test_questions_for_a_prompt_without_visual_words():

@@ -59,7 +59,8 @@ def test_index_and_search(clips, tmp_path, tiny_spec):
     assert dup.added == 0 and dup.duplicates[0].duplicate_of == str(clips["bikes"])
     res = vltools.call("video.search", {"collection": "vids", "query": "people riding bikes", "k": 2})
     assert {h.path for h in res.hits} == {str(p) for p in clips.values()}
-    assert all(h.best_time is not None and "frame_features" not in h.metadata for h in res.hits)
+    assert all(h.time is not None and "frame_score" in h.metadata and "frame_features" not in h.metadata
+               for h in res.hits)
     # The pooled score is the stored vector's similarity; frame scores come from the kept features.
     emb = vltools.call("video.embed", {"video": str(clips["bikes"]), "model": tiny_spec, "frames": 4})
     hit = next(h for h in res.hits if h.path == str(clips["bikes"]))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, NotFound, ToolError
-from vltools.core.types import Passage
+from vltools.schemas import EvidenceSentence, Passage
 from vltools.tools.natlog import check_claim
 
 
@@ -29,14 +29,8 @@ class SelectInput(BaseModel):
     text_model: str | None = Field(None, description="Text-encoder spec for the default scorer.")
 
 
-class Sentence(BaseModel):
-    doc_id: str = Field(description="Id of the passage the sentence comes from.")
-    text: str = Field(description="The sentence.")
-    score: float = Field(description="Relevance to the claim (cosine, or the reranker's score).")
-
-
 class SelectOutput(BaseModel):
-    sentences: list[Sentence] = Field(description="Selected sentences, best first.")
+    sentences: list[EvidenceSentence] = Field(description="Selected sentences, best first.")
     scorer: str = Field(description="What scored them: 'cosine:<model>' or the reranker's name.")
 
 
@@ -80,7 +74,7 @@ def select(inp: SelectInput, ctx: Context) -> SelectOutput:
         scorer = f"cosine:{enc.spec}"
     ranked.sort(key=lambda x: -x[1])
     keep = [
-        Sentence(doc_id=d, text=t, score=round(float(s), 6))
+        EvidenceSentence(doc_id=d, text=t, score=round(float(s), 6))
         for (d, t), s in ranked
         if inp.min_score is None or s >= inp.min_score
     ][: inp.k]

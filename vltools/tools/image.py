@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from vltools.core.context import Context
 from vltools.core.errors import InvalidInput
 from vltools.core.tool import tool
+from vltools.schemas import Hit, Ranking
 from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 LongTextMode = Literal["stretch", "chunk", "truncate", "error"]
@@ -111,16 +112,9 @@ class SearchInput(BaseModel):
     long_text: LongTextMode = Field("stretch", description=LONG_TEXT_HELP)
 
 
-class ImageHit(BaseModel):
-    id: str = Field(description="Image id in the collection.")
-    path: str = Field(description="Path of the image file.")
-    score: float = Field(description="Cosine similarity between the query and the image embedding.")
-    rank: int = Field(description="1-based position.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Stored metadata (width, height, bytes, ...).")
+class SearchOutput(Ranking):
+    """The images best first, as a shared `Ranking` (each `Hit` has its ``path``)."""
 
-
-class SearchOutput(BaseModel):
-    hits: list[ImageHit] = Field(description="Best first.")
     truncated: bool = Field(False, description="True when the text query exceeded the text tower's context.")
     notices: list[str] = Field(default_factory=list, description="How a long query was handled (P08).")
 
@@ -154,18 +148,18 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
     extra = 8 if skip_hash else 0
     found = coll.search(vecs[0], min(inp.k + extra, coll.count))
     records = {r["id"]: r for r in coll.get([i for i, _ in found])}
-    hits: list[ImageHit] = []
+    hits: list[Hit] = []
     for rid, score in found:
         rec = records.get(rid)
         if rec is None or (skip_hash and rec.get("hash") == skip_hash):
             continue
         hits.append(
-            ImageHit(id=rid, path=rec.get("path") or "", score=float(score), rank=len(hits) + 1,
-                     metadata=rec.get("metadata") or {})
+            Hit(id=rid, path=rec.get("path") or "", score=float(score), rank=len(hits) + 1,
+                title=rec.get("title") or "", metadata=rec.get("metadata") or {})
         )
         if len(hits) == inp.k:
             break
-    return SearchOutput(hits=hits, truncated=truncated, notices=notices)
+    return SearchOutput(query=inp.query or "", hits=hits, truncated=truncated, notices=notices)
 
 
 # -- image.classify ---------------------------------------------------------------------------

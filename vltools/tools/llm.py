@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from vltools.core import Context, InvalidInput, tool
-from vltools.core.types import RunStats
+from vltools.schemas import RunStats
 
 MAX_PROMPT_CHARS = 200_000
 

@@ -7,18 +7,15 @@ encoder (``minilm``) for embedding similarity; an LLM only when ``llm`` is given
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, TooLarge, Unsupported
+from vltools.schemas import Operator, ProofStep, Verdict
 
 MAX_CLAIM_CHARS = 2000
-Verdict = Literal["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]
-Operator = Literal[
-    "equivalence", "forward_entailment", "reverse_entailment", "negation", "alternation", "cover", "independence"
-]
 
 
 def check_claim(claim: str) -> str:
@@ -32,20 +29,6 @@ def check_claim(claim: str) -> str:
             hint="verify one sentence-sized claim at a time",
         )
     return text
-
-
-class ProofStep(BaseModel):
-    kind: Literal["deletion", "substitution", "insertion", "negation"] = Field(
-        description="Edit from evidence to claim: deletion (evidence-only words), substitution (aligned pair), "
-        "insertion (claim-only words) or negation (polarity differs)."
-    )
-    claim_span: str = Field(description="Claim words of this edit ('' for deletions).")
-    evidence_span: str = Field(description="Evidence words of this edit ('' for insertions).")
-    operator: Operator = Field(description="Natural-logic relation from the evidence span to the claim span.")
-    symbol: str = Field(description="The operator's symbol: ≡ ⊑ ⊒ ¬ | ⌣ #.")
-    source: str = Field(description="Which signal chose the operator (same lemma, synonym, hypernym, antonym, ...).")
-    evidence_index: int | None = Field(description="Index of the evidence sentence the span comes from.")
-    state: Verdict = Field(description="Automaton state after reading this operator.")
 
 
 class ProveInput(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from vltools.core.context import Context
 from vltools.core.errors import Unsupported
 from vltools.core.tool import tool
-from vltools.core.types import Hit, Ranking
+from vltools.schemas import Hit, Ranking
 
 Pairs = list[tuple[str, float]]
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
+from vltools.schemas import SceneGraph
 from vltools.tools import _vl_language as lang
 
 
@@ -38,7 +39,7 @@ class QuestionsInput(BaseModel):
 
 
 class QuestionsOutput(BaseModel):
-    graph: dict[str, Any] = Field(description="Scene graph: entities, relations, events.")
+    graph: SceneGraph = Field(description="Scene graph: entities with attributes, relations, events.")
     questions: list[Question] = Field(description="Atomic yes/no questions, in dependency order.")
     parser: Literal["llm", "rules"] = Field(description="Which parser produced the graph.")
     notice: str | None = Field(None, description="Why the LLM's graph was not used, if it was not.")
@@ -126,7 +127,9 @@ def questions(inp: QuestionsInput, ctx: Context) -> QuestionsOutput:
     qs = lang.questions_from_graph(graph)
     if not qs and notice is None:
         notice = "no shapes, colours or events recognised in the prompt; no questions generated"
-    return QuestionsOutput(graph=graph, questions=[Question(**q) for q in qs], parser=parser, notice=notice)
+    return QuestionsOutput(
+        graph=SceneGraph.model_validate(graph), questions=[Question(**q) for q in qs], parser=parser, notice=notice
+    )
 
 
 # -- t2v.etva ------------------------------------------------------------------------------------
@@ -150,7 +153,7 @@ class EtvaOutput(BaseModel):
     score: float = Field(description="ETVA score: the fraction of questions answered 'yes' (0..1).")
     soft_score: float = Field(description="Mean probability of 'yes' over the questions (a tie-breaker).")
     questions: list[AnsweredQuestion] = Field(description="Questions with answers and evidence.")
-    graph: dict[str, Any] = Field(description="The prompt's scene graph.")
+    graph: SceneGraph = Field(description="The prompt's scene graph.")
     parser: Literal["llm", "rules"] = Field(description="Which parser produced the graph.")
     frame_times: list[float] = Field(default_factory=list, description="Times (s) of the sampled frames.")
     notice: str | None = Field(None, description="Parser fallbacks and sampling notices.")

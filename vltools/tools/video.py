@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, InvalidInput, tool
+from vltools.schemas import Hit, Ranking
 from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".gif"})
@@ -143,18 +144,10 @@ class SearchInput(BaseModel):
     k: int = Field(5, ge=1, le=1000, description="Number of hits to return.")
 
 
-class VideoHit(BaseModel):
-    id: str = Field(description="Video id in the collection.")
-    path: str = Field(description="Path of the video file.")
-    score: float = Field(description="Cosine similarity of the query to the mean-pooled video embedding.")
-    rank: int = Field(description="1-based position.")
-    best_time: float | None = Field(None, description="Time (s) of the frame most similar to the query.")
-    best_frame_score: float | None = Field(None, description="Cosine similarity of the query to that frame.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Duration, fps, size (frame features omitted).")
+class SearchOutput(Ranking):
+    """The videos best first, as a shared `Ranking`: each `Hit` has its ``path`` and the ``time`` of the
+    frame that matches the query best (that frame's cosine is ``metadata["frame_score"]``)."""
 
-
-class SearchOutput(BaseModel):
-    hits: list[VideoHit] = Field(description="Best first.")
     truncated: bool = Field(False, description="True when the query exceeded the text tower's context.")
     notices: list[str] = Field(default_factory=list, description="How a long query was handled (P08).")
 
@@ -183,12 +176,12 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
         meta = dict(rec.get("metadata") or {})
         frames = meta.pop("frame_features", None)
         times = meta.pop("times", None)
-        best_time = best_score = None
+        best_time = None
         if frames:
             sims = np.asarray(frames, dtype=np.float32) @ vecs[0]
             j = int(np.argmax(sims))
-            best_time, best_score = float(times[j]), float(sims[j])
-        hits.append(VideoHit(id=rid, path=rec.get("path") or "", score=float(score), rank=len(hits) + 1,
-                             best_time=best_time, best_frame_score=best_score, metadata=meta))
-    return SearchOutput(hits=hits, truncated=notes[0] is not None,
+            best_time, meta["frame_score"] = float(times[j]), float(sims[j])
+        hits.append(Hit(id=rid, path=rec.get("path") or "", time=best_time, score=float(score), rank=len(hits) + 1,
+                        title=rec.get("title") or "", metadata=meta))
+    return SearchOutput(query=inp.query, hits=hits, truncated=notes[0] is not None,
                         notices=backend.fit_notices([inp.query], notes, "query"))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import TooLarge
-from vltools.core.types import Hit, Passage, Ranking, RunStats
+from vltools.schemas import Hit, Passage, Ranking, RunStats
 
 MAX_PASSAGES = 1000
 LABELS = string.ascii_uppercase  # single-token identifiers for listwise prompts (A..Z)
