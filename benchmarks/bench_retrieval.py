@@ -80,7 +80,7 @@ def bench_dataset(vltools, ds: Path) -> dict:
     for n in (name, f"{name}-plain"):
         if n in list_collections(settings):
             delete_collection(n, settings)
-    vltools.call("collection.create", {"name": name, "kind": "text", "model": "minilm"})
+    vltools.call("collection.create", {"name": name, "kind": "text", "text_model": "minilm"})
     t = time.monotonic()
     add = vltools.call("collection.add", {"collection": name, "path": str(ds / "corpus.jsonl")}, timeout=7200)
     res["index"] = {"documents": add.count, "seconds": round(time.monotonic() - t, 1)}

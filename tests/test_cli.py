@@ -65,3 +65,10 @@ def test_console_script_runs(tmp_path):
     exe = [sys.executable, "-m", "vltools.cli"]
     out = subprocess.run([*exe, "list"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip()
+
+
+def test_unknown_input_field_is_rejected_by_name(run_cli):
+    """A misspelt field fails (exit 2, the field named) instead of running with the default."""
+    code, out, err = run_cli("call", "retrieve.bm25", "--json", '{"collection": "x", "query": "q", "kk": 3}')
+    assert code == 2 and out == ""
+    assert "kk" in err and "not permitted" in err

@@ -24,7 +24,7 @@ def climate_collection(shared_data):
     rows = [json.loads(line) for line in (shared_data / "climate-fever" / "corpus.jsonl").open()]
     keep = [r for r in rows if r["id"] in (A, B)] + [r for r in rows if r["id"] not in (A, B)][:298]
     docs = [{"id": r["id"], "title": r["title"], "text": r["text"]} for r in keep]
-    vltools.call("collection.create", {"name": "cf_graph_test", "model": "none", "exist_ok": True})
+    vltools.call("collection.create", {"name": "cf_graph_test", "text_model": "none", "exist_ok": True})
     vltools.call("collection.add", {"collection": "cf_graph_test", "documents": docs, "upsert": True})
     return "cf_graph_test"
 

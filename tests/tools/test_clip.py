@@ -43,7 +43,7 @@ def test_clip_score_pairs(root, settings, spec):
     long = " ".join(["blue square"] * 20)
     pairs = [{"image": a, "text": "a red circle"}, {"image": a, "image2": a}, {"image": a, "image2": b},
              {"text": "x y", "text2": "x y"}, {"image": b, "text": long}]
-    out = call("clip.score", {"pairs": pairs, "model": spec}, settings)
+    out = call("clip.score", {"pairs": pairs, "clip": spec}, settings)
     assert out.kinds == ["image-text", "image-image", "image-image", "text-text", "image-text"]
     assert out.truncated == [False, False, False, False, True] and "stretched" in out.notices[0]
     backend = get_clip(spec, settings)
@@ -55,7 +55,7 @@ def test_clip_score_pairs(root, settings, spec):
     assert out.scores[1] == pytest.approx(2.5, abs=1e-4) and out.scores[3] == pytest.approx(2.5, abs=1e-4)
     assert out.cosines[2] == pytest.approx(float(ims[0] @ ims[1]), abs=1e-5)
     assert out.mean == pytest.approx(np.mean(out.scores))
-    w1 = call("clip.score", {"pairs": pairs[:1], "model": spec, "w": 1.0}, settings)
+    w1 = call("clip.score", {"pairs": pairs[:1], "clip": spec, "w": 1.0}, settings)
     assert w1.scores[0] == pytest.approx(max(cos, 0.0), abs=1e-5)
 
 
@@ -63,7 +63,14 @@ def test_clip_score_rejects_bad_pairs(root, settings, spec):
     (a,) = (str(p) for p in make_images(root, 1))
     for bad in ({"image": a}, {"text": "x", "image2": a}, {"image": a, "text": "x", "text2": "y"}):
         with pytest.raises(InvalidInput, match="a pair is"):
-            call("clip.score", {"pairs": [bad], "model": spec}, settings)
+            call("clip.score", {"pairs": [bad], "clip": spec}, settings)
     with pytest.raises(InvalidInput, match="exceed"):
-        call("clip.score", {"pairs": [{"image": a, "text": " ".join(["word"] * 60)}], "model": spec,
+        call("clip.score", {"pairs": [{"image": a, "text": " ".join(["word"] * 60)}], "clip": spec,
                             "long_text": "error"}, settings)
+
+
+def test_model_is_a_deprecated_alias_of_clip(root, settings, spec):
+    (a,) = (str(p) for p in make_images(root, 1))
+    with pytest.warns(DeprecationWarning, match="use 'clip'"):
+        old = call("clip.score", {"pairs": [{"image": a, "text": "x"}], "model": spec}, settings)
+    assert old.scores == call("clip.score", {"pairs": [{"image": a, "text": "x"}], "clip": spec}, settings).scores

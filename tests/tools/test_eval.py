@@ -18,7 +18,7 @@ from ..store._fixtures import CRAN, cranfield_collection, cranfield_docs, cranfi
 @pytest.fixture(scope="module")
 def tiny():
     name = unique("tiny")
-    vltools.call("collection.create", {"name": name, "model": "none"})
+    vltools.call("collection.create", {"name": name, "text_model": "none"})
     docs = [
         {"id": "a", "text": "supersonic jet noise"},
         {"id": "b", "text": "jet engine noise measured in flight"},

@@ -19,13 +19,13 @@ from pydantic import BaseModel, Field, model_validator
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, TooLarge
 from vltools.graphs._common import ctx_of, report, run_graph
-from vltools.schemas import EvidenceSentence, ProofStep, Verdict
+from vltools.schemas import EvidenceSentence, ProofStep, ToolInput, Verdict
 
 MAX_HOPS = 5
 MAX_CLAIM_CHARS = 2000
 
 
-class FactCheckInput(BaseModel):
+class FactCheckInput(ToolInput):
     claim: str = Field(description=f"The claim to verify (one sentence; at most {MAX_CLAIM_CHARS} characters).")
     collection: str | None = Field(None, description="Text collection to retrieve evidence from.")
     evidence: list[str] | None = Field(
@@ -154,7 +154,10 @@ def build_graph() -> Any:
 
 @tool("graph.fact_check")
 def fact_check(inp: FactCheckInput, ctx: Context) -> FactCheckOutput:
-    """Verify a claim: multi-hop evidence retrieval guided by a natural-logic proof, with dynamic termination.
+    """Verify a claim against a collection - multi-hop retrieval guided by a natural-logic proof (SUPPORTS / REFUTES /
+    NOT ENOUGH INFO).
+
+    Retrieval stops as soon as the proof is decisive (dynamic termination).
 
     Give ``collection`` to retrieve evidence (BM25 by default) or ``evidence`` to judge given
     sentences. Returns the verdict, the proof (aligned spans, operators, automaton states) and the

@@ -12,7 +12,7 @@ import time
 import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import BackendUnavailable, InvalidInput
@@ -26,6 +26,8 @@ NO_HIT = "__vltools_no_hit__"  # placeholder so queries with an empty ranking st
 
 
 class QueryItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id: str = Field(min_length=1, description="Query id (as in the qrels).")
     text: str = Field(min_length=1, description="Query text.")
 
@@ -149,7 +151,10 @@ def measures_for(k: int, depth: int) -> tuple[set[str], dict[str, str]]:
 
 @tool("eval.retrieval")
 def retrieval(inp: EvalRetrievalInput, ctx: Context) -> EvalRetrievalOutput:
-    """Evaluate a retriever on a collection with judged queries: nDCG@k, Recall@k, MRR@k, MAP (per query and mean)."""
+    """Evaluate a retriever on a collection with judged queries - nDCG@k, Recall@k, MRR@k and MAP.
+
+    Metrics are reported per query and as the mean; P@k and recall at the ranking depth too.
+    """
     try:
         import pytrec_eval
     except ImportError as err:

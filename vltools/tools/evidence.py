@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, NotFound, ToolError
-from vltools.schemas import EvidenceSentence, Passage
+from vltools.schemas import EvidenceSentence, Passage, ToolInput
 from vltools.tools.natlog import check_claim
 
 
-class SelectInput(BaseModel):
+class SelectInput(ToolInput):
     claim: str = Field(description="The claim (or question) to select evidence for.")
     passages: list[Passage] = Field(min_length=1, max_length=1000, description="Documents or passages to select from.")
     k: int = Field(5, ge=1, le=100, description="How many sentences to keep.")
@@ -36,7 +36,7 @@ class SelectOutput(BaseModel):
 
 @tool("evidence.select")
 def select(inp: SelectInput, ctx: Context) -> SelectOutput:
-    """Select the evidence sentences most relevant to a claim from retrieved passages (split, score, keep top k)."""
+    """Pick the sentences of retrieved passages most relevant to a claim (split into sentences, score, keep top k)."""
     from vltools.tools.factcheck._natlog import split_sentences
 
     claim = check_claim(inp.claim)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, TooLarge, Unsupported
-from vltools.schemas import Operator, ProofStep, Verdict
+from vltools.schemas import Operator, ProofStep, ToolInput, Verdict
 
 MAX_CLAIM_CHARS = 2000
 
@@ -31,7 +31,7 @@ def check_claim(claim: str) -> str:
     return text
 
 
-class ProveInput(BaseModel):
+class ProveInput(ToolInput):
     claim: str = Field(description=f"The claim to verify (one sentence, at most {MAX_CLAIM_CHARS} characters).")
     evidence: list[str] = Field(min_length=1, max_length=50, description="Evidence sentences, pooled for the proof.")
     use_embeddings: bool = Field(True, description="Align words WordNet cannot relate by text-encoder similarity.")
@@ -109,7 +109,8 @@ def _llm_chooser(ctx: Context, spec: str):
 
 @tool("natlog.prove")
 def prove(inp: ProveInput, ctx: Context) -> ProveOutput:
-    """Prove or refute a claim from evidence sentences with natural logic (WordNet operators + NatLog automaton).
+    """Prove or refute a claim from given evidence sentences with natural logic (WordNet operators and the NatLog
+    automaton).
 
     Aligns claim words with evidence words, assigns each pair a natural-logic operator
     (synonym = equivalence, hypernym/hyponym = forward/reverse entailment, antonym and
@@ -154,7 +155,7 @@ def _lexicon(wn: Any, cls: Any) -> Any:
     return _LEXICON
 
 
-class RelateInput(BaseModel):
+class RelateInput(ToolInput):
     evidence_word: str = Field(min_length=1, max_length=100, description="Word from the evidence (e.g. 'poodle').")
     claim_word: str = Field(min_length=1, max_length=100, description="Word from the claim (e.g. 'dog').")
 
@@ -167,7 +168,7 @@ class RelateOutput(BaseModel):
 
 @tool("natlog.relate")
 def relate(inp: RelateInput, ctx: Context) -> RelateOutput:
-    """The natural-logic operator between two words from WordNet (synonym, hypernym, hyponym, antonym, co-hyponym)."""
+    """The natural-logic relation between two words from WordNet (synonym, hypernym, hyponym, antonym, co-hyponym)."""
     from vltools.tools.factcheck._natlog import OPERATORS, Lexicon
     from vltools.tools.factcheck._wordnet import get_wordnet
 
