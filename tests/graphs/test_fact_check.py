@@ -51,7 +51,7 @@ def test_antonym_refutes_with_given_evidence():
     out = vltools.call("graph.fact_check", {"claim": "Currently, surface temperatures are falling by about "
                                             "0.2 °C per decade.", "evidence": evidence})
     assert out.verdict == "REFUTES" and out.hops == 0
-    assert any(p["claim_span"] == "falling" and p["evidence_span"] == "rising" and p["source"] == "antonym"
+    assert any(p.claim_span == "falling" and p.evidence_span == "rising" and p.source == "antonym"
                for p in out.proof)
     assert out.evidence[0].doc_id == "given:0"
 
