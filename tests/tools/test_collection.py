@@ -8,7 +8,7 @@ import json
 import pytest
 
 import vltools
-from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge, Unsupported
+from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge
 
 from ..store._fixtures import some_docs, unique, write_jsonl
 
@@ -128,11 +128,12 @@ def test_duplicates_rejected_or_upserted():
     assert vltools.call("retrieve.bm25", {"collection": name, "query": "helicopter", "k": 3}).hits[0].id == "3"
 
 
-def test_add_to_image_collection_is_unsupported():
+def test_add_to_image_collection_is_the_wrong_kind():
     name = unique("img")
     vltools.call("collection.create", {"name": name, "kind": "image"})
-    with pytest.raises(Unsupported, match="image collection"):
+    with pytest.raises(InvalidInput, match="collection.add needs a text collection") as err:
         vltools.call("collection.add", {"collection": name, "documents": some_docs(1)})
+    assert "image.index" in err.value.hint
 
 
 def test_cli_create_add_info_and_errors(run_cli, tmp_path):
