@@ -119,7 +119,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise damaged(name, f"{MANIFEST} is a folder") from None
     try:
         m = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+    except UnicodeDecodeError:
+        raise damaged(name, f"{MANIFEST} is not UTF-8 text") from None
+    except ValueError as err:
         why = "is empty" if not raw.strip() else f"is not valid JSON ({str(err)[:80]})"
         raise damaged(name, f"{MANIFEST} {why}") from None
     return validate_manifest(m, name)
