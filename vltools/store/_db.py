@@ -235,6 +235,12 @@ def find_by(conn: sqlite3.Connection, field: str, value: str) -> list[str]:
     return [r[0] for r in conn.execute(f"SELECT id FROM docs WHERE {field} = ? ORDER BY rid", (value,))]
 
 
+def vector_dim(conn: sqlite3.Connection) -> int | None:
+    """Dimension of the stored vectors (from the first row that has one), None when there are none."""
+    row = conn.execute("SELECT length(vector) FROM docs WHERE vector IS NOT NULL ORDER BY rid LIMIT 1").fetchone()
+    return row[0] // 4 if row and row[0] else None
+
+
 def all_vectors(conn: sqlite3.Connection, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """(rids int64 (n,), vectors float32 (n, dim)) of every row that has a vector."""
     rows = conn.execute("SELECT rid, vector FROM docs WHERE vector IS NOT NULL ORDER BY rid").fetchall()

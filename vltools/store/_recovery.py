@@ -32,6 +32,8 @@ def rebuild(coll: Any, progress=None) -> None:
             _db.set_config(conn, config_of(man))
             files: dict[str, str | None] = {"faiss": None, "bm25": None}
             sums: dict[str, Any] = {}
+            if coll.has_vectors and man["dim"] is None:  # the first add crashed before its manifest
+                man["dim"] = _db.vector_dim(conn)
             if coll.has_vectors and man["dim"] is not None:
                 note(0, None, "rebuilding the vector index")
                 rids, vecs = _db.all_vectors(conn, man["dim"])
