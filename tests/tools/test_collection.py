@@ -188,3 +188,20 @@ def test_sample_corpus_quickstart(run_cli):
     top = json.loads(out)["hits"][0]
     assert top["title"] == "Why bread rises"
     assert top["metadata"] == {"topic": "cooking"}
+
+
+def test_repair_of_a_healthy_collection_changes_nothing_unless_forced():
+    name = _bm25_only()
+    vltools.call("collection.add", {"collection": name, "documents": some_docs(5)})
+    version = vltools.call("collection.info", {"collection": name}).version
+    out = vltools.call("collection.repair", {"collection": name})
+    assert (out.status, out.problems, out.rebuilt, out.count) == ("healthy", [], [], 5)
+    assert vltools.call("collection.info", {"collection": name}).version == version
+    forced = vltools.call("collection.repair", {"collection": name, "force": True})
+    assert forced.status == "repaired" and forced.rebuilt[0] == "manifest.json" and forced.count == 5
+    assert vltools.call("collection.info", {"collection": name}).version == version + 1
+    assert vltools.call("retrieve.bm25", {"collection": name, "query": "flutter", "k": 1}).hits[0].id == "5"
+    spec = vltools.registry().spec("collection.repair")
+    assert (spec.effects, spec.idempotent) == ("writes", True)
+    with pytest.raises(NotFound):
+        vltools.call("collection.repair", {"collection": unique("none")})

@@ -12,6 +12,13 @@ Write protocol (``Collection.add``), all under the collection's cross-process fi
 
 A crash between 4's commit and the manifest leaves the database one version ahead; the next
 open notices (``meta.version != manifest.version``) and rebuilds the derived indexes from SQLite.
+
+Damage is detected, never papered over (`Corrupt`, naming the file): opening checks the manifest's
+keys and types, that docs.sqlite is an SQLite file of our schema whose version and row count equal
+the manifest's, and that the index files exist with the sizes the manifest recorded; loading an
+index checks its sha256 (recorded in the manifest at each write), its vector count and dimension.
+A missing docs.sqlite is never recreated. `repair_collection` rebuilds what SQLite still holds;
+`delete_collection` never opens the collection, so a damaged one can always be removed.
 """
 
 from __future__ import annotations
@@ -385,7 +392,7 @@ class Collection:
         with write_lock(self.path.parent, self.name):
             self.refresh()
             recover(self)
-            self.check()
+            self.check(_again=False)  # we hold the lock: nothing to settle, and a damaged file stops the add
             return self._write(recs, vecs, upsert, note)
 
     def _check_vectors(self, recs: list[dict[str, Any]], vectors: np.ndarray | None) -> np.ndarray | None:
