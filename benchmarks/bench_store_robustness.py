@@ -375,13 +375,14 @@ def main() -> int:
     lines = [
         "# Store robustness: kills during writes, concurrent writers/readers, delete while in use, MCP load",
         "",
-        f"{result['date']} — {result['machine']}, load average {', '.join(f'{x:.1f}' for x in result['load_average'])}; "
-        f"vectors: {result['encoder']}",
+        f"{result['date']} — {result['machine']}, load average "
+        f"{', '.join(f'{x:.1f}' for x in result['load_average'])}; vectors: {result['encoder']}",
         "",
         "| check | runs | result |",
         "|---|---|---|",
-        f"| (a) SIGKILL of a writer during adds | {kills['kills']} kills ({kills['kills_inside_an_add']} inside an add), "
-        f"{kills['acked_adds']} acknowledged adds | {kills['corrupt_or_unreadable']} corrupt/unreadable, "
+        f"| (a) SIGKILL of a writer during adds | {kills['kills']} kills "
+        f"({kills['kills_inside_an_add']} inside an add), {kills['acked_adds']} acknowledged adds | "
+        f"{kills['corrupt_or_unreadable']} corrupt/unreadable, "
         f"{kills['lost_committed_documents']} committed documents lost |",
         f"| (b) 4 writer processes + 4 reader threads | {conc['documents_written']} documents, "
         f"{sum(conc['reader_calls'].values())} reads | {conc['lost_documents']} lost, "

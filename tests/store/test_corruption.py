@@ -35,7 +35,9 @@ def fake_encoder(monkeypatch):
 
 
 def _docs(n: int = N_DOCS) -> list[dict]:
-    return [{"id": f"d{i}", "title": f"doc {i}", "text": f"a note on the {WORDS[i % len(WORDS)]} {i}"} for i in range(n)]
+    return [
+        {"id": f"d{i}", "title": f"doc {i}", "text": f"a note on the {WORDS[i % len(WORDS)]} {i}"} for i in range(n)
+    ]
 
 
 def make(kind: str, tmp_path: Path, n: int = N_DOCS, dim: int = _fake.DIM) -> str:
@@ -245,7 +247,8 @@ DAMAGE = {
         manifest_wrong_count, manifest_foreign_file_name, manifest_missing,
         faiss_truncated, faiss_garbage_same_size, faiss_garbage_other_size, faiss_missing,
         faiss_from_another_collection, faiss_other_dimension, faiss_foreign_without_checksums,
-        faiss_other_dimension_without_checksums, sqlite_truncated, sqlite_garbage, sqlite_empty, sqlite_missing, sqlite_wrong_schema,
+        faiss_other_dimension_without_checksums,
+        sqlite_truncated, sqlite_garbage, sqlite_empty, sqlite_missing, sqlite_wrong_schema,
         bm25_missing, bm25_rids_garbage, bm25_params_garbage, bm25_file_missing,
     ],
     "image": [
@@ -413,7 +416,8 @@ def test_repair_recomputes_missing_vectors_and_rebuilds_a_lost_manifest(tmp_path
     seen: list[tuple] = []
     out = vltools.call("collection.repair", {"collection": name}, progress=lambda *a: seen.append(a))
     assert out.status == "repaired" and out.reencoded == 3 and out.count == N_DOCS
-    assert "manifest.json is missing" in out.problems and "3 document(s) in docs.sqlite have no usable vector" in out.problems
+    assert "manifest.json is missing" in out.problems
+    assert "3 document(s) in docs.sqlite have no usable vector" in out.problems
     assert seen  # progress was reported
     info = vltools.call("collection.info", {"collection": name})
     assert (info.kind, info.model, info.dim, info.count) == ("text", "minilm", _fake.DIM, N_DOCS)

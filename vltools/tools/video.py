@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from vltools.core import Context, InvalidInput, tool
+from vltools.core import Context, tool
 from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".gif"})
