@@ -467,3 +467,19 @@ def test_newline_in_a_name_is_refused():
 
     with pytest.raises(InvalidInput):
         check_name("nl\n")
+
+
+def test_a_collection_written_before_checksums_still_opens_and_gains_them_on_the_next_add(tmp_path):
+    name = make("text", tmp_path)
+    _edit_manifest(name, lambda m: m.pop("checksums"))
+    conn = sqlite3.connect(folder(name) / "docs.sqlite")
+    conn.execute("DELETE FROM meta WHERE key = 'config'")
+    conn.commit()
+    conn.close()
+    assert vltools.call("collection.info", {"collection": name}).count == N_DOCS
+    assert vltools.call("collection.repair", {"collection": name}).status == "healthy"
+    vltools.call("collection.add", {"collection": name, "documents": [{"id": "n", "text": "rotor"}]})
+    assert set(manifest(name)["checksums"]) == {"faiss", "bm25"}
+    conn = sqlite3.connect(folder(name) / "docs.sqlite")
+    assert conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    conn.close()
