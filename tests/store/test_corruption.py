@@ -467,6 +467,13 @@ def test_newline_in_a_name_is_refused():
 
     with pytest.raises(InvalidInput):
         check_name("nl\n")
+    for tool in ("collection.info", "collection.delete", "collection.repair"):
+        with pytest.raises(InvalidInput, match="bad collection name"):
+            vltools.call(tool, {"collection": "nl\n"})
+    with pytest.raises(InvalidInput):
+        vltools.call("collection.create", {"name": "nl\n", "model": "none"})
+    root = get_settings().collections_dir
+    assert not root.is_dir() or not [p for p in root.iterdir() if "\n" in p.name]
 
 
 def test_a_collection_written_before_checksums_still_opens_and_gains_them_on_the_next_add(tmp_path):
