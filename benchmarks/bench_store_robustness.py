@@ -7,7 +7,7 @@
     the writer, acknowledged on its stdout before the kill, must be there).
 (b) 4 writer processes + 4 reader threads on one collection at once: documents lost, reader
     exceptions that are not ToolErrors.
-(c) delete while in use: reader threads calling retrieve.bm25/dense/hybrid, collection.info/list and
+(c) delete while in use: threads calling retrieve.bm25/dense/hybrid, collection.info/list/add and
     a handle opened before the delete, while the main thread deletes: non-ToolError exceptions,
     ToolError codes, `.trash-*` folders left.
 (d) 500 concurrent MCP calls (collection.add and retrieve.bm25) through the in-process server over
@@ -242,9 +242,12 @@ def bench_delete_in_use(rounds: int, readers: int, rng: random.Random) -> dict:
         r = random.Random(seed)
         stale = None
         while not stop.is_set():
-            op = r.choice(["bm25", "dense", "hybrid", "info", "list", "handle"])
+            op = r.choice(["bm25", "dense", "hybrid", "info", "list", "handle", "add"])
             try:
-                if op == "list":
+                if op == "add":
+                    doc = {"id": f"a{seed}-{r.random()}", "text": "an added note on rotor wings"}
+                    vltools.call("collection.add", {"collection": name, "documents": [doc]})
+                elif op == "list":
                     vltools.call("collection.list", {})
                 elif op == "info":
                     vltools.call("collection.info", {"collection": name})
