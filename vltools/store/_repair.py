@@ -10,6 +10,7 @@ themselves are gone; the error says so.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -101,7 +102,7 @@ def repair_collection(
         {"status": "healthy"|"repaired", "problems": [...], "rebuilt": [file names], "reencoded": n,
          "dropped": [ids], "count": n}
     """
-    from vltools.store.collection import Collection, _forget, _not_found
+    from vltools.store.collection import _not_found
 
     check_name(name)
     note = progress or (lambda *a: None)
@@ -119,75 +120,87 @@ def repair_collection(
                 "collection",
                 repairable=False,
             )
-        problems: list[str] = []
-        conn = _db.connect(folder / DB)
         try:
+            return _repair_locked(name, folder, settings, encode, force, drop_unrepairable, note)
+        except sqlite3.Error as err:  # checked sound a moment ago; still never a raw error
+            raise damaged(name, f"{DB} cannot be read ({err})", repairable=False) from None
+
+
+def _repair_locked(
+    name: str, folder: Any, settings: Any, encode: Encoder | None, force: bool, drop_unrepairable: bool, note: Any
+) -> dict[str, Any]:
+    """The body of `repair_collection`, with the write lock held and docs.sqlite checked sound."""
+    from vltools.store.collection import Collection, _forget
+
+    problems: list[str] = []
+    conn = _db.connect(folder / DB)
+    try:
+        try:
+            manifest = read_manifest(folder)
+        except FileNotFoundError:
+            problems.append(f"{MANIFEST} is missing")
+            manifest = None
+        except Corrupt as err:
+            problems.append(_message(err, name))
+            manifest = None
+        if manifest is None:
+            manifest = _manifest_from_config(conn, name)
+        coll = Collection(folder, manifest, settings)
+        if not problems:
+            _forget(folder)
+            note(0, None, "checking the indexes")
             try:
-                manifest = read_manifest(folder)
-            except FileNotFoundError:
-                problems.append(f"{MANIFEST} is missing")
-                manifest = None
+                coll.check(_again=False)
+                coll._load("faiss")
+                coll._load("bm25")
             except Corrupt as err:
                 problems.append(_message(err, name))
-                manifest = None
-            if manifest is None:
-                manifest = _manifest_from_config(conn, name)
-            coll = Collection(folder, manifest, settings)
-            if not problems:
+            finally:
                 _forget(folder)
-                note(0, None, "checking the indexes")
-                try:
-                    coll.check(_again=False)
-                    coll._load("faiss")
-                    coll._load("bm25")
-                except Corrupt as err:
-                    problems.append(_message(err, name))
-                finally:
-                    _forget(folder)
-            reencoded, dropped = 0, []
-            if coll.has_vectors:
-                dim, bad = _bad_vectors(conn, manifest["dim"])
-                if bad:
-                    problems.append(f"{len(bad)} document(s) in {DB} have no usable vector")
-                    fixed, lost = _reencode(coll, bad, encode, note)
-                    if lost and not drop_unrepairable:
-                        ids = ", ".join(r["id"] for r, _ in lost[:5])
-                        raise Corrupt(
-                            f"collection {name!r}: the vectors of {len(lost)} document(s) cannot be recomputed "
-                            f"({ids}: {lost[0][1]})",
-                            hint="pass drop_unrepairable=true to remove those documents and repair the rest, "
-                            "or delete the collection",
-                        )
-                    dim = dim or (len(fixed[0][1]) if fixed else None)
-                    conn.execute("BEGIN IMMEDIATE")
-                    for rec, vec in fixed:
-                        v = np.asarray(vec, dtype=np.float32).ravel()
-                        v = v / max(float(np.linalg.norm(v)), 1e-12)
-                        conn.execute("UPDATE docs SET vector = ? WHERE rid = ?", (v.tobytes(), rec["rid"]))
-                    for rec, _ in lost:
-                        conn.execute("DELETE FROM docs WHERE rid = ?", (rec["rid"],))
-                    conn.execute("COMMIT")
-                    reencoded, dropped = len(fixed), [r["id"] for r, _ in lost]
-                if manifest["dim"] is None and dim is not None:
-                    manifest["dim"] = int(dim)
-        finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            conn.close()
-        if not problems and not force:
-            return {"status": "healthy", "problems": [], "rebuilt": [], "reencoded": 0, "dropped": [],
-                    "count": coll.count}  # fmt: skip
-        note(0, None, "rebuilding the indexes")
-        rebuild(coll, progress=note)
-        cleanup(folder, keep_from=coll.manifest["version"])  # the damaged files are of no use to anyone
-        _forget(folder)
-        rebuilt = [MANIFEST] + [f for f in coll.manifest["files"].values() if f]
-        return {"status": "repaired", "problems": problems, "rebuilt": rebuilt, "reencoded": reencoded,
-                "dropped": dropped, "count": coll.count}  # fmt: skip
+        reencoded, dropped = 0, []
+        if coll.has_vectors:
+            dim, bad = _bad_vectors(conn, manifest["dim"])
+            if bad:
+                problems.append(f"{len(bad)} document(s) in {DB} have no usable vector")
+                fixed, lost = _reencode(coll, bad, encode, note, dim)
+                if lost and not drop_unrepairable:
+                    ids = ", ".join(r["id"] for r, _ in lost[:5])
+                    raise Corrupt(
+                        f"collection {name!r}: the vectors of {len(lost)} document(s) cannot be recomputed "
+                        f"({ids}: {lost[0][1]})",
+                        hint="pass drop_unrepairable=true to remove those documents and repair the rest, "
+                        "or delete the collection",
+                    )
+                dim = dim or (len(fixed[0][1]) if fixed else None)
+                conn.execute("BEGIN IMMEDIATE")
+                for rec, vec in fixed:
+                    v = np.asarray(vec, dtype=np.float32).ravel()
+                    v = v / max(float(np.linalg.norm(v)), 1e-12)
+                    conn.execute("UPDATE docs SET vector = ? WHERE rid = ?", (v.tobytes(), rec["rid"]))
+                for rec, _ in lost:
+                    conn.execute("DELETE FROM docs WHERE rid = ?", (rec["rid"],))
+                conn.execute("COMMIT")
+                reencoded, dropped = len(fixed), [r["id"] for r, _ in lost]
+            if manifest["dim"] is None and dim is not None:
+                manifest["dim"] = int(dim)
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+    if not problems and not force:
+        return {"status": "healthy", "problems": [], "rebuilt": [], "reencoded": 0, "dropped": [],
+                "count": coll.count}  # fmt: skip
+    note(0, None, "rebuilding the indexes")
+    rebuild(coll, progress=note)
+    cleanup(folder, keep_from=coll.manifest["version"])  # the damaged files are of no use to anyone
+    _forget(folder)
+    rebuilt = [MANIFEST] + [f for f in coll.manifest["files"].values() if f]
+    return {"status": "repaired", "problems": problems, "rebuilt": rebuilt, "reencoded": reencoded,
+            "dropped": dropped, "count": coll.count}  # fmt: skip
 
 
 def _reencode(
-    coll: Any, bad: list[dict[str, Any]], encode: Encoder | None, note: Callable[..., None]
+    coll: Any, bad: list[dict[str, Any]], encode: Encoder | None, note: Callable[..., None], dim: int | None
 ) -> tuple[list[tuple[dict[str, Any], Any]], list[tuple[dict[str, Any], str]]]:
     """(records with a new vector, records that cannot get one and why)."""
     if encode is None:
@@ -196,10 +209,11 @@ def _reencode(
     out = encode(coll.kind, coll.model, bad)
     fixed = [(r, v) for r, v in zip(bad, out, strict=True) if not isinstance(v, str)]
     lost = [(r, v) for r, v in zip(bad, out, strict=True) if isinstance(v, str)]
-    if fixed and coll.dim is not None and any(np.asarray(v).size != coll.dim for _, v in fixed):
+    sizes = {int(np.asarray(v).size) for _, v in fixed}
+    if len(sizes) > 1 or (dim is not None and sizes and sizes != {dim}):
         raise damaged(
             coll.name,
-            f"the model {coll.model!r} now gives vectors of another dimension than the collection's {coll.dim}",
+            f"the model {coll.model!r} now gives vectors of dimension {sorted(sizes)}, the stored ones have {dim}",
             repairable=False,
         )
     return fixed, lost
