@@ -89,3 +89,45 @@ def test_bad_claims_are_clear_errors():
         vltools.call("natlog.prove", {"claim": "warm " * 20_000, "evidence": [RISING]})
     with pytest.raises(InvalidInput):
         vltools.call("natlog.prove", {"claim": "x", "evidence": []})
+
+
+def prove(claim: str, evidence: str):
+    return vltools.call("natlog.prove", {"claim": claim, "evidence": [evidence]})
+
+
+def test_years_compare_exactly():
+    out = prove("The bridge was built in 1990.", "The bridge was built in 1991.")
+    assert out.verdict == "REFUTES"  # was SUPPORTED: years within about ±10 counted as equal
+    step = next(s for s in out.proof if s.claim_span == "1990")
+    assert (step.evidence_span, step.operator, step.origin) == ("1991", "alternation", "rule")
+    assert prove("The bridge was built in 1990.", "The bridge was built in 1990.").verdict == "SUPPORTS"
+
+
+def test_a_mismatch_of_numbers_about_different_things_is_not_a_refutation():
+    # 1991 dates the repainting, not the building: the parse tells, so the claim's year stays open.
+    assert prove("The bridge was repainted in 1991.", "The bridge was built in 1990.").verdict == "NOT ENOUGH INFO"
+    # The year that describes the building decides, not the equal year of the repainting.
+    out = prove("The bridge was built in 2005.", "The bridge was built in 1990 and repainted in 2005.")
+    assert out.verdict == "REFUTES"
+    assert any(s.claim_span == "2005" and s.evidence_span == "1990" for s in out.proof)
+
+
+def test_decades_and_tolerance_words():
+    arctic = prove("Scientists project that the Arctic will be ice-free in the summer of 2013.",
+                   "Projections suggest the Arctic Ocean will be free of summer sea ice in the 2030s.")
+    assert arctic.verdict == "REFUTES"
+    assert prove("The Arctic will be ice-free in summer in the 2030s.",
+                 "The Arctic will be free of summer sea ice in 2035.").verdict == "SUPPORTS"
+    sea = "Global sea level rose {} in the last century."
+    assert prove(sea.format("about 8 inches"), sea.format("8 inches")).verdict == "SUPPORTS"
+    assert prove(sea.format("about 8 inches"), sea.format("20 inches")).verdict == "REFUTES"
+    assert prove(sea.format("more than 5 inches"), sea.format("8 inches")).verdict == "SUPPORTS"
+    assert prove(sea.format("more than 5 inches"), sea.format("4 inches")).verdict == "REFUTES"
+    assert prove(sea.format("8 inches"), sea.format("more than 5 inches")).verdict == "NOT ENOUGH INFO"
+
+
+def test_fell_against_rose_refutes():
+    out = prove("Global temperatures fell last year.", "Global temperatures rose last year.")
+    assert out.verdict == "REFUTES"
+    step = next(s for s in out.proof if s.claim_span == "fell")
+    assert (step.evidence_span, step.operator, step.source) == ("rose", "alternation", "rule: direction")

@@ -34,4 +34,7 @@ class ProofStep(BaseModel):
     symbol: str = Field(description="The operator's symbol: ≡ ⊑ ⊒ ¬ | ⌣ #.")
     source: str = Field(description="Which signal chose the operator (same lemma, synonym, hypernym, antonym, ...).")
     evidence_index: int | None = Field(description="Index of the evidence sentence the span comes from.")
+    origin: Literal["model", "wordnet", "rule", "embedding", "llm"] | None = Field(
+        None, description="Family of the signal behind the operator: the trained operator model, WordNet, a rule "
+        "(numbers, negation cues, direction words, insertions/deletions), embedding similarity or an LLM.")
     state: Verdict = Field(description="Automaton state after reading this operator.")

@@ -132,7 +132,9 @@ def prove(inp: ProveInput, ctx: Context) -> ProveOutput:
     lex = _lexicon(get_wordnet(), Lexicon)
     sim = _similarity(ctx, inp.text_model) if inp.use_embeddings else None
     chooser = _llm_chooser(ctx, inp.llm) if inp.llm else None
-    p = _prove(claim, evidence, lex, similarity=sim, chooser=chooser)
+    from vltools.tools.factcheck._parse import parse
+
+    p = _prove(claim, evidence, lex, similarity=sim, chooser=chooser, parse=parse)
     ctx.progress(2, 2, p.verdict)
     steps = [ProofStep(**e.as_dict(), state=s) for e, s in zip(p.edits, p.states, strict=True)]
     return ProveOutput(
