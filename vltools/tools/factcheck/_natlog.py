@@ -599,7 +599,7 @@ def _token_edit(ct: Token, et: Token, si: int, lex: Lexicon, topical: bool, co_h
             return Edit("substitution", ct.text, et.text, "equivalence", "number", ct.index, si)
         return None
     rel = lex.relation(et.lower, ct.lower)
-    if topical and (rel is None or rel[0] != "equivalence"):
+    if topical and rel is None:
         de, dc = direction(et.lower, lex.lemmas(et.lower)), direction(ct.lower, lex.lemmas(ct.lower))
         if de and dc and de != dc:
             return Edit("substitution", ct.text, et.text, "alternation", "rule: direction", ct.index, si)
