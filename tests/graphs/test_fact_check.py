@@ -130,3 +130,22 @@ def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
     ask = out["agent_ask"][0]
     assert not ask.isError and "graph.fact_check" in [c["tool"] for c in ask.structuredContent["choice"][:3]]
     assert bad.isError and "claim" in bad.content[0].text
+
+
+def test_example_workflow_2013_claim_is_not_supported_and_hops_are_logged(shared_data):
+    """The shipped example (examples/fact_check_claims.yaml): its corpus says the 2030s, mid-century, 2016 ± 3."""
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[2] / "examples" / "data" / "climate_corpus.jsonl"
+    docs = [json.loads(line) for line in corpus.open()]
+    vltools.call("collection.create", {"name": "cf_example_test", "text_model": "none", "exist_ok": True})
+    vltools.call("collection.add", {"collection": "cf_example_test", "documents": docs, "upsert": True})
+    out = vltools.call("graph.fact_check", {
+        "claim": "Scientists project that the Arctic will be ice-free in the summer of 2013.",
+        "collection": "cf_example_test", "max_hops": 2})
+    assert out.verdict != "SUPPORTS"
+    assert [h.hop for h in out.hop_log] == list(range(1, out.hops + 1))
+    assert [h.query for h in out.hop_log] == out.queries
+    for h in out.hop_log:
+        assert set(h.used) <= set(h.retrieved)
+        assert set(h.used) == {e.doc_id for e in out.evidence if e.hop == h.hop}

@@ -131,3 +131,34 @@ def test_fell_against_rose_refutes():
     assert out.verdict == "REFUTES"
     step = next(s for s in out.proof if s.claim_span == "fell")
     assert (step.evidence_span, step.operator, step.source) == ("rose", "alternation", "rule: direction")
+
+
+def test_the_operator_model_judges_each_sentence_and_reports_parts():
+    # Two CLIMATE-FEVER sentences; the model judges each pair, the proof names its source.
+    out = vltools.call("natlog.prove", {"claim": "Surface temperatures are rising.", "evidence": [RISING, WARMEST]})
+    assert out.decided_by in ("model", "rules")
+    assert [s.evidence_index for s in out.sentences] == [0, 1]
+    assert all(abs(sum(s.probabilities.values()) - 1) < 1e-3 for s in out.sentences)
+    assert out.sentences[0].probabilities["SUPPORTS"] > out.sentences[1].probabilities["SUPPORTS"]
+    assert {p.claim_span: p.evidence_index for p in out.parts}["temperatures"] == 0
+    assert all(s.origin in ("model", "wordnet", "rule", "embedding", "llm") for s in out.proof)
+    assert out.states[-1] == out.verdict
+    rules = vltools.call("natlog.prove", {"claim": "Surface temperatures are rising.", "evidence": [RISING],
+                                          "operator_model": False})
+    assert rules.decided_by == "rules" and rules.sentences is None
+    assert all(s.origin != "model" for s in rules.proof)
+
+
+def test_a_claim_number_the_evidence_does_not_state_is_never_supported():
+    out = prove("The bridge was repainted in 1991.", "The bridge was built in 1990.")
+    assert out.verdict != "SUPPORTS"
+
+
+def test_uncalibrated_encoder_falls_back_to_the_rules_with_a_notice(monkeypatch):
+    from vltools.tools.factcheck import _operator_model as om
+
+    model = dict(om.load())
+    model["calibration"] = {"some-other-encoder": {"supports": 0.5, "refutes": 0.5, "margin": 0.0}}
+    monkeypatch.setattr(om, "load", lambda: model)
+    out = prove("Surface temperatures are rising.", RISING)
+    assert out.decided_by == "rules" and "no thresholds are calibrated" in out.notices[0]

@@ -18,7 +18,8 @@ _INF = math.inf
 _ORD = r"(\d{1,2})(?:st|nd|rd|th)"
 _PART = {"early": (0.0, 0.3), "mid": (0.4, 0.6), "middle": (0.4, 0.6), "late": (0.7, 1.0), "end": (0.9, 1.0)}
 _CENTURY = re.compile(
-    rf"\b(?:(?:the\s+)?(early|mid|middle|late|end)(?:[- ]|\s+of\s+the\s+)(?:{_ORD}[- ])?|(?:the\s+)?{_ORD}[- ])century\b",
+    rf"\b(?:(?:the\s+)?(early|mid|middle|late|end)(?:[- ]|\s+of\s+the\s+)(?:{_ORD}[- ])?"
+    rf"|(?:the\s+)?{_ORD}[- ])century\b",
     re.I,
 )
 _DECADE = re.compile(r"\b(?:(early|mid|late)[- ])?(\d{3})0s\b", re.I)
