@@ -40,7 +40,7 @@ CREATE_VERBS = {"generate", "make", "create", "render", "synthesize", "synthesis
 DEST_PREPS = {"into", "to", "under", "onto"}
 SOURCE_PREPS = {"from", "of", "inside", "within"}
 CLAUSE_SPLIT_RE = re.compile(
-    r"\s*(?:[,;]\s*(?:and\s+)?then\b|\band\s+then\b|;\s*|,?\s*after\s+that,?|,?\s*afterwards,?|,?\s*and\s+finally\b"
+    r"\s*(?:[,;?!]\s*(?:and\s+)?then\b|[?!]\s+(?=\w)|\band\s+then\b|;\s*|,?\s*after\s+that,?|,?\s*afterwards,?|,?\s*and\s+finally\b"
     r"|\.\s+(?:then\s+)?(?=[A-Z]))\s*",
     re.IGNORECASE,
 )
@@ -216,18 +216,23 @@ def parse(text: str, known_collections: list[str] | None = None) -> Parsed:
         if len(group) < 2:
             continue
         seen.update(t.i for t in group)
-        items = [_phrase(t) for t in group]
+        items = _extend_list([_phrase(t) for t in group], masked, doc[group[0].i - len(_phrase(group[0]).split()) + 1])
         if all(0 < len(i.split()) <= 3 and not i.startswith("folder") for i in items) and all(
             t.pos_ in ("NOUN", "PROPN", "ADJ", "X", "NUM") for t in group
         ):
             out.lists.append(items)
+    if not out.lists:  # "red, green, blue or yellow" the parse did not coordinate
+        m = re.search(r"(?:^|[\s:\-])([\w\-]+(?:\s*,\s*[\w\-]+)+,?\s+(?:or|and)\s+[\w\-]+)", masked)
+        if m:
+            out.lists.append([p for p in re.split(r"\s*,\s*(?:(?:or|and)\s+)?|\s+(?:or|and)\s+", m.group(1)) if p])
     if not out.lists:  # "labels: cat, dog, bird" (no coordination word)
         m = re.search(r":\s*([\w\- ]{1,30}(?:\s*,\s*[\w\- ]{1,30}){1,})\s*[?.!]?$", masked)
         if m:
             out.lists.append([x.strip() for x in m.group(1).split(",") if x.strip()])
     # -- word pairs: "between hot and cold", "is poodle a kind of dog", "are increase and decrease ..."
     m = re.search(r"between\s+(?:the\s+words?\s+)?['\"]?([\w-]+)['\"]?\s+and\s+['\"]?([\w-]+)", masked, re.I)
-    m = m or re.search(r"\b(?:is|are)\s+(?:an?\s+)?['\"]?([\w-]+)['\"]?\s+(?:an?\s+)?(?:kind|type|sort|form)\s+of\s+"
+    m = m or re.search(r"\b(?:is|are)\s+(?:an?\s+)?['\"]?([\w-]+)['\"]?\s+(?:an?\s+|the\s+)?"
+                       r"(?:kind|type|sort|form|opposite|antonym|synonym|hypernym|hyponym|example|instance)\s+of\s+"
                        r"(?:an?\s+)?['\"]?([\w-]+)", masked, re.I)
     m = m or re.search(r"\b(?:are|is|do|does)\s+['\"]?([\w-]+)['\"]?\s+and\s+['\"]?([\w-]+)['\"]?\s+"
                        r"(?:antonyms?|synonyms?|opposites?|related|the same|mean)", masked, re.I)
@@ -265,6 +270,19 @@ _NOT_NAMES = {"the", "a", "an", "my", "it", "this", "that", "them", "these", "th
               "relation", "relevance", "list", "mind", "place", "case", "fact", "kind", "use"}
 _WORD_NUMS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
               "ten": 10, "twenty": 20, "fifty": 50, "hundred": 100, "a hundred": 100}
+
+
+def _extend_list(items: list[str], text: str, first: Any) -> list[str]:
+    """Items the parse left out of a coordination ('cat, dog, bird' parsed as cat+dog): read on in the text."""
+    tail = re.split(r"[?.!;:()\n]", text[first.idx:], maxsplit=1)[0]
+    parts = [re.sub(r"^(?:an?|the)\s+", "", p.strip(), flags=re.I)
+             for p in re.split(r"\s*,\s*(?:(?:or|and)\s+)?|\s+(?:or|and)\s+", tail)]
+    out = []
+    for p in parts:
+        if not p or len(p.split()) > 3:
+            break
+        out.append(p)
+    return out if len(out) > len(items) and out[: len(items)] == items else items
 
 
 def _conjuncts(tok: Any) -> list[Any]:
@@ -321,4 +339,5 @@ def _content(doc: Any, by_ph: dict[str, str], parsed: Parsed) -> str:
     text = re.sub(r"\s+(?:in|from|on|over|with|using|across)\s*[.?!]?$", "", text)
     text = re.sub(r"\s+(?:and cite(?: the)? (?:sources|passages)|with citations|give sources|please)\s*[.?!]?$", "",
                   text, flags=re.I)
+    text = re.sub(r"\s+([?.!,;:])", r"\1", text)
     return text.strip(" ,:;.").strip()

@@ -14,6 +14,8 @@ tool-calling chat model (``model``), a guarded LangGraph tool-calling loop runs 
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from typing import Any
 
@@ -27,6 +29,10 @@ SELF = "agent.ask"
 # Abstain when the best entry scores below this. Calibrated on the dev split of
 # tests/data/router_bench.jsonl (out-of-scope requests labelled) by benchmarks/bench_router.py.
 ABSTAIN_BELOW = 0.30
+# Among entries within FIT_MARGIN of the best score (at most FIT_CANDIDATES), choose the one whose
+# required input the request fills best (tuned on the dev split).
+FIT_MARGIN, FIT_CANDIDATES = 0.12, 4
+TECHNIQUE_BOOST = 0.15  # the request names an entry's technique ("bm25", "ICR")
 
 
 class AskInput(BaseModel):
@@ -125,8 +131,21 @@ def rank_entries(request: str, encoder: Any, entries: list[EntrySpec] | None = N
     for i, e in enumerate(entries):  # naming a tool or its family is a strong hint
         if e.name in low or e.name.replace(".", "_") in low:
             score[i] += 0.3
+        elif _names_technique(e, request):
+            score[i] += TECHNIQUE_BOOST
     order = np.argsort(-score)
     return [(entries[i].name, float(score[i]), best_text[i]) for i in order]
+
+
+def _names_technique(e: EntrySpec, request: str) -> bool:
+    """The request names the entry's technique: its last name part with a digit ('bm25'), or written as
+    the acronym its summary uses ('ICR', 'FIRST', 'ETVA'), in capitals."""
+    seg = e.name.rsplit(".", 1)[-1]
+    if any(ch.isdigit() for ch in seg):
+        return re.search(rf"\b{re.escape(seg)}\b", request, re.IGNORECASE) is not None
+    acronym = seg.upper()
+    return (re.search(rf"\b{acronym}\b", e.summary) is not None
+            and re.search(rf"\b{acronym}\b", request) is not None)
 
 
 # -- input filling ---------------------------------------------------------------------------------
@@ -140,16 +159,44 @@ def known_collections(ctx: Context) -> dict[str, str]:
 
 
 def fill_input(name: str, request: str, given: dict[str, Any], ctx: Context,
-               collections: dict[str, str] | None = None, carry: dict[str, Any] | None = None) -> Any:
+               collections: dict[str, str] | None = None, carry: dict[str, Any] | None = None,
+               parsed: Any = None) -> Any:
     """Fill ``name``'s input from ``request`` (a `vltools.agents.slots.Filled`)."""
     from vltools.agents.parse import parse
     from vltools.agents.slots import fill
 
     reg = get_registry()
     collections = known_collections(ctx) if collections is None else collections
-    parsed = parse(request, list(collections))
+    parsed = parse(request, list(collections)) if parsed is None else parsed
     schema = reg.get(name).input_model.model_json_schema()
     return fill(schema, parsed, given, collections, carry, allow_new=reg.spec(name).effects == "writes")
+
+
+def pick_by_fit(ranked: list[tuple[str, float, str]], fills: dict[str, Any], parsed: Any = None,
+                margin: float = FIT_MARGIN) -> str:
+    """Among entries scoring within ``margin`` of the best, the one whose input the request fills best.
+
+    Fewest required fields missing first (ranking/passages/evidence an earlier step can give do
+    not count), then fewest paths and lists of the request left unused; ties keep the ranking's order.
+    """
+    best = ranked[0][1]
+    close = [n for n, sc, _ in ranked[:FIT_CANDIDATES] if sc >= best - margin and n in fills]
+    if not close:
+        return ranked[0][0]
+
+    def unused(n: str) -> int:
+        if parsed is None:
+            return 0
+        values = json.dumps(fills[n].input, default=str)
+        left = sum(json.dumps(p.text)[1:-1] not in values for p in parsed.paths)
+        return left + sum(not any(isinstance(v, list) and v == items for v in fills[n].input.values())
+                          for items in parsed.lists[:1])
+
+    def missing(n: str) -> int:
+        m = len([f for f in fills[n].missing if f not in CHAINABLE])
+        return m if m or _chain_fields(n, fills[n].input) else int(bool(_invalid(n, fills[n].input)))
+
+    return min(close, key=lambda n: (missing(n), unused(n)))
 
 
 # -- chaining through consumes/produces -------------------------------------------------------------
@@ -250,9 +297,19 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
     questions: list[str] = []
     carry: dict[str, Any] = {}
     for i, (clause, r) in enumerate(zip(clauses, ranked_all, strict=True)):
-        name = r[0][0]
         given = inp.inputs if i == len(clauses) - 1 else {}
-        filled = fill_input(name, clause, given, ctx, collections, carry)
+        parsed = parse(clause, list(collections))
+        fills = {n: fill_input(n, clause, given, ctx, collections, carry, parsed)
+                 for n, sc, _ in r[:FIT_CANDIDATES] if sc >= r[0][1] - FIT_MARGIN}
+        name = pick_by_fit(r, fills, parsed)
+        filled = fills[name]
+        if name != r[0][0]:
+            notes.append(f"{name} rather than {r[0][0]}: the request fills its input")
+            if i == len(clauses) - 1:
+                choice.sort(key=lambda c: c.tool != name)
+                if name not in [c.tool for c in choice]:
+                    choice = [Choice(tool=name, score=round(next(sc for n, sc, _ in r if n == name), 4)), *choice]
+                    choice = choice[: inp.top_k]
         spec = reg.spec(name)
         step = Step(tool=name, input=filled.input, clause=clause if len(clauses) > 1 else "")
         # what this step consumes and an earlier step produces is taken from that step's output
@@ -266,7 +323,7 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
         if chain and i == 0 and len(clauses) == 1 and (step.missing or _invalid(name, filled.input)):
             # a single request consuming what it does not give: chain after an entry producing it
             for cand in _producers(spec, r):
-                pre = fill_input(cand, clause, inp.inputs, ctx, collections)
+                pre = fill_input(cand, clause, inp.inputs, ctx, collections, parsed=parsed)
                 if not pre.missing and not _invalid(cand, pre.input):
                     steps.append(Step(tool=cand, input=pre.input))
                     step.from_steps = {f: 0 for f in chain}
