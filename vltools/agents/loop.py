@@ -66,7 +66,7 @@ def build_loop(chat_model: Any, tools: list[Any], guard: Any = None) -> Any:
                                            status="error", artifact={"refused": why}))
         return {"messages": refused}
 
-    def after_guard(state: MessagesState) -> str:
+    def after_guard(state: Any) -> str:  # (LangGraph reads the hints of branch functions)
         return "tools" if _pending(state) else "agent"
 
     def run_tools(state: MessagesState) -> dict[str, Any]:

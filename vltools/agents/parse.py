@@ -87,7 +87,8 @@ class Parsed:
     lists: list[list[str]] = field(default_factory=list)
     numbers: list[tuple[int, str]] = field(default_factory=list)  # (value, the word it counts or 'top'/'at')
     models: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)  # words naming a collection ("called X", "the X collection")
+    names: list[str] = field(default_factory=list)  # words that may name a collection ("in X", "the X collection")
+    new_names: list[str] = field(default_factory=list)  # of those, named as such ("called X", "into the X collection")
     words: list[str] = field(default_factory=list)  # every word, lower case
     verb: str = ""  # lemma of the main verb
     content: str = ""  # the request with paths, counts, model and collection phrases and command words removed
@@ -242,7 +243,7 @@ def parse(text: str, known_collections: list[str] | None = None) -> Parsed:
     # -- collection names: "the X collection", "collection X", "called X", "named X", "into X"
     low = masked
     patterns = (r"\b(?:called|named|titled)\s+['\"]?([\w.\-]+)",
-                r"\b(?:into|to)\s+(?:the\s+|my\s+|our\s+)?(?:new\s+)?['\"]?([\w.\-]+)\s*(?:collection|index|$|[,;.])",
+                r"\binto\s+(?:the\s+|my\s+|our\s+)?(?:new\s+)?['\"]?([\w.\-]+)\s*(?:collection|index|$|[,;.])",
                 r"\b(?:collection|index|corpus|store)\s+(?:called\s+|named\s+)?['\"]?([\w.\-]+)",
                 r"\b(?:the|my|our)\s+([\w.\-]+)\s+(?:collection|index|corpus|store|knowledge base|kb)\b",
                 r"\b([\w.\-]+)\s+(?:collection|index|corpus)\b",
@@ -253,6 +254,8 @@ def parse(text: str, known_collections: list[str] | None = None) -> Parsed:
             bad = name.lower() in _NOT_NAMES or (k == len(patterns) - 1 and name.lower() in _GENERIC)
             if not bad and not name.startswith(("folder", "model")) and not name.isdigit() and name not in out.names:
                 out.names.append(name)
+                if k < len(patterns) - 1:
+                    out.new_names.append(name)
     for w in re.findall(r"[\w.\-]+", masked):  # an existing collection named anywhere
         if known_collections and w in known_collections and w not in out.names:
             out.names.append(w)

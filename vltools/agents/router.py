@@ -28,7 +28,7 @@ from vltools.core.registry import EntrySpec, get_registry
 SELF = "agent.ask"
 # Abstain when the best entry scores below this. Calibrated on the dev split of
 # tests/data/router_bench.jsonl (out-of-scope requests labelled) by benchmarks/bench_router.py.
-ABSTAIN_BELOW = 0.30
+ABSTAIN_BELOW = 0.2458
 # Among entries within FIT_MARGIN of the best score (at most FIT_CANDIDATES), choose the one whose
 # required input the request fills best (tuned on the dev split).
 FIT_MARGIN, FIT_CANDIDATES = 0.12, 4
@@ -296,6 +296,7 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
     notes: list[str] = []
     questions: list[str] = []
     carry: dict[str, Any] = {}
+    alternatives: dict[int, list[tuple[str, dict[str, Any]]]] = {}
     for i, (clause, r) in enumerate(zip(clauses, ranked_all, strict=True)):
         given = inp.inputs if i == len(clauses) - 1 else {}
         parsed = parse(clause, list(collections))
@@ -322,14 +323,17 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
         chain = _chain_fields(name, filled.input)
         if chain and i == 0 and len(clauses) == 1 and (step.missing or _invalid(name, filled.input)):
             # a single request consuming what it does not give: chain after an entry producing it
+            viable = []
             for cand in _producers(spec, r):
                 pre = fill_input(cand, clause, inp.inputs, ctx, collections, parsed=parsed)
                 if not pre.missing and not _invalid(cand, pre.input):
-                    steps.append(Step(tool=cand, input=pre.input))
-                    step.from_steps = {f: 0 for f in chain}
-                    step.missing = [f for f in filled.missing if f not in chain]
-                    notes.append(f"{'/'.join(chain)} from {cand} (it produces {', '.join(spec.consumes)})")
-                    break
+                    viable.append((cand, pre.input))
+            if viable:
+                steps.append(Step(tool=viable[0][0], input=viable[0][1]))
+                alternatives[0] = viable[1:]  # tried in turn when one cannot serve (e.g. no vectors)
+                step.from_steps = {f: 0 for f in chain}
+                step.missing = [f for f in filled.missing if f not in chain]
+                notes.append(f"{'/'.join(chain)} from {viable[0][0]} (it produces {', '.join(spec.consumes)})")
         notes += [f"{name}: {n}" if len(clauses) > 1 else n for n in filled.notes]
         questions += [q for q in filled.questions if any(f"`{m}`" in q for m in step.missing)]
         steps.append(step)
@@ -372,10 +376,18 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
         if s.from_steps and _invalid(s.tool, s.input):
             raise InvalidInput(f"step {k + 1}'s output does not complete {s.tool}'s input: {_invalid(s.tool, s.input)}",
                                hint="pass the fields in 'inputs'")
-        try:
-            out = ctx.call(s.tool, s.input)
-        except Unsupported as err:
-            raise Unsupported(f"step {k + 1} ({s.tool}) cannot run here: {err.message}", hint=err.hint) from err
+        while True:
+            try:
+                out = ctx.call(s.tool, s.input)
+                break
+            except Unsupported as err:
+                if not alternatives.get(k):
+                    raise Unsupported(f"step {k + 1} ({s.tool}) cannot run here: {err.message}",
+                                      hint=err.hint) from err
+                base.reason += f"; {s.tool} unsupported here ({err.message})"
+                s.tool, s.input = alternatives[k].pop(0)
+                if get_registry().spec(s.tool).effects != "read_only":
+                    raise
         outputs.append(out.model_dump(mode="json"))
         s.ran = True
     ctx.progress(3, 3, "done")

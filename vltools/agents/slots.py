@@ -289,8 +289,8 @@ def _collection(
 ) -> tuple[str, str]:
     """(name, note) of the collection the request names for this field; ('', why) when none fits."""
     if role.new:
-        if parsed.names:
-            return parsed.names[0], "(the new name the request gives)"
+        if parsed.new_names:
+            return parsed.new_names[0], "(the new name the request gives)"
         return "", ""
     why = ""
     for name in parsed.names:
@@ -303,15 +303,12 @@ def _collection(
             return match, "(named in the request)" if match == name else f"(the request's {name!r}, fuzzy-matched)"
     if carry.get("collection") and (not role.media or carry.get("collection_kind") in ("", None, role.media)):
         return carry["collection"], "(from the previous step)"
-    if allow_new and parsed.names and not why:
-        # a name that does not exist: a writes tool may create it; a read tool will report it
-        strong = [n for n in parsed.names if n.lower() not in _WEAK]
-        if strong:
-            return strong[0], "(named in the request; it does not exist yet)"
+    if allow_new and parsed.new_names and not why:
+        # a name that does not exist, given as a collection's name ("into the X collection", "called X"):
+        # an entry that writes may create it
+        return parsed.new_names[0], "(named in the request; it does not exist yet)"
     return "", why
 
-
-_WEAK = {"say", "mean", "detail", "general", "english", "mind"}
 
 
 def _fuzzy(name: str, names: list[str]) -> str:
