@@ -73,6 +73,8 @@ def test_paths_by_extension_and_new_collections(tmp_path):
                        "retriever": "bm25"}
     f = run("collection.create", "set up an empty image collection called holiday2024")
     assert f.input == {"name": "holiday2024", "kind": "image"}
+    f = run("collection.create", "describe the clips collection")  # an existing name is not a new one
+    assert f.missing == ["name"] and "already exists" in f.questions[0]
     (tmp_path / "a.png").write_bytes(b"x")
     f = run("image.index", f"put every picture in {tmp_path} into the gallery collection")
     assert f.input == {"collection": "gallery", "paths": [str(tmp_path)], "create": True}

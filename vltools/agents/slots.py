@@ -289,9 +289,10 @@ def _collection(
 ) -> tuple[str, str]:
     """(name, note) of the collection the request names for this field; ('', why) when none fits."""
     if role.new:
-        if parsed.new_names:
-            return parsed.new_names[0], "(the new name the request gives)"
-        return "", ""
+        fresh = [n for n in parsed.new_names if n not in collections]
+        if fresh:
+            return fresh[0], "(the new name the request gives)"
+        return "", f"({parsed.new_names[0]!r} already exists)" if parsed.new_names else ""
     why = ""
     for name in parsed.names:
         match = name if name in collections else _fuzzy(name, list(collections))
