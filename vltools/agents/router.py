@@ -9,7 +9,7 @@ produce (registry `consumes`/`produces`). Each step's input is filled from the p
 by its schema (`vltools.agents.slots`); a required field that cannot be filled is reported as
 ``missing`` with a question, not run. Safety (`vltools.agents.safety`): destructive entries run
 only with ``confirm: true``; writing entries write only where the request says. With a
-tool-calling chat model (``model``), a guarded LangGraph tool-calling loop runs instead.
+tool-calling chat model (``llm``), a guarded LangGraph tool-calling loop runs instead.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, ToolError, Unsupported
 from vltools.core.registry import EntrySpec, get_registry
+from vltools.schemas import ToolInput
 
 SELF = "agent.ask"
 # Abstain when the best entry scores below this. Calibrated on the dev split of
@@ -35,7 +36,9 @@ FIT_MARGIN, FIT_CANDIDATES = 0.12, 4
 TECHNIQUE_BOOST = 0.15  # the request names an entry's technique ("bm25", "ICR")
 
 
-class AskInput(BaseModel):
+class AskInput(ToolInput):
+    renamed = {"model": "llm"}
+
     request: str = Field(min_length=1, max_length=4000, description="What you want done, in plain words.")
     inputs: dict[str, Any] = Field(default_factory=dict, description="Typed inputs for the chosen tool (override).")
     execute: bool = Field(True, description="Run the plan; false only chooses and fills the input.")
@@ -44,7 +47,7 @@ class AskInput(BaseModel):
     min_score: float | None = Field(
         None, ge=-1, le=2, description="Abstain when the best score is below this (default: the calibrated threshold)."
     )
-    model: str | None = Field(
+    llm: str | None = Field(
         None, description="Tool-calling chat model (e.g. 'openai:BASE_URL#MODEL'); default: offline tool retrieval."
     )
     text_model: str | None = Field(None, description="Text encoder for tool retrieval (default: settings).")
@@ -250,7 +253,8 @@ def _invalid(name: str, filled: dict[str, Any]) -> str:
 # -- the tool -----------------------------------------------------------------------------------------
 @tool("agent.ask")
 def ask(inp: AskInput, ctx: Context) -> AskOutput:
-    """Choose the registry tool(s) for a free-text request, fill their inputs, and run them safely.
+    """Route a free-text request to the right tool or graph (tool retrieval by embedding similarity), fill its input and
+    run it.
 
     Returns the ranked choices, the reason, the plan with each step's input and, when every
     step could run, the last output. It abstains (``choice`` null) when no entry fits, asks
@@ -281,12 +285,12 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
               + ("; ".join(f"{c!r} -> {r[0][0]} ({r[0][1]:.3f})" for c, r in zip(clauses, ranked_all, strict=True))
                  if len(clauses) > 1 else f"chose {best} ({score:.3f})"
                  + (f", closest example: {example!r}" if example else "")))
-    if inp.model:
+    if inp.llm:
         from vltools.agents.loop import run_tool_loop
 
         names = list(dict.fromkeys(n for r in ranked_all for n, _, _ in r[: max(inp.top_k, 5)]))
-        out = run_tool_loop(inp.model, request, names, ctx, confirm=inp.confirm, given=inp.inputs)
-        return AskOutput(choice=choice, reason=reason + f"; a guarded tool-calling loop with {inp.model} over {names}"
+        out = run_tool_loop(inp.llm, request, names, ctx, confirm=inp.confirm, given=inp.inputs)
+        return AskOutput(choice=choice, reason=reason + f"; a guarded tool-calling loop with {inp.llm} over {names}"
                          + (f"; refused: {'; '.join(out['refused'])}" if out["refused"] else ""),
                          plan=[Step(tool=t, input=a, ran=True) for t, a in out["calls"]],
                          output={"answer": out["answer"]})
