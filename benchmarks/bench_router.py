@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -68,7 +69,7 @@ def fixture(tmp: Path) -> dict[str, str]:
     for name, rows in (("notes", NOTES), ("papers", PAPERS)):
         vltools.call("collection.create", {"name": name, "kind": "text"})
         vltools.call("collection.add", {"collection": name, "documents": rows})
-    vltools.call("collection.create", {"name": "scratch", "kind": "text", "model": "none"})
+    vltools.call("collection.create", {"name": "scratch", "kind": "text", "text_model": "none"})
     vltools.call("collection.add", {"collection": "scratch", "documents": [{"id": "s", "text": "old entry"}]})
     vltools.call("image.index", {"collection": "shapes", "paths": [str(world / "images")], "create": True})
     vltools.call("video.index", {"collection": "clips", "paths": [str(world / "videos")], "create": True,
@@ -234,7 +235,10 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)  # shared machine
-    tmp = Path(tempfile.mkdtemp(prefix="vltools_router_bench_"))
+    # a fixed folder: paths are part of the requests, so a random name would move the scores
+    tmp = Path(tempfile.gettempdir()) / "vltools_router_bench"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     os.environ["VLTOOLS_HOME"] = str(tmp / "home")
     from vltools.core.context import Context
     from vltools.core.settings import reset_settings

@@ -18,9 +18,9 @@ DOCS = [{"id": "ice", "text": "Arctic sea ice has declined sharply since satelli
 
 @pytest.fixture
 def loop_notes():
-    vltools.call("collection.create", {"name": "loop_notes", "model": "none", "exist_ok": True})
+    vltools.call("collection.create", {"name": "loop_notes", "text_model": "none", "exist_ok": True})
     vltools.call("collection.add", {"collection": "loop_notes", "documents": DOCS, "upsert": True})
-    vltools.call("collection.create", {"name": "loop_scratch", "model": "none", "exist_ok": True})
+    vltools.call("collection.create", {"name": "loop_scratch", "text_model": "none", "exist_ok": True})
     yield "loop_notes"
     for name in ("loop_notes", "loop_scratch"):
         try:

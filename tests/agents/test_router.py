@@ -160,7 +160,7 @@ def test_every_destructive_entry_has_a_test_input():
 
 @pytest.mark.parametrize("name", DESTRUCTIVE)
 def test_destructive_entries_never_run_without_confirm(name, spy):
-    vltools.call("collection.create", {"name": "victim", "model": "none", "exist_ok": True})
+    vltools.call("collection.create", {"name": "victim", "text_model": "none", "exist_ok": True})
     requests = [*DESTRUCTIVE_REQUESTS.get(name, []), *(get_examples(name))]
     for request in requests:
         for inputs in ({}, DESTRUCTIVE_INPUTS[name]()):
@@ -227,5 +227,20 @@ def test_multi_step_plan_feeds_each_step(world):
     assert out.plan[0].input["paths"] == [folder] and out.plan[1].input == {"collection": "photos_ms",
                                                                             "query": "red hearts"}
     assert out.output["hits"] and out.output["hits"][0]["path"].startswith(folder)
-    dry = vltools.call("agent.ask", {"request": "describe photos_ms, then delete photos_ms"})
+    dry = vltools.call("agent.ask", {"request": "describe the photos_ms collection, then delete the photos_ms "
+                                                "collection"})
     assert dry.needs_confirmation and not any(s.ran for s in dry.plan)  # nothing runs before a refused step
+
+
+def test_agent_ask_with_a_tool_calling_llm_is_guarded(spy):
+    from tests.agents.openai_stub import StubChatServer
+
+    vltools.call("collection.create", {"name": "victim", "text_model": "none", "exist_ok": True})
+    script = [[("collection_delete", {"collection": "victim"})], "I was not allowed to delete it."]
+    with StubChatServer(script) as stub:
+        out = vltools.call("agent.ask", {"request": "delete the victim collection",
+                                         "llm": f"openai:{stub.base_url}#stub-model"})
+        offered = [t["function"]["name"] for t in stub.requests[0]["tools"]]
+    assert "collection_delete" in offered and "agent_ask" not in offered
+    assert "collection.delete" not in spy and out.plan == [] and "refused" in out.reason
+    assert "victim" in [c.name for c in vltools.call("collection.list", {}).collections]

@@ -30,9 +30,11 @@ def test_roles_come_from_the_schema():
     assert field_role("k", s["k"]).kind == "count"
     assert field_role("out_dir", schema("world.generate")["properties"]["out_dir"]).kind == "out_dir"
     assert field_role("name", schema("collection.create")["properties"]["name"]).new is True
-    # a field renamed (e.g. model -> clip) keeps its role: the role is read from the description
-    prop = dict(schema("image.classify")["properties"]["model"])
-    assert field_role("clip", prop).kind == "model" and field_role("clip", prop).model_kind == "clip"
+    # the role is read from the description, so a field renamed (model -> clip) keeps it
+    prop = dict(schema("image.classify")["properties"]["clip"])
+    assert field_role("model", prop).kind == "model" and field_role("model", prop).model_kind == "clip"
+    prop = schema("collection.create")["properties"]["text_model"]
+    assert field_role("text_model", prop).kind == "model" and field_role("text_model", prop).model_kind == "text"
 
 
 def test_classify_fills_images_labels_and_a_model(tmp_path):
@@ -40,7 +42,7 @@ def test_classify_fills_images_labels_and_a_model(tmp_path):
     img.write_bytes(b"x")
     f = run("image.classify", f"which label fits {img} best: heart, star or circle? use open_clip:ViT-B-32/openai")
     assert f.input["images"] == [str(img)] and f.input["labels"] == ["heart", "star", "circle"]
-    assert f.input["model"] == "open_clip:ViT-B-32/openai" and "templates" not in f.input and not f.missing
+    assert f.input["clip"] == "open_clip:ViT-B-32/openai" and "templates" not in f.input and not f.missing
 
 
 def test_search_fills_query_collection_and_top_k():
@@ -69,7 +71,7 @@ def test_counts_by_the_word_they_count_and_the_output_folder(tmp_path):
 
 def test_paths_by_extension_and_new_collections(tmp_path):
     f = run("eval.retrieval", "nDCG@5 for bm25 on papers with q.jsonl and judged.tsv")
-    assert f.input == {"collection": "papers", "queries": "q.jsonl", "qrels": "judged.tsv", "k": 5,
+    assert f.input == {"collection": "papers", "queries_path": "q.jsonl", "qrels_path": "judged.tsv", "k": 5,
                        "retriever": "bm25"}
     f = run("collection.create", "set up an empty image collection called holiday2024")
     assert f.input == {"name": "holiday2024", "kind": "image"}

@@ -275,11 +275,6 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
     ranked_all = [rank_entries(c, encoder) for c in clauses]
     ranked = ranked_all[-1] if len(clauses) > 1 else ranked_all[0]
     choice = [Choice(tool=n, score=round(s, 4)) for n, s, _ in ranked[: inp.top_k]]
-    weakest = min(range(len(clauses)), key=lambda i: ranked_all[i][0][1])
-    if ranked_all[weakest][0][1] < threshold:
-        part = f" for {clauses[weakest]!r}" if len(clauses) > 1 else ""
-        return AskOutput(choice=None, reason=f"no tool fits{part}: the closest entry, {ranked_all[weakest][0][0]}, "
-                         f"scores {ranked_all[weakest][0][1]:.3f} < {threshold:.3f}; nothing was run")
     best, score, example = ranked[0]
     reason = (f"ranked {len(ranked)} entries by {encoder.spec} similarity to their summaries, tags and examples; "
               + ("; ".join(f"{c!r} -> {r[0][0]} ({r[0][1]:.3f})" for c, r in zip(clauses, ranked_all, strict=True))
@@ -294,6 +289,11 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
                          + (f"; refused: {'; '.join(out['refused'])}" if out["refused"] else ""),
                          plan=[Step(tool=t, input=a, ran=True) for t, a in out["calls"]],
                          output={"answer": out["answer"]})
+    weakest = min(range(len(clauses)), key=lambda i: ranked_all[i][0][1])
+    if ranked_all[weakest][0][1] < threshold:
+        part = f" for {clauses[weakest]!r}" if len(clauses) > 1 else ""
+        return AskOutput(choice=None, reason=f"no tool fits{part}: the closest entry, {ranked_all[weakest][0][0]}, "
+                         f"scores {ranked_all[weakest][0][1]:.3f} < {threshold:.3f}; nothing was run")
     ctx.progress(1, 3, "filling inputs")
     collections = known_collections(ctx)
     steps: list[Step] = []

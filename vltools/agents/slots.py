@@ -64,10 +64,9 @@ def field_role(name: str, prop: dict[str, Any]) -> Role:
         return Role("collection", media=media, new="new collection" in desc)
     if text_like and re.search(r"\b(?:folder|directory) to write|write into|output (?:folder|dir)", desc):
         return Role("out_dir")
-    if re.search(r"\bspec\b|model to use|encoder spec", desc) and "string" in types:
-        kind = ("clip" if "clip" in desc else "llm" if "llm" in desc else "text" if "text" in desc and "encoder" in desc
-                else "any")
-        if "encoder spec" in desc and "clip" in desc:
+    if re.search(r"\bspec\b|model to use|\bthe text encoder\b", desc) and "string" in types and not many:
+        kind = ("clip" if "clip" in desc else "llm" if "llm" in desc else "text" if "encoder" in desc else "any")
+        if "encoder" in desc and "clip" in desc:
             kind = "any"
         return Role("model", model_kind=kind)
     if text_like and re.search(r"\bpaths?\b|\bfiles?\b|\bfolders?\b|\.jsonl|\.tsv|glob", desc):
