@@ -29,7 +29,7 @@ from vltools.schemas import ToolInput
 SELF = "agent.ask"
 # Abstain when the best entry scores below this. Calibrated on the dev split of
 # tests/data/router_bench.jsonl (out-of-scope requests labelled) by benchmarks/bench_router.py.
-ABSTAIN_BELOW = 0.2465
+ABSTAIN_BELOW = 0.2757
 # Among entries within FIT_MARGIN of the best score (at most FIT_CANDIDATES), choose the one whose
 # required input the request fills best (tuned on the dev split).
 FIT_MARGIN, FIT_CANDIDATES = 0.12, 4
