@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
-EVAL_SEED_BASE = 9_000_000  # as vltools.world.splits (scripts/eval_demo_clip.py); training uses TRAIN_SEED_BASE (1_000_000) + k
+EVAL_SEED_BASE = 9_000_000  # vltools.world.splits.EVAL_SEED_BASE; training uses TRAIN_SEED_BASE (1_000_000) + k
 RETRIEVAL_SEED_BASE = 9_100_000  # the same held-out scenes as scripts/eval_demo_clip.py
 SHAPE_DESCRIPTIONS = {
     "circle": ["a round shape with no corners"],

@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="caption-embedding cache (MiniLM is locked, so embeddings never change)")
     ap.add_argument("--no-cache", action="store_true", help="embed every caption afresh")
     ap.add_argument("--quick", action="store_true", help="a few-minute run (800 layouts x 3, 2 epochs)")
-    ap.add_argument("--out", default=None, help="weights file (default: vltools/models/weights/demo_shapes_clip.safetensors in this checkout)")
+    ap.add_argument("--out", default=None,
+                    help="weights file (default: vltools/models/weights/demo_shapes_clip.safetensors here)")
     ap.add_argument("--log", default=str(REPO / "benchmarks" / "demo_clip_train_log"), help="log path without suffix")
     args = ap.parse_args(argv)
     if args.quick:
