@@ -99,23 +99,85 @@ def test_uncached_pretrained_fails_fast_with_instructions(settings, tmp_path, mo
     assert "local-dir" in err.hint
 
 
-def test_uncached_pretrained_fails_before_importing_torch(tmp_path):
-    """The cache check reads open_clip's catalogue from its files: no torch/open_clip import (seconds)."""
+def test_uncached_pretrained_fails_without_touching_the_network_or_the_environment(tmp_path):
+    """No HF_HUB_OFFLINE anywhere: the cache check alone stops the load before any connection is tried."""
     import json
     import os
     import subprocess
     import sys
 
     code = (
-        "import sys, json\nfrom vltools.core.settings import Settings\nfrom vltools.models.clip import get_clip\n"
-        "try:\n    get_clip('open_clip:MobileCLIP-S2/datacompdr', Settings())\nexcept Exception as e:\n"
-        "    print(json.dumps([type(e).__name__, e.hint, [m for m in ('torch', 'open_clip') if m in sys.modules]]))"
+        "import json, os, socket, sys\n"
+        "tried = []\n"
+        "def refuse(*a, **k):\n    tried.append(repr(a[:2]))\n    raise OSError('network disabled by the test')\n"
+        "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+        "from vltools.core.settings import Settings\nfrom vltools.models.clip import get_clip\n"
+        "before = dict(os.environ)\n"
+        "for spec in ('open_clip:MobileCLIP-S2/datacompdr', 'open_clip:hf-hub:timm/nope-clip'):\n"
+        "    try:\n        get_clip(spec, Settings(device='cpu'))\n"
+        "    except Exception as e:\n        print(json.dumps([type(e).__name__, e.hint]))\n"
+        "print(json.dumps([tried, dict(os.environ) == before]))"
     )
-    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HOME": str(tmp_path), "VLTOOLS_DEVICE": "auto"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    name, hint, heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_HUB_CACHE=str(tmp_path / "hub"), HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    lines = [json.loads(x) for x in out.stdout.strip().splitlines()]
+    assert len(lines) == 3, out.stderr[-2000:]
+    (name, hint), (hub_name, hub_hint), (tried, env_same) = lines
     assert name == "BackendUnavailable" and "'MobileCLIP-S2', pretrained='datacompdr'" in hint
-    assert heavy == []
+    assert hub_name == "BackendUnavailable" and "hf-hub:timm/nope-clip" in hub_hint
+    assert tried == [] and env_same
+
+
+def test_spec_parsing():
+    from vltools.models.clip import parse_spec
+
+    assert parse_spec("demo").kind == "demo"
+    p = parse_spec(" open_clip:ViT-B-32/openai ")
+    assert (p.kind, p.arch, p.target, p.spec) == ("pretrained", "ViT-B-32", "openai", "open_clip:ViT-B-32/openai")
+    assert parse_spec("open_clip:ViT-B-32/random").kind == "random"
+    p = parse_spec("open_clip:ViT-B-32@/w/x.pt")
+    assert (p.kind, p.arch, p.target) == ("checkpoint", "ViT-B-32", "/w/x.pt")
+    assert parse_spec("open_clip:local-dir:/m/a@b").target == "/m/a@b"
+    assert parse_spec("open_clip:hf-hub:timm/x").target == "timm/x"
+
+
+def test_model_cache_is_bounded_lru(tiny_dir, settings, tmp_path, monkeypatch):
+    import shutil
+
+    from vltools.models.clip import _load, get_clip, loaded_specs
+
+    monkeypatch.setattr(_load, "MAX_LOADED", 2)
+    specs = []
+    for i in range(3):
+        folder = tmp_path / f"m{i}"
+        shutil.copytree(tiny_dir, folder)
+        specs.append(f"open_clip:local-dir:{folder}")
+    first = get_clip(specs[0], settings)
+    get_clip(specs[1], settings)
+    assert get_clip(specs[0], settings) is first  # a hit makes it the most recent
+    get_clip(specs[2], settings)  # evicts specs[1], the least recently used
+    loaded = [s for s, _ in loaded_specs()]
+    assert specs[1] not in loaded and loaded[-2:] == [specs[0], specs[2]] and len(loaded) <= 2
+    assert get_clip(specs[0], settings) is first
+
+
+def test_should_stop_is_checked_between_batches(tiny):
+    from vltools.core.errors import Timeout
+
+    asked = []
+
+    def stop_after_two():
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(Timeout, match="stopped after 4 of 7"):
+        tiny.encode_images(_images(7), batch_size=2, should_stop=stop_after_two)
+    asked.clear()
+    with pytest.raises(Timeout, match="stopped after 2 of 5"):
+        tiny.encode_texts(["a", "b", "c", "d", "e"], batch_size=1, should_stop=stop_after_two)
+    emb = tiny.encode_images(_images(3), batch_size=2, should_stop=lambda: False)
+    assert emb.shape == (3, 32)
 
 
 def test_bad_specs_list_valid_choices(settings):
