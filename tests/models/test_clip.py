@@ -301,3 +301,60 @@ def test_hf_text_tower_uses_its_extra_positions_then_chunks():
     assert not np.allclose(emb[1], cut[0], atol=1e-3)
     with pytest.raises(InvalidInput, match="no learned positions to stretch"):
         b.stretched_encoder()
+
+
+@pytest.mark.heavy
+def test_hf_text_tower_and_tokenizer_load_from_the_hub_cache_with_no_network(tmp_path):
+    """An architecture whose text tower and tokenizer are HF hub ids loads from the local HF cache with
+    sockets disabled and without HF_HUB_OFFLINE: snapshot folders and ``local_files_only`` only."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import open_clip
+    import torch
+
+    from vltools.models.clip_demo import minilm_dir
+
+    repo, rev = "vltools-test/minilm", "0" * 40
+    snap = tmp_path / "hub" / "models--vltools-test--minilm" / "snapshots" / rev
+    snap.mkdir(parents=True)
+    for f in minilm_dir().iterdir():
+        if f.is_file():
+            (snap / f.name).symlink_to(f)
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text(rev)
+    text_cfg = {"hf_model_name": repo, "hf_tokenizer_name": repo, "hf_proj_type": "linear",
+                "hf_pooler_type": "mean_pooler", "context_length": 32}
+    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+           "text_cfg": text_cfg}
+    arch_dir = tmp_path / "configs"
+    arch_dir.mkdir()
+    (arch_dir / "vltools-hf-tower-test.json").write_text(json.dumps(cfg))
+    torch.manual_seed(0)
+    local = open_clip.CustomTextCLIP(**{**cfg, "text_cfg": {**text_cfg, "hf_model_name": str(snap)}}).eval()
+    torch.save(local.state_dict(), tmp_path / "ckpt.pt")
+    with torch.inference_mode():
+        tok = open_clip.tokenizer.HFTokenizer(str(snap), context_length=32)
+        ref = torch.nn.functional.normalize(local.encode_text(tok(["a red circle"])), dim=-1)[0].tolist()
+
+    code = (
+        "import json, os, socket, sys\n"
+        "tried = []\n"
+        "def refuse(*a, **k):\n    tried.append(repr(a[:2]))\n    raise OSError('network disabled by the test')\n"
+        "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+        "import open_clip\n"
+        f"open_clip.add_model_config({str(arch_dir)!r})\n"
+        "from vltools.core.settings import Settings\nfrom vltools.models.clip import get_clip\n"
+        f"b = get_clip('open_clip:vltools-hf-tower-test@{tmp_path / 'ckpt.pt'}', Settings(device='cpu'))\n"
+        "e, _ = b.encode_texts(['a red circle'])\n"
+        "print(json.dumps([e[0].tolist(), tried, type(b.tokenizer).__name__, 'HF_HUB_OFFLINE' in os.environ]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_HUB_CACHE=str(tmp_path / "hub"), HF_HOME=str(tmp_path / "hf_home"), OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    emb, tried, tok_name, offline = json.loads(out.stdout.strip().splitlines()[-1])
+    assert tried == [] and tok_name == "HFTokenizer" and offline is False
+    np.testing.assert_allclose(emb, ref, atol=1e-5)

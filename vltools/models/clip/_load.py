@@ -3,8 +3,8 @@
 Nothing is downloaded and no process-wide switch (``HF_HUB_OFFLINE``) is set: pretrained weights
 and hub repos are resolved to files already in the local Hugging Face / open_clip cache (a missing
 one fails at once, before open_clip could reach for the network, with instructions), HF text
-towers and tokenizers are loaded from their cached snapshot folders or with ``local_files_only``,
-and open_clip is then given local paths only.
+towers and tokenizers are loaded from their cached snapshot folders (found with
+``local_files_only``), and open_clip is then given local paths only.
 """
 
 from __future__ import annotations
@@ -202,6 +202,25 @@ def cached_pretrained(arch: str, tag: str) -> tuple[str, dict[str, Any]]:
     )
 
 
+def _tokenizer(name: str, text_cfg: dict[str, Any]) -> Any:
+    """open_clip's tokenizer for ``name``; an HF tokenizer named by hub id is read from its snapshot folder.
+
+    Mirrors the HF branch of ``open_clip.get_tokenizer``: given a hub id, transformers builds request
+    headers (which may query the Hub) even with ``local_files_only``; a folder needs no request at all.
+    """
+    import open_clip
+
+    hub_id = text_cfg.get("hf_tokenizer_name")
+    if not hub_id or name.startswith("local-dir:") or Path(hub_id).is_dir():
+        return open_clip.get_tokenizer(name)
+    return open_clip.tokenizer.HFTokenizer(
+        _snapshot(hub_id, "the HF tokenizer"),
+        context_length=text_cfg.get("context_length", open_clip.tokenizer.DEFAULT_CONTEXT_LENGTH),
+        tokenizer_mode=text_cfg.get("tokenizer_mode"),
+        **text_cfg.get("tokenizer_kwargs", {}),
+    )
+
+
 def _local_text_cfg(text_cfg: dict[str, Any]) -> dict[str, Any] | None:
     """``text_cfg`` with an HF text tower named by hub id replaced by its cached snapshot folder.
 
@@ -231,8 +250,7 @@ def _create(name: str, device: str, spec: str, model_cfg: dict[str, Any] | None,
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, device=device, precision=_precision(device), **kw
         )
-        hf_tokenizer = bool(text_cfg.get("hf_tokenizer_name")) and not name.startswith("local-dir:")
-        tokenizer = open_clip.get_tokenizer(name, **({"local_files_only": True} if hf_tokenizer else {}))
+        tokenizer = _tokenizer(name, text_cfg)
     except (InvalidInput, BackendUnavailable):
         raise
     except Exception as err:  # config/weights/HF text tower problems: say which spec and why
