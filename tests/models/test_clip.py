@@ -327,7 +327,8 @@ def test_hf_text_tower_and_tokenizer_load_from_the_hub_cache_with_no_network(tmp
     (snap.parents[1] / "refs" / "main").write_text(rev)
     text_cfg = {"hf_model_name": repo, "hf_tokenizer_name": repo, "hf_proj_type": "linear",
                 "hf_pooler_type": "mean_pooler", "context_length": 32}
-    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    vision = {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16}
+    cfg = {"embed_dim": 32, "vision_cfg": vision,
            "text_cfg": text_cfg}
     arch_dir = tmp_path / "configs"
     arch_dir.mkdir()
