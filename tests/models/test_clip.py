@@ -115,7 +115,8 @@ def test_uncached_pretrained_fails_without_touching_the_network_or_the_environme
         "before = dict(os.environ)\n"
         "for spec in ('open_clip:MobileCLIP-S2/datacompdr', 'open_clip:hf-hub:timm/nope-clip'):\n"
         "    try:\n        get_clip(spec, Settings(device='cpu'))\n"
-        "    except Exception as e:\n        print(json.dumps([type(e).__name__, e.hint]))\n"
+        "    except Exception as e:\n"
+        "        print(json.dumps([type(e).__name__, e.hint, [m for m in ('torch', 'open_clip') if m in sys.modules]]))\n"
         "print(json.dumps([tried, dict(os.environ) == before]))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
@@ -123,10 +124,26 @@ def test_uncached_pretrained_fails_without_touching_the_network_or_the_environme
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     lines = [json.loads(x) for x in out.stdout.strip().splitlines()]
     assert len(lines) == 3, out.stderr[-2000:]
-    (name, hint), (hub_name, hub_hint), (tried, env_same) = lines
+    (name, hint, heavy), (hub_name, hub_hint, _), (tried, env_same) = lines
     assert name == "BackendUnavailable" and "'MobileCLIP-S2', pretrained='datacompdr'" in hint
+    assert heavy == []  # with nothing cached, the check needs neither open_clip nor torch
     assert hub_name == "BackendUnavailable" and "hf-hub:timm/nope-clip" in hub_hint
     assert tried == [] and env_same
+
+
+def test_the_no_import_precheck_only_fires_when_no_weights_are_cached(tmp_path, monkeypatch):
+    from vltools.models.clip import _load
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert "ViT-B-32" in _load._builtin_arch_names() and "MobileCLIP-S2" in _load._builtin_arch_names()
+    assert not _load._weights_cached_anywhere()
+    snap = tmp_path / "hub" / "models--someone--other-clip" / "snapshots" / "abc"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    assert not _load._weights_cached_anywhere()
+    (snap / "open_clip_model.safetensors").write_bytes(b"x")
+    assert _load._weights_cached_anywhere()  # then open_clip's own table decides (exact tag checks)
 
 
 def test_spec_parsing():
@@ -181,6 +198,8 @@ def test_should_stop_is_checked_between_batches(tiny):
 
 
 def test_bad_specs_list_valid_choices(settings):
+    import open_clip  # noqa: F401 - once open_clip is imported, unknown tags are named exactly
+
     from vltools.models.clip import get_clip
 
     with pytest.raises(InvalidInput) as exc:

@@ -77,6 +77,7 @@ def get_clip(spec: str | None, settings: Settings) -> ClipBackend:
     """
     parsed = parse_spec(spec or settings.clip)
     if parsed.kind == "pretrained":
+        _nothing_cached_precheck(parsed.arch, parsed.target)  # no open_clip/torch import (~20 s on a busy machine)
         cached_pretrained(parsed.arch, parsed.target)  # fails at once, before anything could reach the network
     device = settings.torch_device()
     key = (parsed.spec, device)
@@ -145,6 +146,47 @@ def _snapshot(repo_id: str, what: str) -> str:
             hint=f"on a connected machine run `huggingface-cli download {repo_id}` and copy the HF cache "
             f"({_hf_cache_dir()}) here",
         ) from err
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def _builtin_arch_names() -> set[str]:
+    """open_clip's builtin architectures: the stems of its ``model_configs/*.json`` data files, found
+    with ``importlib.util.find_spec`` (which locates the package without importing it)."""
+    import importlib.util
+
+    found = importlib.util.find_spec("open_clip")
+    if found is None or not found.submodule_search_locations:
+        return set()
+    return {p.stem for loc in found.submodule_search_locations for p in (Path(loc) / "model_configs").glob("*.json")}
+
+
+def _weights_cached_anywhere() -> bool:
+    """Whether the local caches hold any file that could be open_clip weights (directory listings only)."""
+    hub = Path(_hf_cache_dir())
+    for snaps in hub.glob("models--*/snapshots") if hub.is_dir() else []:
+        if any(p.name.endswith(_WEIGHT_SUFFIXES) for p in snaps.rglob("*")):
+            return True
+    clip_dir = Path(os.path.expanduser("~/.cache/clip"))
+    return clip_dir.is_dir() and any(clip_dir.iterdir())
+
+
+def _nothing_cached_precheck(arch: str, tag: str) -> None:
+    """Fail at once when no weights at all are cached, without importing open_clip (and torch).
+
+    Only for builtin architectures while open_clip is not yet imported; otherwise (or when some
+    weights are cached) `cached_pretrained` decides, with exact messages about tags.
+    """
+    import sys
+
+    if "open_clip" in sys.modules or arch not in _builtin_arch_names() or _weights_cached_anywhere():
+        return
+    raise BackendUnavailable(
+        f"pretrained weights for open_clip:{arch}/{tag} are not cached on this machine (no open_clip weights "
+        f"in {_hf_cache_dir()} or ~/.cache/clip) and vltools never downloads at run time",
+        hint=_fetch_hint(arch, tag) + f"; valid tags: open_clip.list_pretrained_tags_by_model('{arch}')",
+    )
 
 
 def _check_arch(arch: str) -> None:
