@@ -116,7 +116,8 @@ def test_uncached_pretrained_fails_without_touching_the_network_or_the_environme
         "for spec in ('open_clip:MobileCLIP-S2/datacompdr', 'open_clip:hf-hub:timm/nope-clip'):\n"
         "    try:\n        get_clip(spec, Settings(device='cpu'))\n"
         "    except Exception as e:\n"
-        "        print(json.dumps([type(e).__name__, e.hint, [m for m in ('torch', 'open_clip') if m in sys.modules]]))\n"
+        "        heavy = [m for m in ('torch', 'open_clip') if m in sys.modules]\n"
+        "        print(json.dumps([type(e).__name__, e.hint, heavy]))\n"
         "print(json.dumps([tried, dict(os.environ) == before]))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
