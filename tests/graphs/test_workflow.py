@@ -224,6 +224,9 @@ def test_graph_workflow_tool_runs_inline_yaml_and_resumes(tmp_path, counted_call
         reg.call("graph.workflow", {"file": str(wf_file)}, ctx=Context(settings=settings))
     run_id = exc.value.details["run_id"]
     (tmp_path / "docs.jsonl").write_text(json.dumps({"id": "d1", "text": "ice"}) + "\n")
+    wf_file.write_text("steps: [{id: other, tool: collection.list}]")  # the tool resumes the stored text
+    with pytest.raises(InvalidInput, match="steps changed"):  # the Python API/CLI re-read the file
+        run_workflow(None, resume=run_id, ctx=Context(settings=settings))
     counted_calls.clear()
     out = reg.call("graph.workflow", {"resume": run_id}, ctx=Context(settings=settings))
     assert out.run_id == run_id and out.steps_run == ["add"] and out.outputs["add"]["added"] == 1

@@ -155,8 +155,12 @@ class WorkflowRun:
 
     @classmethod
     def prepare(cls, path: str | Path | None = None, *, text: str | None = None, resume: str | None = None,
-                db: str | Path | None = None, ctx: Context | None = None, registry: Any = None) -> WorkflowRun:
+                db: str | Path | None = None, ctx: Context | None = None, registry: Any = None,
+                reread_file: bool = True) -> WorkflowRun:
         """Validate the workflow and record a new run (or find the run to resume).
+
+        Resuming without ``path``/``text`` re-reads the run's file when ``reread_file`` (and it still
+        exists), else uses the text stored when the run started.
 
         Raises:
             NotFound: no such file, or no run ``resume`` in the database.
@@ -174,10 +178,10 @@ class WorkflowRun:
                         "SELECT run_id FROM vltools_runs ORDER BY created DESC LIMIT 5")]
                     raise NotFound(f"no run {resume!r} in {db_path}",
                                    hint=f"recent runs: {', '.join(known) or 'none'}")
-                if text is None and path is None and row[0] and Path(row[0]).is_file():
-                    path = row[0]
                 if text is None and path is None:
-                    text = row[1]
+                    path = row[0]  # names the workflow and its ${workflow_dir}
+                    if not (reread_file and row[0] and Path(row[0]).is_file()):
+                        text = row[1]  # the text stored when the run started (the file is not read)
                 wf = load_workflow(path, text=text, registry=registry)
                 if wf.signature != row[2]:
                     raise InvalidInput(f"the workflow's steps changed since run {resume} started",

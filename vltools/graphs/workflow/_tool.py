@@ -53,5 +53,7 @@ def workflow(inp: WorkflowInput, ctx: Context) -> WorkflowOutput:
         registry = get_registry()
     if inp.text is not None and not inp.text.strip():
         raise InvalidInput("the workflow text is empty", hint="pass YAML with a 'steps' list")
-    run = WorkflowRun.prepare(path, text=inp.text, resume=inp.resume, ctx=ctx, registry=registry)
+    # A resumed run uses its stored text unless a file or text is given: a client never makes the
+    # server read a path it did not name (and that was not checked against the roots).
+    run = WorkflowRun.prepare(path, text=inp.text, resume=inp.resume, ctx=ctx, registry=registry, reread_file=False)
     return run.execute(ctx)
