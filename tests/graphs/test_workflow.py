@@ -19,7 +19,7 @@ INDEX = textwrap.dedent("""
     steps:
       - id: create
         tool: collection.create
-        inputs: {name: "${inputs.coll}", model: none, exist_ok: true}
+        inputs: {name: "${inputs.coll}", text_model: none, exist_ok: true}
       - id: seed
         tool: collection.add
         inputs:
@@ -179,7 +179,7 @@ def test_interrupted_run_is_marked_and_resumes(tmp_path, counted_calls):
     """A cancel between steps (the context's cancellation point) stops the run as 'interrupted'."""
     text = textwrap.dedent("""
         steps:
-          - {id: make, tool: collection.create, inputs: {name: wf_stop, model: none, exist_ok: true}}
+          - {id: make, tool: collection.create, inputs: {name: wf_stop, text_model: none, exist_ok: true}}
           - {id: info, tool: collection.info, inputs: {collection: "${make.output.name}"}}
           - {id: again, tool: collection.info, inputs: {collection: "${make.output.name}"}}""")
     db = tmp_path / "runs.sqlite"
@@ -214,7 +214,7 @@ def test_graph_workflow_tool_runs_inline_yaml_and_resumes(tmp_path, counted_call
     text = textwrap.dedent("""
         name: tool-run
         steps:
-          - {id: make, tool: collection.create, inputs: {name: wf_tool, model: none, exist_ok: true}}
+          - {id: make, tool: collection.create, inputs: {name: wf_tool, text_model: none, exist_ok: true}}
           - id: add
             tool: collection.add
             inputs: {collection: "${make.output.name}", path: "${workflow_dir}/docs.jsonl", upsert: true}""")
@@ -246,7 +246,7 @@ def test_cli_run_reports_json_and_one_line_errors(tmp_path, run_cli):
     wf = tmp_path / "ok.yaml"
     wf.write_text(textwrap.dedent("""
         steps:
-          - {id: make, tool: collection.create, inputs: {name: wf_cli, model: none, exist_ok: true}}
+          - {id: make, tool: collection.create, inputs: {name: wf_cli, text_model: none, exist_ok: true}}
           - {id: info, tool: collection.info, inputs: {collection: "${make.output.name}"}}"""))
     code, out, err = run_cli("run", str(wf), "--db", str(tmp_path / "r.sqlite"))
     assert code == 0, err
@@ -265,7 +265,7 @@ def test_cli_ctrl_c_marks_the_run_interrupted_and_prints_the_resume_command(tmp_
     wf = tmp_path / "ok.yaml"
     wf.write_text(textwrap.dedent("""
         steps:
-          - {id: make, tool: collection.create, inputs: {name: wf_int, model: none, exist_ok: true}}
+          - {id: make, tool: collection.create, inputs: {name: wf_int, text_model: none, exist_ok: true}}
           - {id: info, tool: collection.info, inputs: {collection: "${make.output.name}"}}"""))
     real = Registry.call
 
@@ -288,7 +288,7 @@ def test_cli_ctrl_c_marks_the_run_interrupted_and_prints_the_resume_command(tmp_
 
 
 def test_library_code_prints_nothing(tmp_path, capsys):
-    text = "steps: [{id: make, tool: collection.create, inputs: {name: wf_quiet, model: none, exist_ok: true}}]"
+    text = "steps: [{id: make, tool: collection.create, inputs: {name: wf_quiet, text_model: none, exist_ok: true}}]"
     run_workflow(None, text=text, db=tmp_path / "r.sqlite")
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
