@@ -77,9 +77,14 @@ def test_negation_and_number_mismatch_refute():
 
 
 def test_claim_more_specific_than_evidence_is_not_enough_info():
-    out = vltools.call("natlog.prove", {"claim": "Surface temperatures in Brazil are rising.", "evidence": [RISING]})
-    assert out.verdict == "NOT ENOUGH INFO"
+    claim = "Surface temperatures in Brazil are rising."
+    out = vltools.call("natlog.prove", {"claim": claim, "evidence": [RISING], "operator_model": False})
+    assert out.verdict == "NOT ENOUGH INFO"  # strict natural logic: "Brazil" is an insertion
     assert "Brazil" in " ".join(out.uncovered)
+    # The learnt model judges the open span instead (CLIMATE-FEVER's annotators accept such claims), and says so.
+    learnt = vltools.call("natlog.prove", {"claim": claim, "evidence": [RISING]})
+    if learnt.decided_by == "model":
+        assert any(s.origin == "model" and "Brazil" in s.claim_span for s in learnt.proof)
 
 
 def test_bad_claims_are_clear_errors():

@@ -235,6 +235,10 @@ def _model_verdict(ctx: Context, inp: ProveInput, claim: str, evidence: list[str
     for e in kept:
         e.evidence_index = at
     open_spans = [e.claim_span for e in q.edits if e not in kept and e.claim_span]
+    if verdict == "SUPPORTS" and any(e.operator in ("alternation", "negation") for e in q.edits):
+        # A word-level contradiction in the very sentence (antonym, other number, flipped polarity) is not
+        # an open span the model may judge: the rules' proof stands.
+        return None, pooled.verdict, judged
     if verdict == "SUPPORTS" and extract(" ".join(open_spans)):
         # Numbers and dates are exact: a claim number the sentence does not match cannot be supported.
         step = Edit("insertion", " ".join(open_spans), "", "reverse_entailment", "rule: claim number not in evidence",
