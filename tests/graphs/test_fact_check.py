@@ -30,9 +30,11 @@ def climate_collection(shared_data):
 
 
 def test_split_support_is_verified_in_two_hops(climate_collection):
+    """The rules' proof pools the sentences: each covers part of the claim (the learnt model, judging one
+    sentence at a time, accepts sentence A alone: see test_the_model_path_records_hops)."""
     notes = []
     out = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
-                                            "per_hop": 1, "max_hops": 3},
+                                            "per_hop": 1, "max_hops": 3, "operator_model": False},
                        progress=lambda d, t, n: notes.append(n))
     assert out.verdict == "SUPPORTS"
     assert out.hops == 2  # stopped as soon as the proof was decisive
@@ -41,8 +43,11 @@ def test_split_support_is_verified_in_two_hops(climate_collection):
     assert len(out.queries) == 2 and out.queries[1] != out.queries[0]  # hop 2 conditioned on hop 1's evidence
     assert out.proof and out.states[-1] == "SUPPORTS"
     assert any(n.startswith("retrieve") for n in notes) and any(n.startswith("prove") for n in notes)
+    parts = {p.claim_span: out.evidence[p.evidence_index].doc_id for p in out.parts if p.evidence_index is not None}
+    assert parts["Plants"] == B and parts["greenhouse"] == A  # which sentence covered which part
+    assert out.hop_log[1].query != BRIDGE_CLAIM and "Carbon dioxide" in out.hop_log[1].query  # uncovered + bridge
     one = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
-                                            "per_hop": 1, "max_hops": 1})
+                                            "per_hop": 1, "max_hops": 1, "operator_model": False})
     assert one.verdict == "NOT ENOUGH INFO" and one.hops == 1 and one.uncovered  # one hop is not enough
 
 
@@ -110,7 +115,7 @@ def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
             out = {}
             for name, args in [
                 ("graph_fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
-                                      "per_hop": 1, "max_hops": 3}),
+                                      "per_hop": 1, "max_hops": 3, "operator_model": False}),
                 ("agent_ask", {"request": "fact-check this claim against my climate collection: "
                                "the sea level is rising", "execute": False}),
                 ("graph_fact_check", {"claim": "", "collection": climate_collection}),
@@ -126,6 +131,8 @@ def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
     out = anyio.run(run)
     fc, bad = out["graph_fact_check"]
     assert not fc.isError and fc.structuredContent["verdict"] == "SUPPORTS" and fc.structuredContent["hops"] == 2
+    assert [h["hop"] for h in fc.structuredContent["hop_log"]] == [1, 2]  # the hop log comes back over MCP
+    assert {s["origin"] for s in fc.structuredContent["proof"]} <= {"wordnet", "rule", "embedding"}
     assert got["graph_fact_check"]  # node progress reached the client
     ask = out["agent_ask"][0]
     assert not ask.isError and "graph.fact_check" in [c["tool"] for c in ask.structuredContent["choice"][:3]]
@@ -149,3 +156,12 @@ def test_example_workflow_2013_claim_is_not_supported_and_hops_are_logged(shared
     for h in out.hop_log:
         assert set(h.used) <= set(h.retrieved)
         assert set(h.used) == {e.doc_id for e in out.evidence if e.hop == h.hop}
+
+
+def test_the_model_path_records_hops(climate_collection):
+    out = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
+                                            "per_hop": 1, "max_hops": 3})
+    assert out.decided_by in ("model", "rules") and out.sentences
+    assert len(out.sentences) == len(out.evidence)
+    assert out.hop_log and out.hop_log[0].query == BRIDGE_CLAIM and out.hop_log[0].used == [A]
+    assert out.states[-1] == out.verdict

@@ -42,6 +42,8 @@ class FactCheckInput(ToolInput):
     reranker: str | None = Field(None, description="A rerank.* tool to select evidence with (default: MiniLM cosine).")
     min_score: float = Field(0.3, ge=-1, le=1e6, description="Minimum evidence score (cosine when no reranker).")
     llm: str | None = Field(None, description="LLM spec asked QA-style to choose operators the lexicon leaves open.")
+    operator_model: bool = Field(True, description="Let natlog.prove's trained operator model judge each (claim, "
+                                 "sentence) pair (False: WordNet and the rules only).")
 
     @model_validator(mode="after")
     def _one_source(self) -> FactCheckInput:
@@ -149,7 +151,8 @@ def _prove(state: _State, config: RunnableConfig) -> dict[str, Any]:
     if not texts:
         return {"proof": {"verdict": "NOT ENOUGH INFO", "proof": [], "states": ["SUPPORTS"],
                           "uncovered": [state["claim"]]}}
-    out = ctx.call("natlog.prove", {"claim": state["claim"], "evidence": texts, "llm": p["llm"]})
+    out = ctx.call("natlog.prove", {"claim": state["claim"], "evidence": texts, "llm": p["llm"],
+                                    "operator_model": p.get("operator_model", True)})
     return {"proof": out.model_dump(mode="json")}
 
 
@@ -201,7 +204,8 @@ def fact_check(inp: FactCheckInput, ctx: Context) -> FactCheckOutput:
     if hops != inp.max_hops:
         notices.append(f"max_hops {inp.max_hops} is outside 1..{MAX_HOPS}; clamped to {hops}")
     params: dict[str, Any] = {"retriever": inp.retriever, "k": inp.k, "per_hop": inp.per_hop,
-                              "reranker": inp.reranker, "min_score": inp.min_score, "llm": inp.llm}
+                              "reranker": inp.reranker, "min_score": inp.min_score, "llm": inp.llm,
+                              "operator_model": inp.operator_model}
     state: dict[str, Any] = {"claim": claim, "max_hops": hops, "params": params}
     if inp.collection is not None:
         ctx.collection(inp.collection)  # NotFound (listing the collections) before any work
