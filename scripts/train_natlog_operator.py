@@ -185,7 +185,7 @@ def main() -> int:
         model["report"][spec] = {"train_claims_oof": {"accuracy": acc, "macro_f1": f1},
                                  "dev_claims": {"accuracy": dacc, "macro_f1": df1, "n": len(ids)}}
     model["training"] = {
-        "data": "CLIMATE-FEVER evidence-level labels (Diggelmann et al. 2020), claims.jsonl md5 of ids below",
+        "data": "CLIMATE-FEVER evidence-level labels (Diggelmann et al. 2020) of the train claims",
         "split": f"by claim: sorted ids shuffled with random.Random({SEED}); 60/20/20 train/dev/test",
         "n_claims": {k: len(v) for k, v in parts.items()},
         "train_pairs": len(rows_of(feats, train, spec0)[1]),
