@@ -2,7 +2,9 @@
 
 Specs (resolved once per process and device, then cached):
 
-- ``demo`` — the small CLIP trained by this project (`vltools.models.clip_demo`), works offline.
+- ``demo`` — the small CLIP v2 trained by this project on the world's everyday objects and shapes
+  (`vltools.models.clip_demo_v2`), works offline; ``demo-shapes`` — the v1 model that knows only
+  the shapes world (`vltools.models.clip_demo`).
 - ``open_clip:ARCH/PRETRAINED`` — an open_clip architecture and weight tag, e.g.
   ``open_clip:ViT-B-32/openai`` or ``open_clip:MobileCLIP-S2/datacompdr`` (P43). The weights must
   already be in the local Hugging Face / open_clip cache: nothing is downloaded at run time, and a
@@ -246,13 +248,14 @@ def _create(name: str, device: str, spec: str, **kw: Any) -> tuple[Any, Any, Any
 
 
 def _load(spec: str, device: str) -> ClipBackend:
-    if spec == "demo":
+    # -- demo CLIPs: "demo" = v2 (objects + shapes), "demo-shapes" = v1 (shapes only) --
+    if spec in ("demo", "demo-shapes"):
         try:
-            from vltools.models import clip_demo
+            from vltools.models import clip_demo, clip_demo_v2
         except ImportError as err:
             raise BackendUnavailable(f"the demo CLIP is not available: {err}", hint="reinstall vltools") from err
         try:
-            model, preprocess, tokenizer = clip_demo.load_demo(device)
+            model, preprocess, tokenizer = clip_demo_v2.load(device) if spec == "demo" else clip_demo.load_demo(device)
         except FileNotFoundError as err:
             raise BackendUnavailable(
                 f"the demo CLIP weights are missing: {err}",
@@ -261,6 +264,7 @@ def _load(spec: str, device: str) -> ClipBackend:
         if device.startswith("cuda"):
             model = model.half()
         return ClipBackend(spec, model, preprocess, tokenizer, device)
+    # -- end demo CLIPs --
     if not spec.startswith("open_clip:"):
         raise InvalidInput(
             f"unknown CLIP spec {spec!r}",
@@ -417,6 +421,29 @@ class ClipBackend:
                 box = (c * w // grid, r * h // grid, (c + 1) * w // grid, (r + 1) * h // grid)
                 tiles.append(image.crop(box))
         return self.encode_images(tiles)
+
+    # -- dense features (issue 10) ---------------------------------------------------------
+    def encode_dense(self, images: list[Any], *, batch_size: int = 16) -> np.ndarray:
+        """Dense patch/region features in the joint space: float32 (n, gh, gw, dim), each L2-normalised.
+
+        ViT towers: the last block's patch tokens through ``ln_post`` and the final projection.
+        ResNet towers with attention pooling (CLIP's ModifiedResNet): the attention pool's value
+        path (value then output projection) at every position of the last feature map, the
+        MaskCLIP reading. Cell (r, c) covers the preprocessed (resized, centre-cropped) image's
+        row r, column c of a gh x gw grid. Other towers raise InvalidInput.
+        """
+        import torch
+
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                chunk = images[start : start + batch_size]
+                x = torch.stack([self.preprocess(im) for im in chunk]).to(self.device, self.dtype)
+                feats = _dense_features(self.model.visual, x, self.spec)
+                chunks.append(torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy())
+        if not chunks:
+            return np.zeros((0, 0, 0, self.dim), dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32)
 
     # -- texts ----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -611,6 +638,41 @@ class ClipBackend:
         w = np.asarray(weights, dtype=np.float32)[:, None]
         pooled = (feats * w).sum(0)
         return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
+
+def _dense_features(visual: Any, x: Any, spec: str) -> Any:
+    """(B, gh, gw, dim) unnormalised dense features of an open_clip image tower (see encode_dense)."""
+    import torch.nn.functional as F
+
+    attnpool = getattr(visual, "attnpool", None)
+    if attnpool is not None and hasattr(attnpool, "v_proj") and hasattr(visual, "layer4"):
+        fmap = visual.forward_intermediates(x, indices=1, intermediates_only=True)["image_intermediates"][-1]
+        b, c, gh, gw = fmap.shape
+        tokens = fmap.reshape(b, c, gh * gw).permute(0, 2, 1)
+        pos = attnpool.positional_embedding[1:].to(tokens.dtype)
+        if pos.shape[0] != gh * gw:
+            raise InvalidInput(f"{spec}: feature map {gh}x{gw} does not match the attention pool's positions")
+        v = F.linear(tokens + pos, attnpool.v_proj.weight, attnpool.v_proj.bias)
+        return attnpool.c_proj(v).reshape(b, gh, gw, -1)
+    if hasattr(visual, "class_embedding") and hasattr(visual, "forward_intermediates") and hasattr(visual, "proj"):
+        if getattr(visual, "attn_pool", None) is not None:
+            raise InvalidInput(f"{spec}: dense features of attention-pooled (CoCa-style) ViTs are not supported")
+        out = visual.forward_intermediates(
+            x, indices=1, normalize_intermediates=True, intermediates_only=True, output_fmt="NLC"
+        )["image_intermediates"][-1]
+        b, n, _ = out.shape
+        if visual.proj is not None:
+            out = out @ visual.proj
+        gh = x.shape[2] // visual.patch_size[0]
+        gw = x.shape[3] // visual.patch_size[1]
+        if gh * gw != n:
+            raise InvalidInput(f"{spec}: {n} patch tokens do not form a {gh}x{gw} grid")
+        return out.reshape(b, gh, gw, -1)
+    raise InvalidInput(
+        f"{spec}: dense features need a ViT or an attention-pooled ResNet image tower "
+        f"(got {type(visual).__name__})",
+        hint="use demo or an open_clip ViT/RN model",
+    )
 
 
 def _reparameterize(model: Any) -> Any:

@@ -79,7 +79,8 @@ def make_background(kind: str, w: int, h: int, rng: np.random.Generator) -> Imag
         elif style == 1:  # checkerboard
             t = ((np.floor(xs * w / period) + np.floor(ys * h / period)) % 2) > 0
         else:  # dots
-            t = ((np.mod(xs * w, period) - period / 2) ** 2 + (np.mod(ys * h, period) - period / 2) ** 2) < (period / 4) ** 2
+            dx, dy = np.mod(xs * w, period) - period / 2, np.mod(ys * h, period) - period / 2
+            t = dx**2 + dy**2 < (period / 4) ** 2
         t = t.astype(np.float32)
         return _rgb(a * (1 - t) + b * t)
     if kind == "sky":

@@ -1,7 +1,7 @@
 """Still scenes of the "objects" theme: 1-5 named everyday objects on varied backgrounds.
 
 ``generate_object_scene(seed)`` is deterministic by its arguments. Objects (concepts of
-`vltools.world.concepts`) are placed, scaled, rotated and sometimes overlap (later ones in front;
+`vltools.world.concept_table`) are placed, scaled, rotated and sometimes overlap (later ones in front;
 occlusion recorded); backgrounds are plain, gradients, noise, textures or places (sky, grass,
 water, road, sand, indoor) with controllable object-background co-occurrence; tints on request.
 
@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from vltools.world.backgrounds import KINDS, PLACE_NAMES, PLACE_PHRASES, PLACES, make_background, natural_place
-from vltools.world.concepts import Split, concepts, rgba
+from vltools.world.concept_table import Split, concepts, rgba
 from vltools.world.degrade import degrade
 
 TINTS: dict[str, tuple[int, int, int]] = {
@@ -123,7 +123,7 @@ def exists_question(name: str) -> str:
 
 def plural_of(name: str) -> str:
     """The concept's plural ("dogs", "mice", "fireworks")."""
-    from vltools.world.concepts import concept
+    from vltools.world.concept_table import concept
 
     return concept(name)["plural"]
 
@@ -269,7 +269,7 @@ def generate_object_scene(
     objects: list[dict[str, Any]] = []
     masks: list[np.ndarray] = []
     boxes: list[tuple[float, float, float, float]] = []
-    for i, c in enumerate(chosen):
+    for c in chosen:
         s = int(round(rng.uniform(lo, hi) * side))
         rot = float(rng.uniform(-30, 30)) if rng.random() < rotate_p else 0.0
         flip = bool(rng.random() < 0.3)
@@ -420,7 +420,7 @@ def questions(objects: list[dict], background: str, split: Split, rng: np.random
     present = {o["concept"] for o in objects}
     related = set()
     for o in objects:
-        from vltools.world.concepts import concept
+        from vltools.world.concept_table import concept
 
         related.update(concept(o["concept"])["related"])
     for g in groups[:2]:
