@@ -8,13 +8,13 @@ Data (all generated here, deterministic by ``--seed``):
 Evaluation (scripts/eval_demo_clip_v2.py) uses other seed ranges and the held-out concepts.
 
 Model: `vltools.models.clip_demo_v2` (open_clip CustomTextCLIP; locked MiniLM text tower, so caption
-embeddings are computed once and cached on disk; ModifiedResNet image tower at 128 px, trained).
+embeddings are computed once and cached on disk; ModifiedResNet image tower at 96 px, trained).
 
 Loss (as v1, plus a dense term): symmetric contrastive loss over the batch's captions (identical
 captions are all positives) with a fixed bank of class prompts as extra texts ("a {concept}" for
 every train concept, "a {colour} {shape}" for the shapes) and an auxiliary cross-entropy over the bank
 for single-object images; plus a dense loss: for each object the attention pool's value-path features
-of the 4x4 cells its mask covers, averaged with the coverage, classified over the bank.
+of the 3x3 cells its mask covers, averaged with the coverage, classified over the bank.
 
 ``--minutes M`` sets the number of steps from the throughput measured in the first steps so that the
 whole run fits M minutes of wall time; the chosen ``steps`` is logged, and ``--steps N`` repeats a
@@ -40,8 +40,9 @@ if str(REPO) not in sys.path:
 
 OBJ_SEED_BASE = 20_000_000  # evaluation uses 29_000_000+; world.generate datasets use 1e10+
 SHAPES_SEED_BASE = 1_000_000  # v1's training layouts
-SIZE = 128
-GRID = 4
+GEN_SIZE = 128  # scenes are drawn at 128 px (their captions are in the text cache) and fed at SIZE
+SIZE = 96  # clip_demo_v2.IMAGE_SIZE
+GRID = SIZE // 32  # the attention pool's grid: dense features are GRID x GRID
 
 
 def log(msg: str, fh=None) -> None:
@@ -141,7 +142,7 @@ def build_data(args, fh):
     for k in range(args.objects):
         single = k % 2 == 0
         sc = generate_object_scene(OBJ_SEED_BASE + args.seed * 1_000_003 + k, split="train",
-                                   n_objects=1 if single else None, tint_p=0.08, image_size=SIZE)
+                                   n_objects=1 if single else None, tint_p=0.08, image_size=GEN_SIZE)
         i = len(images)
         images.append(to_array(sc.image))
         objs = sc.labels["objects"]

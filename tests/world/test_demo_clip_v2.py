@@ -1,4 +1,4 @@
-"""The shipped demo CLIP v2 (spec ``demo``): loads offline, gives 4x4 dense features, and recognises
+"""The shipped demo CLIP v2 (spec ``demo``): loads offline, gives 3x3 dense features, and recognises
 objects of held-out scenes (seeds never used in training) through image.classify, far above chance,
 including held-out concepts it never saw (they transfer only through the locked text tower)."""
 
@@ -65,6 +65,6 @@ def test_v2_dense_features_and_both_demo_specs():
     st = Settings(device="cpu")
     v2 = get_clip("demo", st)
     v1 = get_clip("demo-shapes", st)
-    assert v2.image_size == 128 and v1.image_size == 64 and v2.dim == v1.dim == 384
+    assert v2.image_size == 96 and v1.image_size == 64 and v2.dim == v1.dim == 384
     d = v2.encode_dense([Image.new("RGB", (100, 100), "white")])
-    assert d.shape == (1, 4, 4, 384)
+    assert d.shape == (1, 3, 3, 384)

@@ -3,7 +3,7 @@
 Same recipe as v1 (`vltools.models.clip_demo`, now spec ``demo-shapes``): an open_clip
 ``CustomTextCLIP`` whose text tower is the bundled all-MiniLM-L6-v2 (mean pooling, no projection,
 **locked**) and whose image tower is trained. v2's image tower is an open_clip ``ModifiedResNet``
-at 128 x 128 px with an attention-pool head, so besides the pooled embedding it gives a 4 x 4 grid
+at 96 x 96 px with an attention-pool head, so besides the pooled embedding it gives a 3 x 3 grid
 of dense features in the same space (`vltools.models.clip.ClipBackend.encode_dense`).
 
 Trained by ``scripts/train_demo_clip_v2.py`` on world v2 scenes of the **train** concepts, the
@@ -24,9 +24,9 @@ from typing import Any
 
 MODEL_NAME = "vltools-demo-clip-v2"
 WEIGHTS_FILE = "demo_v2_clip.safetensors"
-IMAGE_SIZE = 128
+IMAGE_SIZE = 96
 EMBED_DIM = 384
-WIDTH = 24
+WIDTH = 16
 
 _lock = threading.Lock()
 _registered: str | None = None
