@@ -4,7 +4,9 @@ Writes benchmarks/results/demo_clip_v2_eval.{json,md}. Everything is held out fr
 scenes use seeds from EVAL_SEED_BASE (training: 20,000,000 + k), shapes scenes v1's evaluation seeds
 (9,000,000 + k), easy-VQA its test split; "held-out concepts" were never in a training image or caption.
 
-1. Objects, one per image, through the ``image.classify`` tool (default templates, ``model: demo``):
+1. Objects, one per image, through the ``image.classify`` tool (default templates, ``model: demo``;
+   for the 707-way cases its own `class_embeddings` + image embeddings + argmax, with the 2,121 prompt
+   embeddings computed once):
    a) train concepts, top-1 among 50 random train concepts (groups of 50 drawn with a fixed seed; each
       image shows a concept of its group); b) train concepts, top-1 among all 707 concepts; c) held-out
       concepts, top-1 among the 109 held-out concepts and among all 707; d) per-category top-1 (among
@@ -57,6 +59,60 @@ def classify(paths: list[str], labels: list[str], settings, model: str = "demo")
                                   ctx=Context(settings=settings))
         out += [r.label for r in res.results]
     return out
+
+
+class CachedTexts:
+    """A CLIP backend whose text embeddings come from a {text: vector} cache when present.
+
+    The demo CLIPs' text tower is the same locked MiniLM, so prompt embeddings computed once (with
+    any of them) are reused; `main` checks a sample against the backend before trusting the cache.
+    """
+
+    def __init__(self, backend, cache: dict[str, np.ndarray]) -> None:
+        self.backend, self.cache = backend, cache
+
+    def encode_texts_detailed(self, texts, long_text="stretch"):
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if missing:
+            emb, _ = self.backend.encode_texts_detailed(missing, long_text=long_text)
+            self.cache.update(zip(missing, emb, strict=True))
+        return np.stack([self.cache[t] for t in texts]), [None] * len(texts)
+
+    def fit_notices(self, texts, notes, what="text"):
+        return []
+
+
+def classify_all(paths: list[str], labels: list[str], backend, cache: dict[str, np.ndarray]) -> list[str]:
+    """image.classify's own computation (its class_embeddings with its default templates, the backend's
+    image embeddings, argmax of cosine) with the prompt embeddings served from ``cache``."""
+    from PIL import Image
+
+    from vltools.tools.image import DEFAULT_TEMPLATES, class_embeddings
+
+    classes, _ = class_embeddings(CachedTexts(backend, cache), labels, DEFAULT_TEMPLATES, None)
+    out = []
+    for i in range(0, len(paths), 128):
+        feats = backend.encode_images([Image.open(p).convert("RGB") for p in paths[i : i + 128]])
+        out += [labels[int(j)] for j in (feats @ classes.T).argmax(1)]
+    return out
+
+
+def prompt_cache(path: Path, labels: list[str], backend) -> dict[str, np.ndarray]:
+    """{prompt: embedding} for every default-template prompt of ``labels``, stored in ``path``."""
+    from vltools.tools.image import DEFAULT_TEMPLATES
+
+    texts = [t.replace("{}", lab) for lab in labels for t in DEFAULT_TEMPLATES]
+    cache: dict[str, np.ndarray] = {}
+    if path.is_file():
+        z = np.load(path, allow_pickle=False)
+        cache = dict(zip(z["texts"].tolist(), z["vecs"], strict=True))
+    missing = [t for t in texts if t not in cache]
+    if missing:
+        emb, _ = backend.encode_texts_detailed(missing)
+        cache.update(zip(missing, emb, strict=True))
+        keys = sorted(cache)
+        np.savez(path, texts=np.array(keys), vecs=np.stack([cache[k] for k in keys]).astype(np.float32))
+    return cache
 
 
 def scores(pred: list[str], truth: list[str], related: dict[str, set[str]]) -> dict[str, float]:
@@ -115,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shapes", type=int, default=880, help="single-shape world scenes (4)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "demo_clip_v2_eval"))
+    ap.add_argument("--prompt-cache", default=str(Path.home() / ".cache" / "vltools" / "demo_prompts_707.npz"),
+                    help="embeddings of the all-concepts prompts (MiniLM is locked: they never change)")
+    ap.add_argument("--precompute-prompts", action="store_true",
+                    help="only fill the prompt cache (with demo-shapes, whose text tower is the same)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -144,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     related = {r["name"]: set(r["related"]) for r in rows}
     rng = np.random.default_rng(12345)
     res: dict = {"protocol": __doc__.strip(), "model": "demo (v2)", "torch_threads": args.threads}
+    if args.precompute_prompts:
+        Path(args.prompt_cache).parent.mkdir(parents=True, exist_ok=True)
+        n = len(prompt_cache(Path(args.prompt_cache), allc, get_clip("demo-shapes", settings)))
+        log(f"{n} prompt embeddings in {args.prompt_cache}")
+        return 0
 
     def save(img, name: str) -> str:
         p = tmp / f"{name}.png"
@@ -187,8 +252,15 @@ def main(argv: list[str] | None = None) -> int:
         htruth.append(name)
         hppaths.append(save(pasted(name, np.random.default_rng([seed, 5]))[0], f"hp{k}"))
 
-    # 1b (and 1c among all): the train-concept and held-out-concept images among all concepts, one call
-    both = classify(paths + hpaths, allc, settings)
+    # 1b (and 1c among all): the train-concept and held-out-concept images among all concepts; the
+    # 2,121 prompt embeddings are computed once (the text tower is the locked MiniLM of both demo models)
+    v2 = get_clip("demo", settings)
+    cache = prompt_cache(Path(args.prompt_cache), allc, v2)
+    probe = list(cache)[:: max(1, len(cache) // 8)][:8]
+    fresh, _ = v2.encode_texts(probe)
+    if not np.allclose(fresh, np.stack([cache[t] for t in probe]), atol=1e-4):
+        raise SystemExit("the prompt cache does not match the demo CLIP v2 text tower; delete it")
+    both = classify_all(paths + hpaths, allc, v2, cache)
     pred_all, hpred_all = both[: len(paths)], both[len(paths) :]
     res["objects_train_among_all"] = {**scores(pred_all, truth, related), "chance": 1 / len(allc),
                                       "candidates": len(allc)}
@@ -215,7 +287,6 @@ def main(argv: list[str] | None = None) -> int:
     res["per_category_among_all"] = per
 
     # 3 + 5: multi-object scenes: retrieval and the pointing game ----------------------------------
-    v2 = get_clip("demo", settings)
     v1 = get_clip("demo-shapes", settings)
     for label, split, nobj in (("train_concepts", "train", (2, 4)), ("heldout_concepts", "heldout", (2, 3))):
         n = args.multi if split == "train" else args.multi // 2
