@@ -55,7 +55,7 @@ def classify(paths: list[str], labels: list[str], settings, model: str = "demo")
 
     out = []
     for i in range(0, len(paths), 256):
-        res = get_registry().call("image.classify", {"images": paths[i : i + 256], "labels": labels, "model": model},
+        res = get_registry().call("image.classify", {"images": paths[i : i + 256], "labels": labels, "clip": model},
                                   ctx=Context(settings=settings))
         out += [r.label for r in res.results]
     return out

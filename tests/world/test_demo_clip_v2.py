@@ -35,7 +35,7 @@ def _scenes(folder, split, n, offset):
 
 def _top1(scenes, labels, settings):
     res = get_registry().call(
-        "image.classify", {"images": [p for p, _ in scenes], "labels": labels, "model": "demo"},
+        "image.classify", {"images": [p for p, _ in scenes], "labels": labels, "clip": "demo"},
         ctx=Context(settings=settings),
     )
     return float(np.mean([r.label == c for r, (_, c) in zip(res.results, scenes, strict=True)]))

@@ -17,6 +17,7 @@ from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput
 from vltools.core.paths import resolve_under_roots
 from vltools.core.tool import tool
+from vltools.schemas import ToolInput
 
 Degradation = Literal["blur", "noise", "jpeg", "contrast", "pixelate"]
 Theme = Literal["shapes", "objects"]
@@ -25,7 +26,7 @@ Background = Literal["plain", "gradient", "noise", "texture", "sky", "grass", "w
 Tint = Literal["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "gray", "black"]
 
 
-class WorldGenerateInput(BaseModel):
+class WorldGenerateInput(ToolInput):
     out_dir: str = Field(min_length=1, description="Folder to write into (created; must lie under an allowed root).")
     images: int = Field(16, ge=0, le=5000, description="Number of still scenes (images/*.png).")
     videos: int = Field(0, ge=0, le=200, description="Number of video clips (videos/*.mp4).")
@@ -61,8 +62,12 @@ class WorldGenerateOutput(BaseModel):
 
 @tool("world.generate")
 def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
-    """Generate a synthetic-world dataset (shapes or named everyday objects; counts, positions, masks;
-    videos with timed events and tracks) with exact captions and labels, deterministic by seed."""
+    """Generate a synthetic dataset of shape or everyday-object images and short videos with exact captions, labels,
+    masks and event times, deterministic by seed.
+
+    Shapes: colours, counts and positions. Objects: named everyday objects on backgrounds and places, with masks,
+    occlusion, tints and question-answer pairs; videos carry timed events and per-frame tracks.
+    """
     if inp.images + inp.videos == 0:
         raise InvalidInput("nothing to generate: images and videos are both 0", hint="ask for images or videos")
     if inp.theme == "shapes" and (inp.split != "train" or inp.background or inp.tint):
