@@ -85,3 +85,17 @@ def test_wrong_token_and_unreachable_server_are_clear_errors(warm_server, server
     gone = client([*args, "--server", f"http://127.0.0.1:{free_port()}"], server_env)
     assert gone.returncode == 2 and gone.stderr.startswith("backend: cannot reach the vltools server")
     assert "Traceback" not in gone.stderr
+
+
+def test_progress_notifications_reach_the_caller(warm_server):
+    import vltools
+    from vltools.remote import call_remote
+
+    from .conftest import many_docs
+
+    vltools.call("collection.create", {"name": "warm_progress", "kind": "text", "model": "none"})
+    seen: list[tuple[float, float | None, str]] = []
+    out = call_remote(warm_server, "collection.add", {"collection": "warm_progress", "documents": many_docs(40, "w")},
+                      token=TOKEN, progress=lambda d, t, n: seen.append((d, t, n)))
+    assert out["added"] == 40
+    assert seen and [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)
