@@ -62,3 +62,11 @@ def test_export_openai_has_every_tool_with_its_input_schema(run_cli):
         assert fn["parameters"]["properties"] == schema["properties"]
         assert fn["parameters"].get("required", []) == schema.get("required", [])
         assert fn["parameters"]["type"] == "object"
+
+
+def test_run_script_names_its_two_commands():
+    r = subprocess.run([str(ROOT / "run"), "bogus"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "./run demo" in r.stderr and "./run test" in r.stderr
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./run test" in ci and "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1" in ci
+    assert "./run demo" in (ROOT / "README.md").read_text() and "./run test" in (ROOT / "README.md").read_text()
