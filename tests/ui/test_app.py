@@ -116,3 +116,17 @@ def test_background_run_reports_progress_and_result(ui_data):
         page = c.get(job)
         assert "added" in page.text and 'id="job-progress"' in page.text
         assert job.removeprefix("/jobs/") in c.get("/jobs").text
+
+
+def test_destructive_tools_need_a_confirmation(ui_data):
+    import vltools
+
+    vltools.call("collection.create", {"name": "ui_doomed", "kind": "text", "model": "none"})
+    with client() as c:
+        assert 'name="__confirm__"' in c.get("/tool/collection.delete").text
+        refused = c.post("/tool/collection.delete", data={"collection": "ui_doomed"})
+        assert refused.status_code == 400 and "deletes or overwrites stored data" in refused.text
+        assert "ui_doomed" in {x.name for x in vltools.call("collection.list", {}).collections}
+        done = c.post("/tool/collection.delete", data={"collection": "ui_doomed", "__confirm__": "on"})
+        assert done.status_code == 200
+        assert "ui_doomed" not in {x.name for x in vltools.call("collection.list", {}).collections}

@@ -218,6 +218,9 @@ def build_ui_app(*, host: str = "127.0.0.1", token: str | None = None, registry:
             values = {k: v for k, v in form.items() if isinstance(v, str)}
             try:
                 inp = parse_form(fields, values, raw_json=values.get("__json__", ""))
+                if spec.effects == "destructive" and values.get("__confirm__") is None:
+                    raise InvalidInput(f"{spec.name} deletes or overwrites stored data",
+                                       hint="tick 'I understand' and run it again")
                 if values.get("__background__") is not None:
                     job = jobs.start(spec.name, inp)
                     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
