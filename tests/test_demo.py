@@ -33,6 +33,11 @@ def test_demo_prints_a_summary_and_writes_a_report_with_pictures(tmp_path):
     assert len(srcs) >= 20
     assert all((out / s).is_file() and (out / s).stat().st_size > 100 for s in srcs)
     assert "sheets/text_to_image.png" in srcs
+    # Each picture shows its own file: the one-object images classified are not the world's scenes.
+    sections = {re.search(r"<h2>\d+\. ([^<]+?) <small>", s)[1]: s for s in page.split("<section>")[1:-1]}
+    world_pics = set(re.findall(r'<img [^>]*src="([^"]+)"', sections["World"]))
+    classified = set(re.findall(r'<img [^>]*src="([^"]+)"', sections["Classification"]))
+    assert len(classified) == 4 and not world_pics & classified
     assert re.search(r'<a href="world/videos/vid_\d+\.mp4#t=\d+\.\d\d">', page)  # video hits jump to their time
     # A rerun into the same folder starts from fresh collections (no duplicate-content refusal).
     again = subprocess.run([sys.executable, "-m", "vltools.cli", "demo", "--out", str(out), "--size", "tiny"],

@@ -116,17 +116,6 @@ def cmd_call(args: argparse.Namespace) -> int:
 
     inp = _read_input(args)
     bar = _TqdmProgress(args.name)
-    server = args.server or os.environ.get("VLTOOLS_SERVER")
-    if server:  # the warm path: a running `vltools serve --transport http` has the models loaded
-        from vltools.remote import call_remote
-
-        try:
-            data = call_remote(server, args.name, inp, token=os.environ.get("VLTOOLS_HTTP_TOKEN"),
-                               timeout=args.timeout, progress=bar)
-        finally:
-            bar.close()
-        _print_json(data)
-        return 0
     try:
         out = vltools.call(args.name, inp, progress=bar, timeout=args.timeout)
     finally:
@@ -146,6 +135,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vltools.graphs.workflow import run_workflow_cli
 
     return run_workflow_cli(args)
+
+
+def cmd_call_or_remote(args: argparse.Namespace) -> int:
+    """``vltools call``: sent to a running HTTP server with --server / VLTOOLS_SERVER (the warm CLI,
+    no model loaded in this process), else run here by `cmd_call`."""
+    server = args.server or os.environ.get("VLTOOLS_SERVER")
+    if not server:
+        return cmd_call(args)
+    from vltools.remote import call_remote
+
+    inp = _read_input(args)
+    bar = _TqdmProgress(args.name)
+    try:
+        data = call_remote(server, args.name, inp, token=os.environ.get("VLTOOLS_HTTP_TOKEN"),
+                           timeout=args.timeout, progress=bar)
+    finally:
+        bar.close()
+    _print_json(data)
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -198,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, help="seconds before the call is abandoned")
     s.add_argument("--server", metavar="URL",
                    help="send the call to a running `vltools serve --transport http` (env VLTOOLS_SERVER)")
-    s.set_defaults(func=cmd_call)
+    s.set_defaults(func=cmd_call_or_remote)
 
     s = sub.add_parser("serve", help="run the MCP server")
     s.add_argument("--transport", choices=["stdio", "http"], default="stdio")

@@ -13,6 +13,7 @@ Everything lives under one folder (``--out``, default ``./vltools-demo``): the w
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import shutil
@@ -118,8 +119,9 @@ class Demo:
         from vltools.models.media import load_image
         from vltools.models.video import sample_frames
 
-        src = Path(path)
-        name = f"{src.stem}{'' if at is None else f'_{at:.2f}'}.png"
+        src = Path(path).resolve()
+        key = hashlib.sha1(str(src).encode()).hexdigest()[:10]  # same-named files in different folders
+        name = f"{src.stem}-{key}{'' if at is None else f'_{at:.2f}'}.png"
         target = self.thumbs / name
         if not target.exists():
             if src.suffix.lower() in {".mp4", ".webm", ".mkv", ".avi", ".mov"}:
