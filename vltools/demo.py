@@ -237,12 +237,12 @@ class Demo:
         res = self.call("video.search", {"collection": "demo_videos", "query": query, "k": len(world.video_files)})
         rank = next((h.rank for h in res.hits if Path(h.path).stem == target), None)
         lines = [f"query {query!r}: the video it describes ranks #{rank} of {len(res.hits)}"]
-        lines += [f"#{h.rank} {Path(h.path).name} {h.score:.3f} best frame at {h.best_time:.2f} s" for h in res.hits]
+        lines += [f"#{h.rank} {Path(h.path).name} {h.score:.3f} best frame at {h.time:.2f} s" for h in res.hits]
         figs = []
         for h in res.hits:
             mark = " ✓" if Path(h.path).stem == target else ""
-            link = f"{self.rel(h.path)}#t={h.best_time:.2f}"
-            figs.append(self.figure(h.path, f"#{h.rank} {h.score:.3f} @{h.best_time:.1f}s{mark}", at=h.best_time,
+            link = f"{self.rel(h.path)}#t={h.time:.2f}"
+            figs.append(self.figure(h.path, f"#{h.rank} {h.score:.3f} @{h.time:.1f}s{mark}", at=h.time,
                                     link=link))
         body = (f"<p>query <q>{html.escape(query)}</q> (the caption of {target}; a thumbnail is the best-matching "
                 f"frame and links to the video at that time)</p><div class=\"grid\">{''.join(figs)}</div>")

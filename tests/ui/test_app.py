@@ -92,7 +92,7 @@ def test_media_only_from_allowed_roots_and_only_media(tmp_path, monkeypatch):
 def test_results_with_masks_are_overlaid_and_hits_become_thumbnails():
     html = str(render_value({"image": "/d/scene.png", "masks": ["/d/m0.png", "/d/m1.png"], "label": "cat"}))
     assert html.count('class="mask"') == 2 and "/thumb?path=/d/scene.png" in html
-    hits = str(render_value([{"id": "a", "path": "/d/a.mp4", "score": 0.5, "rank": 1, "best_time": 1.25}]))
+    hits = str(render_value([{"id": "a", "path": "/d/a.mp4", "score": 0.5, "rank": 1, "time": 1.25}]))
     assert 'class="hit"' in hits and "/media?path=/d/a.mp4#t=1.25" in hits
     assert "/thumb?path=/d/a.mp4&amp;t=1.250" in hits
     assert "&lt;script&gt;" in str(render_value({"text": "<script>alert(1)</script>"}))

@@ -38,7 +38,7 @@ def thumb_url(path: str, *, at: float | None = None) -> str:
 def hit_card(hit: dict[str, Any]) -> Markup:
     """One search hit with a thumbnail: rank, score, and for videos the time of the best frame."""
     path = str(hit.get("path", ""))
-    at = hit.get("best_time")
+    at = hit.get("time", hit.get("best_time"))
     kind = is_media(path)
     caption = f"#{hit.get('rank', '?')} {float(hit.get('score', 0.0)):.3f}"
     if at is not None:
