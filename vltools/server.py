@@ -4,8 +4,12 @@
   only ``[A-Za-z0-9_-]``. ``inputSchema`` is the tool's input model, ``outputSchema`` its output
   model; results carry ``structuredContent`` plus a JSON text copy.
 - A `ToolError` (including invalid input, which names the field) is an ``isError`` result with
-  its one-line message; any other exception is an ``isError`` result ``internal error: ...`` and
-  the server keeps running.
+  its one-line message as text and the error's ``{code, message, hint, details}`` in the result's
+  ``_meta["vltools/error"]`` (not ``structuredContent``, which clients check against the tool's
+  output schema); a bug inside a tool is the registry's `InternalError` (code ``internal``); any other
+  exception is an ``isError`` result ``internal error: ...`` and the server keeps running.
+- A client's ``notifications/cancelled`` cancels the call's context: the tool's backends stop at
+  their next check (between tokens or batches), so the model is free for the next request.
 - When the client sends a ``progressToken``, ``ctx.progress(...)`` becomes
   ``notifications/progress`` (throttled, monotonic across phases of one call).
 - stdio: the protocol owns the real stdout; file descriptor 1 and ``sys.stdout`` are pointed at
@@ -101,8 +105,15 @@ def list_mcp_tools(reg: Registry) -> list[types.Tool]:
 
 
 # -- results ---------------------------------------------------------------------------------
-def error_result(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=True)
+def error_result(error: str | ToolError) -> types.CallToolResult:
+    """An ``isError`` result: the one-line message, plus ``_meta["vltools/error"]`` for a `ToolError`."""
+    if isinstance(error, ToolError):
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=error.render())],
+            isError=True,
+            _meta={"vltools/error": error.to_dict()},
+        )
+    return types.CallToolResult(content=[types.TextContent(type="text", text=error)], isError=True)
 
 
 def ok_result(data: Any) -> types.CallToolResult:
@@ -169,7 +180,10 @@ async def run_tool(
     *,
     progress: Callable[[float, float | None, str], None] | None = None,
 ) -> types.CallToolResult:
-    """Run one registry tool in a worker thread and map the outcome to an MCP result."""
+    """Run one registry tool in a worker thread and map the outcome to an MCP result.
+
+    ``reg`` is any registry: its `call` puts itself on the context, so nested calls stay on it.
+    """
     ctx = Context(progress=progress)
     try:
         spec = reg.spec(name)
@@ -178,9 +192,9 @@ async def run_tool(
         )
         data = out.model_dump(mode="json")
     except ToolError as err:
-        return error_result(err.render())
+        return error_result(err)
     except anyio.get_cancelled_exc_class():
-        ctx.cancelled.set()  # the abandoned worker stops at its next ctx.progress / ctx.check
+        ctx.cancel()  # the abandoned worker's backends stop at their next check and free the model
         raise
     except Exception as err:  # a bug in a tool must not take the server down
         log.exception("tool %s failed", name)

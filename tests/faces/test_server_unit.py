@@ -191,7 +191,8 @@ def test_a_cancelled_request_stops_the_running_tool():
     from vltools.server import build_server
 
     reg = Registry(Registry.read_file(
-        "tools:\n  - {name: sample.sleep, entry: 'tests.core.sample_tools:sleep', summary: Sleep.}\n", "test"))
+        "tools:\n  - {name: sample.sleep, entry: 'tests.core.sample_tools:sleep', summary: Sleep.,\n"
+        "    effects: read_only}\n", "test"))
 
     def sleeping() -> bool:
         return any(t.name == "vltools:sample.sleep" and t.is_alive() for t in threading.enumerate())

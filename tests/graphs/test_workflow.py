@@ -57,7 +57,8 @@ def test_failed_step_resumes_without_rerunning_earlier_steps(tmp_path, counted_c
     msg = exc.value.render()
     assert "step 'more'" in msg and "extra.jsonl" in msg and "--resume" in msg
     assert counted_calls == ["collection.create", "collection.add", "collection.add"]
-    run_id = msg.split("run ")[1].split(":")[0]
+    run_id = exc.value.details["run_id"]
+    assert exc.value.details["failed_step"] == "more" and f"run {run_id}:" in msg
 
     (tmp_path / "extra.jsonl").write_text(json.dumps({"id": "d2", "text": "Glaciers retreat as it warms."}) + "\n")
     counted_calls.clear()

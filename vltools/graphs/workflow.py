@@ -355,7 +355,10 @@ def _node(wf: Workflow, step: Step, index: int, run_id: str, progress: Any) -> A
             try:
                 out = get_registry().call(step.tool, inp, progress=progress)
             except ToolError as err:
-                raise ToolError(err.code, f"step {step.id!r} ({step.tool}) failed: {err.message}", err.hint) from err
+                raise ToolError(
+                    err.code, f"step {step.id!r} ({step.tool}) failed: {err.message}", hint=err.hint,
+                    details=err.details,
+                ) from err
             results.append(out.model_dump(mode="json"))
             if step.for_each is not None:
                 _say(f"{label} item {n + 1}/{len(items)} done")
@@ -448,7 +451,8 @@ def run_workflow(path: str | Path | None = None, *, resume: str | None = None, d
             conn.commit()
             _say(f"[{run_id}] failed at step {failed!r}; fix the cause, then: vltools run --resume {run_id}")
             hint = (err.hint + "; " if err.hint else "") + f"then resume with `vltools run --resume {run_id}`"
-            raise ToolError(err.code, f"run {run_id}: {err.message}", hint) from err
+            details = {**err.details, "run_id": run_id, "failed_step": failed}
+            raise ToolError(err.code, f"run {run_id}: {err.message}", hint=hint, details=details) from err
         conn.execute("UPDATE vltools_runs SET status='completed', failed_step=NULL, updated=? WHERE run_id=?",
                      (time.time(), run_id))
         conn.commit()

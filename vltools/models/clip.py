@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from vltools.core.cancel import StopFn, current_should_stop, stopped_early
 from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound
 from vltools.core.settings import Settings
 
@@ -391,13 +392,26 @@ class ClipBackend:
         return f"ClipBackend({self.spec!r}, dim={self.dim}, device={self.device!r})"
 
     # -- images ---------------------------------------------------------------------------
-    def encode_images(self, images: list[Any], *, batch_size: int = 32, progress: Progress = None) -> np.ndarray:
-        """Embed PIL images in batches; returns float32 (n, dim), L2-normalised."""
+    def encode_images(
+        self,
+        images: list[Any],
+        *,
+        batch_size: int = 32,
+        progress: Progress = None,
+        should_stop: StopFn | None = None,
+    ) -> np.ndarray:
+        """Embed PIL images in batches; returns float32 (n, dim), L2-normalised.
+
+        ``should_stop`` (default: the running tool call's) is checked before each batch (`Timeout`).
+        """
         import torch
 
+        stop = current_should_stop(should_stop)
         out = np.zeros((len(images), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
+                if stop is not None and stop():
+                    raise stopped_early(f"image encoding with {self.spec}", start, len(images))
                 chunk = images[start : start + batch_size]
                 x = torch.stack([self.preprocess(im) for im in chunk]).to(self.device, self.dtype)
                 feats = self.model.encode_image(x)
@@ -445,13 +459,16 @@ class ClipBackend:
         batch_size: int = 64,
         long_text: LongText = "stretch",
         progress: Progress = None,
+        should_stop: StopFn | None = None,
     ) -> tuple[np.ndarray, list[bool]]:
         """Embed texts; float32 (n, dim) L2-normalised, plus per text whether it exceeded the context.
 
         See `encode_texts_detailed` for how long texts are handled; the bool is True whenever a
         text did not fit the text tower's context (and so was stretched, extended, chunked or cut).
         """
-        emb, notes = self.encode_texts_detailed(texts, batch_size=batch_size, long_text=long_text, progress=progress)
+        emb, notes = self.encode_texts_detailed(
+            texts, batch_size=batch_size, long_text=long_text, progress=progress, should_stop=should_stop
+        )
         return emb, [n is not None for n in notes]
 
     def encode_texts_detailed(
@@ -461,6 +478,7 @@ class ClipBackend:
         batch_size: int = 64,
         long_text: LongText = "stretch",
         progress: Progress = None,
+        should_stop: StopFn | None = None,
     ) -> tuple[np.ndarray, list[str | None]]:
         """Embed texts, never cutting a long one silently (P08, Long-CLIP).
 
@@ -475,9 +493,12 @@ class ClipBackend:
         Returns:
             (embeddings, notes) where notes[i] is None when text i fitted, else one of
             "stretched", "extended", "chunked", "truncated".
+
+        ``should_stop`` (default: the running tool call's) is checked before each batch (`Timeout`).
         """
         import torch
 
+        stop = current_should_stop(should_stop)
         if long_text not in LONG_TEXT_MODES:
             raise InvalidInput(f"long_text must be one of {', '.join(LONG_TEXT_MODES)}, got {long_text!r}")
         n = len(texts)
@@ -508,6 +529,8 @@ class ClipBackend:
         with torch.inference_mode():
             for key, ids in groups.items():
                 for start in range(0, len(ids), batch_size):
+                    if stop is not None and stop():
+                        raise stopped_early(f"text encoding with {self.spec}", done, n)
                     part = ids[start : start + batch_size]
                     batch = [texts[i] for i in part]
                     if key == "plain":
