@@ -152,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vltools", description="Typed vision-language and retrieval tools.")
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     p.add_argument(
-        "--error-json", action="store_true", help="print errors on stderr as one JSON object (code, message, hint, details)"
+        "--error-json",
+        action="store_true",
+        help="print errors on stderr as one JSON object (code, message, hint, details)",
     )
     sub = p.add_subparsers(dest="command", required=True)
 

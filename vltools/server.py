@@ -351,7 +351,8 @@ def _setup_logging() -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("vltools-mcp %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    level = os.environ.get("VLTOOLS_LOG_LEVEL", "WARNING").upper()
+    # `vltools serve` owns its process, so it configures the root logger (setting log_level).
+    level = get_settings().log_level.upper()
     root.setLevel(level)
     for noisy in ("mcp", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

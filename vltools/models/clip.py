@@ -30,7 +30,8 @@ import numpy as np
 
 from vltools.core.cancel import StopFn, current_should_stop, stopped_early
 from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound
-from vltools.core.settings import Settings
+from vltools.core.settings import Settings, check_model_allowed
+from vltools.models._offline import hub_offline
 
 LongText = Literal["stretch", "chunk", "truncate", "error"]
 LONG_TEXT_MODES = ("stretch", "chunk", "truncate", "error")
@@ -50,23 +51,18 @@ _CACHE: dict[tuple[str, str], ClipBackend] = {}
 _LOCK = threading.Lock()
 
 
-def _offline_env() -> None:
-    # Must precede the first import of huggingface_hub/open_clip to take effect there.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
 def get_clip(spec: str | None, settings: Settings) -> ClipBackend:
     """The cached `ClipBackend` for ``spec`` (default ``settings.clip``) on ``settings.torch_device()``."""
     spec = (spec or settings.clip).strip()
-    _offline_env()
+    check_model_allowed(spec, settings, what="CLIP")
     _precheck(spec)  # before anything imports torch: a missing pretrained cache fails in well under a second
     device = settings.torch_device()
     key = (spec, device)
     with _LOCK:
         backend = _CACHE.get(key)
         if backend is None:
-            backend = _load(spec, device)
+            with hub_offline():  # open_clip has no local_files_only: keep huggingface_hub off the network
+                backend = _load(spec, device)
             _CACHE[key] = backend
         return backend
 

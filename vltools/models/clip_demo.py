@@ -18,12 +18,15 @@ Nothing is downloaded: the config names the package folder, which transformers r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,23 +103,34 @@ def _quiet_transformers() -> None:
         pass
 
 
+class _OpenClipNotices(logging.Filter):
+    """Drops open_clip's below-error records (it logs through the root logger)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or f"{os.sep}open_clip{os.sep}" not in record.pathname
+
+
+@contextlib.contextmanager
+def _drop_open_clip_notices() -> Iterator[None]:
+    """Hide open_clip's "initialized partially" warning for the random image tower, without
+    changing the root logger's level (other libraries' records pass the filter)."""
+    flt = _OpenClipNotices()
+    root = logging.getLogger()
+    root.addFilter(flt)
+    try:
+        yield
+    finally:
+        root.removeFilter(flt)
+
+
 def build_demo_model() -> Any:
     """A fresh demo CLIP: MiniLM text tower loaded and locked, image tower randomly initialised."""
-    import logging
-
     import open_clip
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     _quiet_transformers()
-    name = register_config()
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # open_clip warns "initialized partially" for the random image tower
-    try:
+    name = register_config()  # the text tower is a local folder: nothing is looked up online
+    with _drop_open_clip_notices():
         model = open_clip.create_model(name, pretrained=None, pretrained_text=True)
-    finally:
-        root.setLevel(level)
     model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
     return model
 
