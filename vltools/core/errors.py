@@ -32,9 +32,13 @@ class ToolError(Exception):
         hint: str | None = None,
         details: dict[str, Any] | None = None,
     ):
-        # Subclasses fix the code; ``ToolError("not_found", "...")`` also works.
-        if code is not None and not message and type(self) is not ToolError:
-            code, message = None, code
+        # Subclasses fix the code and take the message alone: ``NotFound("...", hint=...)``;
+        # ``ToolError("not_found", "...")`` names the code.
+        if type(self) is not ToolError:
+            if code is not None and message:
+                raise TypeError(f"{type(self).__name__} takes the message only; pass hint=/details= as keywords")
+            if code is not None:
+                code, message = None, code
         self.code = code or type(self).code
         self.message = message
         self.hint = hint
