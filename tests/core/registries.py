@@ -14,6 +14,7 @@ tools:
   - {name: sample.crash, entry: 'tests.core.sample_tools:crash', summary: A bug., effects: read_only}
   - {name: sample.fail_with_details, entry: 'tests.core.sample_tools:fail_with_details',
      summary: Fail with details., effects: read_only}
+  - {name: sample.torch_busy, entry: 'tests.core.sample_tools:torch_busy', summary: Busy torch., effects: read_only}
 """
 
 

@@ -110,3 +110,22 @@ def crash(inp: EchoInput, ctx: Context) -> EchoOutput:
 def fail_with_details(inp: EchoInput, ctx: Context) -> EchoOutput:
     """Fails with a ToolError carrying details."""
     raise NotFound(f"no run {inp.text!r}", hint="list the runs", details={"run_id": inp.text, "n": 3})
+
+
+class BusyInput(BaseModel):
+    seconds: float = Field(60, ge=0, le=600, description="How long to keep torch busy.")
+    marker: str | None = Field(None, description="File created once torch is computing.")
+
+
+@tool("sample.torch_busy")
+def torch_busy(inp: BusyInput, ctx: Context) -> EchoOutput:
+    """Keep torch busy, ignoring every stop signal (a backend without a stop check)."""
+    import torch
+
+    a = torch.randn(384, 384)
+    end = time.monotonic() + inp.seconds
+    while time.monotonic() < end:
+        a = (a @ a).tanh()
+        if inp.marker and not Path(inp.marker).exists():
+            Path(inp.marker).write_text("computing")
+    return EchoOutput(text="busy")

@@ -304,7 +304,7 @@ def _run_with_deadline(t: Tool, model: BaseModel, ctx: Context) -> Any:
         ctx.cancel()
         stopped = done.wait(STOP_GRACE_S)
         if not stopped:
-            log.warning("%s did not stop within %.1fs of its cancellation; abandoning its thread", t.name, STOP_GRACE_S)
+            log.info("%s did not stop within %.1fs of its cancellation; abandoning its thread", t.name, STOP_GRACE_S)
         if timed_out:
             raise Timeout(
                 f"{t.name} ran past its time limit",
