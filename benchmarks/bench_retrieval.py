@@ -46,8 +46,8 @@ def evaluate(vltools, name: str, ds: Path, retriever: str, **extra) -> dict:
         "eval.retrieval",
         {
             "collection": name,
-            "queries": str(ds / "queries.jsonl"),
-            "qrels": str(ds / "qrels.tsv"),
+            "queries_path": str(ds / "queries.jsonl"),
+            "qrels_path": str(ds / "qrels.tsv"),
             "retriever": retriever,
             "k": 10,
             "depth": 100,
@@ -80,7 +80,7 @@ def bench_dataset(vltools, ds: Path) -> dict:
     for n in (name, f"{name}-plain"):
         if n in list_collections(settings):
             delete_collection(n, settings)
-    vltools.call("collection.create", {"name": name, "kind": "text", "model": "minilm"})
+    vltools.call("collection.create", {"name": name, "kind": "text", "text_model": "minilm"})
     t = time.monotonic()
     add = vltools.call("collection.add", {"collection": name, "path": str(ds / "corpus.jsonl")}, timeout=7200)
     res["index"] = {"documents": add.count, "seconds": round(time.monotonic() - t, 1)}

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         for v in variants:
             t0 = time.perf_counter()
             out = vltools.call("vqa.zero_shot", {"image": paths[ids[i]], "question": qs[i], "candidates": answers,
-                                                 "model": args.model, **VARIANTS[v]})
+                                                 "clip": args.model, **VARIANTS[v]})
             seconds[v] += time.perf_counter() - t0
             ok = out.answer == ans[i]
             correct[v][t] += ok

@@ -68,10 +68,29 @@ def _registry(args: argparse.Namespace) -> Registry:
     return registry()
 
 
+def catalogue_markdown(entries: list[Any]) -> str:
+    """The README's catalogue: one table row per entry, then each paper entry's fidelity note."""
+    rows = [
+        "| name | kind | papers | fidelity | effects | what it does |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in entries:
+        effects = e.effects.replace("_", "-") + ("" if e.idempotent else ", not idempotent")
+        rows.append(
+            f"| `{e.name}` | {e.kind} | {', '.join(e.papers)} | {e.fidelity or ''} | {effects} | {e.summary} |"
+        )
+    notes = [f"- `{e.name}` ({e.fidelity}): {e.fidelity_note}" for e in entries if e.fidelity]
+    head = "Fidelity to the cited papers (faithful, adapted, or the baseline they improve on):"
+    return "\n".join(rows) + f"\n\n{head}\n\n" + "\n".join(notes) + "\n"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     entries = _registry(args).list(args.tag)
+    if args.markdown:
+        sys.stdout.write(catalogue_markdown(entries))
+        return 0
     if args.json:
-        _print_json([e.model_dump(exclude={"source", "defaults"}) for e in entries])
+        _print_json([e.model_dump(exclude={"source"}) for e in entries])
         return 0
     width = max((len(e.name) for e in entries), default=10)
     for e in entries:
@@ -88,8 +107,12 @@ def cmd_describe(args: argparse.Namespace) -> int:
     out = [f"{info['name']} ({info['kind']}) — {info['summary']}"]
     for p in info["papers"]:
         out.append(f"  paper {p['id']}: {p['title']}")
-    if info["needs"]:
-        out.append(f"  needs: {', '.join(info['needs'])}")
+    if info["fidelity"]:
+        out.append(f"  fidelity: {info['fidelity']} — {info['fidelity_note']}")
+    out.append(f"  effects: {info['effects']}, idempotent: {'yes' if info['idempotent'] else 'no'}")
+    for key in ("needs", "consumes", "produces"):
+        if info[key]:
+            out.append(f"  {key}: {', '.join(info[key])}")
     if info["description"]:
         out.append("")
         out.append(info["description"])
@@ -161,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("list", help="list tools and graphs")
     s.add_argument("--tag", help="only entries with this tag")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--markdown", action="store_true", help="the README's catalogue table and fidelity notes")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("describe", help="schemas, papers and needs of one tool")

@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 
 from vltools.core import Context, InvalidInput, NotFound, tool
 from vltools.core.cancel import current_should_stop, stopped_early
+from vltools.schemas import ToolInput
 
 
-class EchoInput(BaseModel):
+class EchoInput(ToolInput):
     text: str = Field(min_length=1, description="Text to echo.")
     times: int = Field(1, ge=1, le=5, description="How often.")
 
@@ -31,7 +32,7 @@ def echo(inp: EchoInput, ctx: Context) -> EchoOutput:
     return EchoOutput(text=" ".join([inp.text] * inp.times))
 
 
-class SleepInput(BaseModel):
+class SleepInput(ToolInput):
     seconds: float = Field(ge=0, le=30, description="How long to work.")
 
 
@@ -52,7 +53,7 @@ def broken(inp: EchoInput, ctx: Context) -> EchoOutput:
 
 
 # -- a private two-tool registry: the outer tool calls the inner one through ctx.call -----------
-class InnerInput(BaseModel):
+class InnerInput(ToolInput):
     text: str = Field(min_length=1, description="Text to wrap.")
 
 
@@ -79,7 +80,7 @@ def outer(inp: InnerInput, ctx: Context) -> InnerOutput:
 BACKEND_LOCK = threading.Lock()
 
 
-class SpinInput(BaseModel):
+class SpinInput(ToolInput):
     marker: str | None = Field(None, description="File created once the work started.")
     seconds: float = Field(60, ge=0, le=600, description="Most time to spin.")
 
@@ -112,7 +113,7 @@ def fail_with_details(inp: EchoInput, ctx: Context) -> EchoOutput:
     raise NotFound(f"no run {inp.text!r}", hint="list the runs", details={"run_id": inp.text, "n": 3})
 
 
-class BusyInput(BaseModel):
+class BusyInput(ToolInput):
     seconds: float = Field(60, ge=0, le=600, description="How long to keep torch busy.")
     marker: str | None = Field(None, description="File created once torch is computing.")
 

@@ -18,7 +18,6 @@ tools:
     entry: tests.core.sample_tools:echo
     summary: Echo text.
     effects: read_only
-    tags: [sample]
   - name: sample.sleep
     entry: tests.core.sample_tools:sleep
     summary: Sleep.
@@ -117,8 +116,8 @@ def test_plugins_are_loaded_from_entry_points(tmp_path):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("from pathlib import Path\nREGISTRY = str(Path(__file__).with_name('reg.yaml'))\n")
     (pkg / "reg.yaml").write_text(
-        "tools:\n  - {name: plug.echo, entry: 'tests.core.sample_tools:echo', summary: Plugin echo.,\n"
-        "     effects: read_only}\n"
+        "tools:\n  - {name: plug.echo, entry: 'tests.core.sample_tools:echo', summary: Plugin echo.,"
+        " effects: read_only}\n"
     )
     dist = tmp_path / "myplugin-0.1.dist-info"
     dist.mkdir()

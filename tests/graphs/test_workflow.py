@@ -17,7 +17,7 @@ INDEX = textwrap.dedent("""
     steps:
       - id: create
         tool: collection.create
-        inputs: {name: "${inputs.coll}", model: none, exist_ok: true}
+        inputs: {name: "${inputs.coll}", text_model: none, exist_ok: true}
       - id: seed
         tool: collection.add
         inputs:
@@ -130,7 +130,7 @@ def test_cli_run_reports_json_and_one_line_errors(tmp_path, run_cli):
     wf = tmp_path / "ok.yaml"
     wf.write_text(textwrap.dedent("""
         steps:
-          - {id: make, tool: collection.create, inputs: {name: wf_cli, model: none, exist_ok: true}}
+          - {id: make, tool: collection.create, inputs: {name: wf_cli, text_model: none, exist_ok: true}}
           - {id: info, tool: collection.info, inputs: {collection: "${make.output.name}"}}"""))
     code, out, err = run_cli("run", str(wf), "--db", str(tmp_path / "r.sqlite"))
     assert code == 0, err

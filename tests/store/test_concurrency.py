@@ -115,7 +115,7 @@ def test_two_cli_processes_adding_at_once(tmp_path):
     import vltools
 
     name = unique("cli-race")
-    vltools.call("collection.create", {"name": name, "model": "none"})
+    vltools.call("collection.create", {"name": name, "text_model": "none"})
     docs = some_docs(80)
     a = write_jsonl(tmp_path / "a.jsonl", docs[:40])
     b = write_jsonl(tmp_path / "b.jsonl", docs[40:])

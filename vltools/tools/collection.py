@@ -7,6 +7,7 @@ in FAISS and BM25 (see ``vltools.store``). Needs: the text encoder for adds to t
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -15,6 +16,7 @@ from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput, TooLarge, Unsupported
 from vltools.core.paths import check_path
 from vltools.core.tool import tool
+from vltools.schemas import ToolInput
 from vltools.store import create_collection, delete_collection, index_text, list_collections
 from vltools.store._io import read_jsonl
 
@@ -63,24 +65,49 @@ def info_of(coll: Any) -> CollectionInfo:
 
 
 # -- collection.create --------------------------------------------------------------------
-class CollectionCreateInput(BaseModel):
+class CollectionCreateInput(ToolInput):
     name: str = Field(pattern=NAME_PATTERN, description="New collection name (letters, digits, _ - .).")
     kind: Literal["text", "image", "video"] = Field("text", description="What the collection holds.")
-    model: str | None = Field(
+    text_model: str | None = Field(
         None,
-        description="Encoder spec: text -> a text model (default settings.text_model, 'minilm'; 'none' = BM25 only); "
-        "image/video -> a CLIP spec (default settings.clip).",
+        description="Text collections: the text encoder (default settings.text_model, 'minilm'; 'none' = BM25 only).",
     )
+    clip: str | None = Field(None, description="Image/video collections: the CLIP spec (default settings.clip).")
     index: Literal["flat", "hnsw", "ivf"] = Field("flat", description="FAISS index: exact flat, approximate HNSW/IVF.")
     exist_ok: bool = Field(False, description="Return the existing collection if it has the same kind and model.")
     bm25_k1: float = Field(0.9, ge=0, le=10, description="Text: BM25 term-frequency saturation k1 (Anserini default).")
     bm25_b: float = Field(0.4, ge=0, le=1, description="Text: BM25 length normalisation b (Anserini default).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_model(cls, data: Any) -> Any:
+        """``model`` (until 0.2, with a warning) means text_model for text and clip for image/video."""
+        if isinstance(data, dict) and "model" in data:
+            new = "text_model" if data.get("kind", "text") == "text" else "clip"
+            if new in data:
+                raise ValueError(f"give {new!r} only; 'model' is its deprecated name")
+            warnings.warn(f"collection.create: field 'model' is deprecated, use {new!r}", DeprecationWarning,
+                          stacklevel=2)
+            data = {**data, new: data["model"]}
+            del data["model"]
+        return data
+
+    @model_validator(mode="after")
+    def _encoder_fits_kind(self) -> CollectionCreateInput:
+        if self.kind == "text" and self.clip is not None:
+            raise ValueError("a text collection takes 'text_model', not 'clip'")
+        if self.kind != "text" and self.text_model is not None:
+            raise ValueError(f"an {self.kind} collection takes 'clip', not 'text_model'")
+        return self
+
 
 @tool("collection.create")
 def create(inp: CollectionCreateInput, ctx: Context) -> CollectionInfo:
-    """Create an empty collection of text documents, images or videos with a FAISS (and, for text, BM25) index."""
-    model = inp.model or (ctx.settings.text_model if inp.kind == "text" else ctx.settings.clip)
+    """Create an empty collection of text documents, images or videos (FAISS + SQLite, BM25 for text)."""
+    if inp.kind == "text":
+        model = inp.text_model or ctx.settings.text_model
+    else:
+        model = inp.clip or ctx.settings.clip
     if inp.kind == "text" and model != "none":
         from vltools.models.text import resolve
 
@@ -98,7 +125,7 @@ def create(inp: CollectionCreateInput, ctx: Context) -> CollectionInfo:
 
 
 # -- collection.add -----------------------------------------------------------------------
-class CollectionAddInput(BaseModel):
+class CollectionAddInput(ToolInput):
     collection: str = Field(description="Name of an existing text collection.")
     documents: list[dict[str, Any]] | None = Field(
         None,
@@ -170,7 +197,7 @@ def load_documents(inp: CollectionAddInput, ctx: Context) -> tuple[list[dict[str
 
 @tool("collection.add")
 def add(inp: CollectionAddInput, ctx: Context) -> CollectionAddOutput:
-    """Add text documents (inline or from a JSONL file) to a collection: encoded, indexed, all or nothing."""
+    """Add text documents (inline or from a JSONL file) to a collection; encoded, indexed, all or nothing."""
     t0 = time.monotonic()
     coll = ctx.collection(inp.collection)
     if coll.kind != "text":
@@ -204,17 +231,17 @@ def add(inp: CollectionAddInput, ctx: Context) -> CollectionAddOutput:
 
 
 # -- collection.info / list / delete --------------------------------------------------------
-class CollectionRef(BaseModel):
+class CollectionRef(ToolInput):
     collection: str = Field(description="Collection name.")
 
 
 @tool("collection.info")
 def info(inp: CollectionRef, ctx: Context) -> CollectionInfo:
-    """Describe a collection: kind, document count, model, vector dimension, index type and path."""
+    """Describe a collection - kind, document count, model, vector dimension, index type and path."""
     return info_of(ctx.collection(inp.collection))
 
 
-class CollectionListInput(BaseModel):
+class CollectionListInput(ToolInput):
     kind: Literal["text", "image", "video"] | None = Field(None, description="Only collections of this kind.")
 
 
@@ -224,7 +251,7 @@ class CollectionListOutput(BaseModel):
 
 @tool("collection.list")
 def list_(inp: CollectionListInput, ctx: Context) -> CollectionListOutput:
-    """List the collections under VLTOOLS_HOME with their kind, size and model."""
+    """List the collections stored under VLTOOLS_HOME with their kind, size and model."""
     out = []
     for name in list_collections(ctx.settings):
         try:
