@@ -132,3 +132,53 @@ def test_cli_ctrl_c_during_generation_exits_130_without_abort():
     text = b"".join(chunks).decode(errors="replace")
     assert p.returncode == 130, text[-2000:]
     assert "terminate called" not in text and text.rstrip().endswith("interrupted")
+
+
+@pytest.mark.heavy
+def test_an_mcp_cancel_frees_the_model_for_the_next_request():
+    """Over MCP: cancel a long generation; the model's lock is free again soon, and the next
+    llm.generate request in the same server is answered."""
+    import anyio
+    import mcp.types as types
+    import torch
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    from vltools.models.llm import get_llm
+    from vltools.server import build_server
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    llm = get_llm("smollm2")
+
+    async def go():
+        async with create_connected_server_and_client_session(build_server()) as client:
+            request_id = client._request_id
+
+            async def long_call():
+                try:
+                    await client.call_tool("llm_generate", LONG)
+                except Exception:
+                    pass
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(long_call)
+                with anyio.fail_after(240):  # until the worker generates, holding the model's lock
+                    while True:
+                        await anyio.sleep(0.05)
+                        if not llm._lock.acquire(blocking=False):
+                            break
+                        llm._lock.release()
+                await client.send_notification(types.ClientNotification(types.CancelledNotification(
+                    params=types.CancelledNotificationParams(requestId=request_id, reason="test"))))
+                with anyio.fail_after(60):  # 4096 tokens would take many minutes
+                    while not llm._lock.acquire(blocking=False):
+                        await anyio.sleep(0.05)
+                    llm._lock.release()
+            return await client.call_tool("llm_generate", {"prompt": "Say hi.", "max_tokens": 4})
+
+    try:
+        r = anyio.run(go)
+    finally:
+        torch.set_num_threads(threads)
+    assert not r.isError, r.content
+    assert r.structuredContent["stats"]["generated_tokens"] >= 1
