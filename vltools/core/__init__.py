@@ -4,6 +4,7 @@ from vltools.core.context import Context
 from vltools.core.errors import (
     BackendUnavailable,
     Conflict,
+    Corrupt,
     InternalError,
     InvalidInput,
     NotFound,
@@ -21,6 +22,7 @@ __all__ = [
     "BackendUnavailable",
     "Conflict",
     "Context",
+    "Corrupt",
     "InternalError",
     "InvalidInput",
     "NotFound",

@@ -85,6 +85,12 @@ class Conflict(ToolError):
     code = "conflict"
 
 
+class Corrupt(ToolError):
+    """Stored data is damaged (e.g. a collection file); the message names the file, the hint the repair."""
+
+    code = "corrupt"
+
+
 class InternalError(ToolError):
     """A bug in a tool (an unexpected exception or an output that breaks its schema), not the caller's fault."""
 

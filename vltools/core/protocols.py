@@ -126,7 +126,7 @@ class LLM(Protocol):
 
     def complete(
         self,
-        messages: Messages,
+        messages: Messages | str,
         *,
         max_tokens: int = 256,
         temperature: float = 0.0,

@@ -135,7 +135,7 @@ class LLM:
 
     def complete(
         self,
-        messages: Messages,
+        messages: Messages | str,
         *,
         max_tokens: int = 256,
         temperature: float = 0.0,
@@ -144,6 +144,8 @@ class LLM:
         should_stop: StopFn | None = None,
     ) -> Completion:
         """Like `generate`, with usage and (``top_logprobs`` > 0) per-token logprobs.
+
+        Local backends (smollm2, hf:) also take a raw prompt string, continued as is (no chat template).
 
         ``should_stop`` (default: the running tool call's) is checked between tokens; when it
         says stop, generation ends and `Timeout` is raised (the partial text is dropped).
