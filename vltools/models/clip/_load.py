@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound
 from vltools.core.cache import ModelCache
+from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound
 from vltools.core.settings import Settings, check_model_allowed
 from vltools.models.clip._encode import ClipBackend
 
