@@ -189,7 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.file and not args.resume:
         raise InvalidInput("give a workflow file, or --resume RUN_ID", hint="vltools run examples/rag_folder.yaml")
     bar = _RunProgress("workflow")
-    ctx = Context(progress=bar)
+    ctx = Context(progress=bar, registry=_registry(args))
     run = WorkflowRun.prepare(args.file, resume=args.resume, db=args.db, ctx=ctx)
     bar.label = run.run_id
     verb = "resuming" if run.resumed else "running"

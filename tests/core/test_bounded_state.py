@@ -15,10 +15,9 @@ from vltools.core.errors import InvalidInput
 from vltools.core.settings import Settings, check_model_allowed
 
 PKG = Path(__file__).resolve().parents[2] / "vltools"
-# Programs (not library code) own their process: the CLI entry point, the server's entry point, and
-# training scripts that still live in the package.
-PROGRAMS = {"cli.py", "server.py", "llm_server.py", "testing/llm_server.py", "world/train_demo.py",
-            "world/eval_demo.py"}
+# Programs (not library code) own their process: the CLI entry point, the MCP server's entry point and
+# the OpenAI-compatible test server's ``main``.
+PROGRAMS = {"cli.py", "server.py", "testing/openai_server.py"}
 
 
 def _library_files() -> list[Path]:
