@@ -3,7 +3,7 @@
 Data (all generated here, deterministic by ``--seed``):
 - world v2 "objects" scenes of the **train** concepts only (``split="train"``: held-out concepts never
   appear in an image or caption), seeds from OBJ_SEED_BASE; half one object, half 2-5 objects;
-- shapes-world scenes (seeds from vltools.world.train_demo's range, 1,000,000 + k) so v1's skills stay;
+- shapes-world scenes (v1's training seeds, 1,000,000 + k; see vltools.world.splits) so v1's skills stay;
 - the easy-VQA **train** split (captions from its Q/A pairs).
 Evaluation (scripts/eval_demo_clip_v2.py) uses other seed ranges and the held-out concepts.
 

@@ -51,7 +51,7 @@ def test_modified_resnet_dense_is_the_attention_pool_value_path():
     import open_clip
     import torch
 
-    from vltools.models.clip import _dense_features
+    from vltools.models.clip._encode import _dense_features
 
     torch.manual_seed(0)
     model = open_clip.CLIP(
@@ -82,7 +82,7 @@ def test_dense_refuses_towers_without_spatial_features():
     import torch
 
     from vltools.core.errors import InvalidInput
-    from vltools.models.clip import _dense_features
+    from vltools.models.clip._encode import _dense_features
 
     with pytest.raises(InvalidInput):
         _dense_features(torch.nn.Linear(3, 3), torch.zeros(1, 3, 8, 8), "odd")

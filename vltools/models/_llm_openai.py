@@ -1,5 +1,5 @@
 """OpenAI-compatible HTTP backend (``openai:BASE_URL#MODEL``): vLLM, llama.cpp server, Ollama,
-``python -m vltools.llm_server``.
+``python -m vltools.testing.openai_server`` (a test double).
 
 Capabilities: ``generate``; ``next_token_logits`` through ``top_logprobs`` (servers that do not
 return logprobs fail with `Unsupported`). No attentions. Token counts for truncation are estimates
@@ -13,8 +13,9 @@ import os
 import threading
 from typing import Any
 
+from vltools.core.cancel import StopFn, current_should_stop
 from vltools.core.errors import BackendUnavailable, Unsupported
-from vltools.models.llm import LLM, Completion, Messages, NextToken, TokenLogprob, Usage
+from vltools.models._llm_base import LLM, Completion, Messages, NextToken, TokenLogprob, Usage, stopped
 
 CHARS_PER_TOKEN = 4
 TOP_LOGPROBS = 20  # the most OpenAI's API allows
@@ -55,7 +56,7 @@ class OpenAILLM(LLM):
         except httpx.HTTPError as err:
             raise BackendUnavailable(
                 f"cannot reach the LLM server {self.base_url}: {err}",
-                hint="start the server (e.g. python -m vltools.llm_server --model smollm2 --port 8000) or fix the URL",
+                hint="start the server (vLLM, llama.cpp server, Ollama) or fix the URL",
             ) from err
         if r.status_code >= 400:
             raise BackendUnavailable(
@@ -84,7 +85,11 @@ class OpenAILLM(LLM):
         temperature: float = 0.0,
         stop: list[str] | None = None,
         top_logprobs: int = 0,
+        should_stop: StopFn | None = None,
     ) -> Completion:
+        stop_fn = current_should_stop(should_stop)
+        if stop_fn is not None and stop_fn():  # an HTTP request in flight is not interrupted
+            raise stopped(f"generation with {self.spec}")
         body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature}
         if stop:
             body["stop"] = list(stop)
@@ -137,7 +142,7 @@ class OpenAILLM(LLM):
         if not top:
             raise Unsupported(
                 f"the server behind {self.spec!r} returned no top_logprobs",
-                hint="use a server with logprobs support (vLLM, llama.cpp, vltools.llm_server) or smollm2 / hf:PATH",
+                hint="use a server with logprobs support (vLLM, llama.cpp) or smollm2 / hf:PATH",
             )
         floor = min(float(lp) for _, lp in top) - 1.0
         best: dict[str, float] = {}

@@ -79,24 +79,20 @@ def register_config() -> str:
 
 
 def build_model() -> Any:
-    """A fresh v2 model: MiniLM text tower loaded and locked, image tower randomly initialised."""
-    import logging
+    """A fresh v2 model: MiniLM text tower loaded and locked, image tower randomly initialised.
 
+    Built as open_clip's ``CustomTextCLIP`` from the model config, as `clip_demo.build_demo_model`.
+    """
     import open_clip
 
     from vltools.models.clip_demo import _quiet_transformers
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    _quiet_transformers()
-    name = register_config()
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # open_clip warns "initialized partially" for the random image tower
-    try:
-        model = open_clip.create_model(name, pretrained=None, pretrained_text=True)
-    finally:
-        root.setLevel(level)
+    register_config()  # the tokenizer is looked up by this name
+    cfg = model_config()
+    cfg.pop("custom_text")
+    cfg["text_cfg"]["hf_model_pretrained"] = True  # MiniLM's weights, read from its local folder
+    with _quiet_transformers():
+        model = open_clip.CustomTextCLIP(**cfg)
     model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
     return model
 

@@ -11,8 +11,9 @@ on varied backgrounds and places, with masks, occlusion, tints, QA pairs and tra
     o = generate_object_scene(7)      # .image, .captions, .qa, .labels (boxes, RLE masks), .masks
 
 Modules: `vocab` (words, held-out synonyms and phrasings), `render` (drawing), `scene`, `video`,
-`degrade`, `dataset` (labels.jsonl + files on disk), `train_demo` / `eval_demo` (the demo CLIP v1);
-objects theme: `concepts` (the table and images), `backgrounds`, `objects` (scenes), `objects_video`.
+`degrade`, `dataset` (labels.jsonl + files on disk), `splits` (seed ranges and easy-VQA labels of the
+demo CLIP's training and evaluation; the scripts themselves live in the repository's `scripts/`);
+objects theme: `concept_table` (the table and images), `backgrounds`, `objects` (scenes), `objects_video`.
 Names are resolved lazily so importing the package costs nothing.
 """
 
