@@ -25,7 +25,8 @@ from vltools.models.clip._encode import ClipBackend
 _CACHE: ModelCache[ClipBackend] = ModelCache("clip")
 
 SPEC_FORMS = (
-    "demo, demo-shapes, open_clip:ARCH/PRETRAINED, open_clip:local-dir:PATH, open_clip:hf-hub:ORG/REPO or open_clip:ARCH@CHECKPOINT"
+    "demo, demo-shapes, open_clip:ARCH/PRETRAINED, open_clip:local-dir:PATH, open_clip:hf-hub:ORG/REPO "
+    "or open_clip:ARCH@CHECKPOINT"
 )
 _HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _PREPROCESS_KEYS = {"mean": "image_mean", "std": "image_std", "interpolation": "image_interpolation",
