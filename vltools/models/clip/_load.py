@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import difflib
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from vltools.core.cache import ModelCache
 from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound
-from vltools.core.settings import Settings
+from vltools.core.settings import Settings, check_model_allowed
 from vltools.models.clip._encode import ClipBackend
 
-# Loaded models kept per process, least recently used evicted first. A small bounded dict (not
-# vltools.core.cache, which was not on main yet when this was written; swapping is one line).
-MAX_LOADED = 3
-_CACHE: OrderedDict[tuple[str, str], ClipBackend] = OrderedDict()
-_LOCK = threading.Lock()
+# Loaded models kept per process (at most settings.max_loaded_models), least recently used evicted first.
+_CACHE: ModelCache[ClipBackend] = ModelCache("clip")
 
 SPEC_FORMS = (
-    "demo, open_clip:ARCH/PRETRAINED, open_clip:local-dir:PATH, open_clip:hf-hub:ORG/REPO or open_clip:ARCH@CHECKPOINT"
+    "demo, demo-shapes, open_clip:ARCH/PRETRAINED, open_clip:local-dir:PATH, open_clip:hf-hub:ORG/REPO "
+    "or open_clip:ARCH@CHECKPOINT"
 )
 _HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _PREPROCESS_KEYS = {"mean": "image_mean", "std": "image_std", "interpolation": "image_interpolation",
@@ -49,7 +46,7 @@ class ClipSpec:
 def parse_spec(spec: str) -> ClipSpec:
     """Parse a CLIP spec string (no file or cache access); `InvalidInput` naming the valid forms."""
     spec = spec.strip()
-    if spec == "demo":
+    if spec in ("demo", "demo-shapes"):  # v2 (objects + shapes) / v1 (shapes only)
         return ClipSpec(spec, "demo")
     if not spec.startswith("open_clip:"):
         raise InvalidInput(f"unknown CLIP spec {spec!r}", hint=f"use {SPEC_FORMS}")
@@ -73,36 +70,26 @@ def parse_spec(spec: str) -> ClipSpec:
 def get_clip(spec: str | None, settings: Settings) -> ClipBackend:
     """The cached `ClipBackend` for ``spec`` (default ``settings.clip``) on ``settings.torch_device()``.
 
-    At most `MAX_LOADED` models stay loaded; the least recently used is dropped first.
+    At most ``settings.max_loaded_models`` models stay loaded; the least recently used is dropped
+    first. A spec outside ``settings.allowed_models`` (when set) is refused before anything loads.
     """
     parsed = parse_spec(spec or settings.clip)
+    check_model_allowed(parsed.spec, settings, what="CLIP")
     if parsed.kind == "pretrained":
         _nothing_cached_precheck(parsed.arch, parsed.target)  # no open_clip/torch import (~20 s on a busy machine)
         cached_pretrained(parsed.arch, parsed.target)  # fails at once, before anything could reach the network
     device = settings.torch_device()
-    key = (parsed.spec, device)
-    with _LOCK:
-        backend = _CACHE.get(key)
-        if backend is None:
-            backend = _load(parsed, device)
-            _CACHE[key] = backend
-            while len(_CACHE) > MAX_LOADED:
-                _CACHE.popitem(last=False)
-        else:
-            _CACHE.move_to_end(key)
-        return backend
+    return _CACHE.get_or_load((parsed.spec, device), lambda: _load(parsed, device), settings.max_loaded_models)
 
 
 def clear_cache() -> None:
     """Forget loaded models (tests, memory)."""
-    with _LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def loaded_specs() -> list[tuple[str, str]]:
     """(spec, device) of the models currently loaded, least recently used first."""
-    with _LOCK:
-        return list(_CACHE)
+    return [key for key in _CACHE.keys() if isinstance(key, tuple)]
 
 
 # -- the local cache ------------------------------------------------------------------------------
@@ -305,15 +292,16 @@ def _create(name: str, device: str, spec: str, model_cfg: dict[str, Any] | None,
 
 def _load_demo(spec: str, device: str) -> ClipBackend:
     try:
-        from vltools.models import clip_demo
+        from vltools.models import clip_demo, clip_demo_v2
     except ImportError as err:
         raise BackendUnavailable(f"the demo CLIP is not available: {err}", hint="reinstall vltools") from err
     try:
-        model, preprocess, tokenizer = clip_demo.load_demo(device)
+        model, preprocess, tokenizer = clip_demo_v2.load(device) if spec == "demo" else clip_demo.load_demo(device)
     except FileNotFoundError as err:
+        script = "train_demo_clip_v2.py" if spec == "demo" else "train_demo_clip.py"
         raise BackendUnavailable(
             f"the demo CLIP weights are missing: {err}",
-            hint="reinstall vltools or retrain with scripts/train_demo_clip.py",
+            hint=f"reinstall vltools or retrain with scripts/{script}",
         ) from err
     if device.startswith("cuda"):
         model = model.half()
