@@ -96,8 +96,15 @@ def test_graph_streams_node_progress_to_langgraph_custom_stream():
 
     state = {"claim": "Plants need carbon dioxide.", "max_hops": 1, "params": {"llm": None},
              "evidence": [{"doc_id": "given:0", "text": "Plants require carbon dioxide.", "hop": 0, "score": 0.0}]}
-    events = list(build_graph().stream(state, {"configurable": {"vltools_ctx": Context()}}, stream_mode="custom"))
+    from vltools.core.registry import get_registry
+
+    ctx = Context(registry=get_registry())  # nested tool calls run on the registry (core: Context.registry)
+    events = list(build_graph().stream(state, {"configurable": {"vltools_ctx": ctx}}, stream_mode="custom"))
     assert [e["node"] for e in events] == ["prove"]
+    final = build_graph().invoke(state, {"configurable": {"vltools_ctx": ctx}})  # the LangGraph state itself
+    assert final["proof"]["verdict"] == final["proof"]["states"][-1]
+    assert final["proof"]["proof"] and all(p["origin"] for p in final["proof"]["proof"])
+    assert final["proof"]["parts"]
 
 
 def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
