@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def vltools_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every test session gets its own VLTOOLS_HOME (model caches stay in the user's home)."""
     home = tmp_path_factory.mktemp("vltools_home")
     os.environ["VLTOOLS_HOME"] = str(home)
+    # Only VLTOOLS_HOME is allowed by default; tests read their own temp folders and the shared data.
+    os.environ["VLTOOLS_EXTRA_ROOTS"] = json.dumps([str(tmp_path_factory.getbasetemp()), str(SHARED)])
     from vltools.core.settings import reset_settings
 
     reset_settings()

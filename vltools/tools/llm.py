@@ -35,7 +35,7 @@ class GenerateInput(BaseModel):
     max_tokens: int = Field(256, ge=1, le=4096, description="Most tokens to generate.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy (deterministic).")
     stop: list[str] = Field(default_factory=list, max_length=8, description="Strings that end generation.")
-    llm: str | None = Field(None, description="LLM spec: smollm2, hf:NAME_OR_PATH, openai:BASE_URL#MODEL.")
+    llm: str | None = Field(None, description="LLM spec: smollm2, hf:NAME_OR_PATH, openai:ENDPOINT#MODEL.")
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerateInput:
