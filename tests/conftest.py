@@ -26,7 +26,8 @@ def vltools_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("vltools_home")
     os.environ["VLTOOLS_HOME"] = str(home)
     # Only VLTOOLS_HOME is allowed by default; tests read their own temp folders and the shared data.
-    os.environ["VLTOOLS_EXTRA_ROOTS"] = json.dumps([str(tmp_path_factory.getbasetemp()), str(SHARED)])
+    # (ALLOWED, not EXTRA: a test's own Settings(allowed_roots=...) then replaces these.)
+    os.environ["VLTOOLS_ALLOWED_ROOTS"] = json.dumps([str(tmp_path_factory.getbasetemp()), str(SHARED)])
     from vltools.core.settings import reset_settings
 
     reset_settings()

@@ -118,4 +118,4 @@ def test_dequantised_cache_loads_as_hf_path(llm):
     assert other is not llm and other.capabilities == llm.capabilities
     assert other.generate(FRANCE, max_tokens=12) == llm.generate(FRANCE, max_tokens=12)
     with pytest.raises(NotFound):
-        get_llm("hf:/nonexistent/model-folder")
+        get_llm(f"hf:{get_settings().home}/nonexistent-model-folder")

@@ -82,6 +82,9 @@ class Context:
 
     # -- backends ---------------------------------------------------------------------
     def backend(self, kind: str, spec: str | None = None) -> Any:
+        from vltools.core.paths import check_model_spec
+
+        check_model_spec(kind, spec, self.settings)  # paths in specs: allowed roots first, no URLs
         return _resolve(BACKEND_LOADERS[kind])(spec, self.settings)
 
     def text(self, spec: str | None = None) -> Any:
