@@ -276,10 +276,11 @@ _HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9.
 
 
 def model_roots(settings: Settings) -> list[Path]:
-    """Where model folders may be read from: the allowed roots, the model cache, the HF cache."""
+    """Where model folders may be read from: the allowed roots, ``settings.model_dirs``, the model
+    cache and the Hugging Face cache."""
     from vltools.models.llm import model_cache_dir  # light module
 
-    extra = [model_cache_dir(settings)]
+    extra = [*settings.model_dirs, model_cache_dir(settings)]
     hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME")
     extra.append(Path(hub) if hub else Path.home() / ".cache" / "huggingface")
     return [*settings.roots(), *(p.expanduser().resolve() for p in extra)]
@@ -314,7 +315,7 @@ def check_model_target(target: str, settings: Settings, *, what: str = "model") 
     if not _under(resolved, roots):
         raise InvalidInput(
             f"{what}: {_label(target)} is outside the folders models may be read from",
-            hint="put the model under an allowed root (VLTOOLS_ALLOWED_ROOTS / VLTOOLS_EXTRA_ROOTS) or the model cache",
+            hint="put the model under an allowed root or name its folder in VLTOOLS_MODEL_DIRS",
         )
     return str(resolved)
 

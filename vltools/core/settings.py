@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Folders allowed in addition to allowed_roots (or to VLTOOLS_HOME); relative to the working dir.",
     )
+    model_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders model specs may name (hf:PATH, open_clip:local-dir:PATH...), besides the allowed roots "
+        "and the model cache.",
+    )
     llm_endpoints: dict[str, LLMEndpoint] = Field(
         default_factory=dict,
         description="Named OpenAI-compatible servers a call may use as openai:NAME#MODEL (JSON object).",
