@@ -105,6 +105,8 @@ def _read_input(args: argparse.Namespace) -> Any:
         return {}
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise InvalidInput(f"{where} nests too deeply", hint="flatten the input") from None
     except json.JSONDecodeError as err:
         raise InvalidInput(f"{where} is not valid JSON: {err}", hint="quote the JSON in single quotes") from None
 

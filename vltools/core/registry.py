@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vltools.core.context import Context, ProgressCallback
 from vltools.core.errors import InvalidInput, NotFound, RegistryError, ToolError
+from vltools.core.limits import check_input_shape
 from vltools.core.tool import Tool
 
 PLUGIN_GROUP = "vltools.plugins"
@@ -168,6 +169,7 @@ class Registry:
     # -- calling ----------------------------------------------------------------------
     def validate_input(self, name: str, inp: Any) -> BaseModel:
         t = self.get(name)
+        check_input_shape(inp)  # depth, lone surrogates, NaN: before anything recurses into it
         # Outputs of one tool feed the next without glue: models anywhere in the input
         # (e.g. a retriever's hits given as a reranker's passages) are validated as data.
         inp = _plain(inp)

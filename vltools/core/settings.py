@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         description="DANGEROUS: let calls name any openai: URL (request forgery); keys still go only to listed URLs.",
     )
     max_glob_files: int = Field(100_000, gt=0, description="Most filesystem entries one glob or folder walk visits.")
-    max_mcp_sessions: int = Field(100, gt=0, description="Most open HTTP MCP sessions; the idlest is closed beyond it.")
+    max_mcp_sessions: int = Field(100, gt=0, description="Most open HTTP MCP sessions; a new one beyond it gets 503.")
     mcp_session_idle_s: float = Field(600.0, gt=0, description="HTTP MCP sessions idle this long are closed, seconds.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest image (w*h) a tool decodes.")
     max_file_mb: float = Field(512.0, gt=0, description="Largest input file a tool reads, MiB.")

@@ -23,7 +23,7 @@ LOCK_TIMEOUT_S = 120.0
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):  # match() lets "name\n" through
         raise InvalidInput(
             f"bad collection name {name!r}",
             hint="use 1-100 characters: letters, digits, '_', '-', '.', starting with a letter or digit",

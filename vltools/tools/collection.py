@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput, TooLarge, Unsupported
-from vltools.core.paths import check_path
+from vltools.core.paths import check_model_spec, check_path
 from vltools.core.tool import tool
 from vltools.store import create_collection, delete_collection, index_text, list_collections
 from vltools.store._io import read_jsonl
@@ -81,6 +81,8 @@ class CollectionCreateInput(BaseModel):
 def create(inp: CollectionCreateInput, ctx: Context) -> CollectionInfo:
     """Create an empty collection of text documents, images or videos with a FAISS (and, for text, BM25) index."""
     model = inp.model or (ctx.settings.text_model if inp.kind == "text" else ctx.settings.clip)
+    if model != "none":
+        check_model_spec("text" if inp.kind == "text" else "clip", model, ctx.settings)  # paths: roots first
     if inp.kind == "text" and model != "none":
         from vltools.models.text import resolve
 
