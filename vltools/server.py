@@ -12,7 +12,8 @@
   stderr for everything else, so stray prints (from tools or libraries, Python or C) never
   corrupt the stream.
 - HTTP: sessions are capped (``VLTOOLS_MAX_MCP_SESSIONS``, 503 beyond) and closed after
-  ``VLTOOLS_MCP_SESSION_IDLE_S`` seconds without a request. Binds 127.0.0.1 by default. Bound to any non-loopback address it refuses to start
+  ``VLTOOLS_MCP_SESSION_IDLE_S`` seconds without a request.
+  Binds 127.0.0.1 by default. Bound to any non-loopback address it refuses to start
   without ``VLTOOLS_HTTP_TOKEN`` and answers 401 to requests without
   ``Authorization: Bearer <token>``.
 

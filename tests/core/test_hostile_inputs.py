@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import vltools
-from vltools.core.errors import InvalidInput, NotFound, ToolError
+from vltools.core.errors import InvalidInput, ToolError
 
 
 def _deep(n: int) -> list:

@@ -34,10 +34,9 @@ def served():
     use_persistent_model_cache()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    from vltools.core.settings import reset_settings
     from vltools.llm_server import serve_in_thread
     from vltools.models.llm import get_llm
-
-    from vltools.core.settings import reset_settings
 
     local = get_llm("smollm2")
     server = serve_in_thread(local, name="smollm2")

@@ -88,7 +88,9 @@ def load_qrels(qrels: str | dict[str, dict[str, int]], ctx: Context) -> dict[str
     if isinstance(qrels, dict):
         out_d = {str(q): {str(d): int(r) for d, r in docs.items()} for q, docs in qrels.items()}
         if any(abs(r) > MAX_RELEVANCE for docs in out_d.values() for r in docs.values()):
-            raise InvalidInput(f"a relevance grade is beyond ±{MAX_RELEVANCE:,}", hint="use small integer grades (0, 1, 2...)")
+            raise InvalidInput(
+                f"a relevance grade is beyond ±{MAX_RELEVANCE:,}", hint="use small integer grades (0, 1, 2...)"
+            )
         return out_d
     path = check_path(qrels, ctx.settings, what="qrels file")
     out: dict[str, dict[str, int]] = {}
