@@ -48,18 +48,20 @@ def main(argv: list[str] | None = None) -> int:
     tally = Tally()
     seconds: dict[str, float] = {}
     t_all = time.monotonic()
-    for name in names:
-        ensure_collections(settings)
-        t0 = time.monotonic()
-
+    def fuzzer(name: str):
         @seed(args.seed)
         @hsettings(max_examples=args.examples, deadline=None, database=None,
                    suppress_health_check=list(HealthCheck), phases=[Phase.generate])
         @given(inp=input_strategy(name, strings))
-        def fuzz(inp, name=name):
+        def fuzz(inp):
             tally.run(name, inp, settings, timeout=args.timeout, reraise=False)
 
-        fuzz()
+        return fuzz
+
+    for name in names:
+        ensure_collections(settings)
+        t0 = time.monotonic()
+        fuzzer(name)()
         seconds[name] = round(time.monotonic() - t0, 1)
         c = tally.outcomes[name]
         sys.stderr.write(f"{name}: {tally.tried(name)} inputs, raw={c['RAW']}, timeouts={c['timeout']}, "

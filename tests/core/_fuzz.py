@@ -202,14 +202,37 @@ def deep(n: int) -> Any:
     return v
 
 
-def sprinkle(value: Any, data: st.DataObject, strings: st.SearchStrategy[str]) -> Any:
-    """Replace some string leaves of a valid-shaped input with meaningful or hostile strings."""
+def by_key(world: list[str]) -> dict[str, list[str]]:
+    """Meaningful values for the field names the tools share (a convention, not a per-tool list)."""
+    files = [w for w in world if w.startswith("/")]
+    media = [w for w in files if w.endswith((".png", ".mp4", "/img", "*.png"))]
+    return {
+        "collection": ["fz_bm25", "fz_text", "fz_img", "fz_vid"],
+        "name": ["fz_new", "fz_bm25"],
+        "model": ["demo", "minilm", "none"],
+        "clip": ["demo"], "llm": ["smollm2"], "text_model": ["minilm"],
+        "reranker": ["rerank.first", "rerank.pointwise", "rerank.listwise"],
+        "path": files, "paths": media, "images": media, "image": media, "video": media, "videos": media,
+        "out_dir": [w for w in files if w.endswith("/out")], "qrels": files, "queries": files,
+        "claim": ["jet engines burn fuel", "the cat is not on the mat"], "query": ["jet engines", "red circle"],
+        "question": ["is the circle red?", "what colour is the square?", "how do jet engines work?"],
+        "prompt": ["a red circle moves left", "a dog runs"], "text": ["Jet engines compress air and burn fuel."],
+    }
+
+
+def sprinkle(value: Any, data: st.DataObject, strings: st.SearchStrategy[str],
+             keyed: dict[str, list[str]] | None = None, key: str = "") -> Any:
+    """Replace string leaves of a valid-shaped input with meaningful values (chosen by the field
+    name where it is a shared one), hostile strings, or keep them."""
     if isinstance(value, str):
-        return data.draw(st.one_of(st.just(value), strings)) if data.draw(st.booleans()) else value
+        choice = data.draw(st.integers(0, 9))
+        if keyed and key in keyed and keyed[key] and choice < 6:
+            return data.draw(st.sampled_from(keyed[key]))
+        return data.draw(strings) if choice >= 8 else value
     if isinstance(value, list):
-        return [sprinkle(v, data, strings) for v in value]
+        return [sprinkle(v, data, strings, keyed, key) for v in value]
     if isinstance(value, dict):
-        return {k: sprinkle(v, data, strings) for k, v in value.items()}
+        return {k: sprinkle(v, data, strings, keyed, k if isinstance(k, str) else "") for k, v in value.items()}
     return value
 
 
@@ -219,6 +242,7 @@ def input_strategy(name: str, world: list[str]) -> st.SearchStrategy[Any]:
 
     schema = get_registry().get(name).input_model.model_json_schema()
     strings = hostile_strings(world)
+    keyed = by_key(world)
     props = sorted((schema.get("properties") or {}).keys())
 
     @st.composite
@@ -230,7 +254,7 @@ def input_strategy(name: str, world: list[str]) -> st.SearchStrategy[Any]:
                 base = draw(from_schema(schema))
             except Exception:  # noqa: BLE001 - a schema hypothesis-jsonschema cannot handle: fall back
                 base = {}
-            base = sprinkle(base, data, strings)
+            base = sprinkle(base, data, strings, keyed)
             if mode == "mutated" and props and isinstance(base, dict):
                 key = draw(st.sampled_from(props))
                 base[key] = draw(st.one_of(json_values(strings), st.just(deep(900)), st.just(math.nan),
