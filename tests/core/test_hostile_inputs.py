@@ -130,3 +130,13 @@ def test_nl_name_creates_no_folder(vltools_home):
     with pytest.raises(InvalidInput):
         vltools.call("collection.create", {"name": "nl\n", "kind": "text", "model": "none"})
     assert not [p for p in Path(vltools_home).rglob("*") if "\n" in p.name]
+
+
+def test_store_name_check_uses_fullmatch():
+    """The schema's pattern guards the tools; the store's own check (Python API) must hold too."""
+    from vltools.store._manifest import check_name
+
+    for bad in ("nl\n", "a/b", "", ".hidden"):
+        with pytest.raises(InvalidInput):
+            check_name(bad)
+    assert check_name("ok.name-1") == "ok.name-1"
