@@ -277,7 +277,15 @@ class Tally:
     def run(self, name: str, inp: Any, settings: Settings, *, timeout: float, reraise: bool = True) -> None:
         ctx = FuzzContext(settings=settings)
         try:
-            get_registry().call(name, inp, ctx=ctx, timeout=timeout)
+            out = get_registry().call(name, inp, ctx=ctx, timeout=timeout)
+            try:  # a result must be plain JSON: no NaN or infinity (JSON has none; MCP would send null)
+                json.dumps(out.model_dump(mode="python"), allow_nan=False, default=str)
+            except ValueError:
+                self.outcomes[name]["RAW"] += 1
+                self.raw[name].append(f"NaN/inf in the output <- {json.dumps(inp, default=str)[:300]}")
+                if reraise:
+                    raise AssertionError(self.raw[name][-1]) from None
+                return
             self.outcomes[name]["ok"] += 1
         except ToolError as err:
             self.outcomes[name][err.code] += 1
