@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         for kinds in subsets:
             f = perturb(facts, kinds, rng)
             cap = caption(f)
-            e = vltools.call("t2v.etva", {"video": str(path), "prompt": cap, "model": args.model,
+            e = vltools.call("t2v.etva", {"video": str(path), "prompt": cap, "clip": args.model,
                                           "frames": args.frames})
-            cs = vltools.call("clip.score", {"pairs": [{"image": p, "text": cap} for p in pngs], "model": args.model})
+            cs = vltools.call("clip.score", {"pairs": [{"image": p, "text": cap} for p in pngs], "clip": args.model})
             rows.append({"video": path.name, "perturbed": list(kinds), "true_facts": len(KINDS) - len(kinds),
                          "caption": cap, "etva": e.score, "etva_soft": e.soft_score,
                          "clipscore": float(np.mean(cs.cosines)),

@@ -110,7 +110,7 @@ def build_collection(name: str) -> None:
     import vltools
 
     docs = [json.loads(line) for line in (DATA / "corpus.jsonl").open()]
-    vltools.call("collection.create", {"name": name, "model": "none", "exist_ok": True})
+    vltools.call("collection.create", {"name": name, "text_model": "none", "exist_ok": True})
     info = vltools.call("collection.info", {"collection": name})
     if info.count < len(docs):
         vltools.call("collection.add", {"collection": name, "documents": docs, "upsert": True}, timeout=3600)

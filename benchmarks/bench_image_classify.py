@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
-EVAL_SEED_BASE = 9_000_000  # as vltools.world.eval_demo; training uses TRAIN_SEED_BASE (1_000_000) + k
-RETRIEVAL_SEED_BASE = 9_100_000  # the same held-out scenes as vltools.world.eval_demo
+EVAL_SEED_BASE = 9_000_000  # vltools.world.splits.EVAL_SEED_BASE; training uses TRAIN_SEED_BASE (1_000_000) + k
+RETRIEVAL_SEED_BASE = 9_100_000  # the same held-out scenes as scripts/eval_demo_clip.py
 SHAPE_DESCRIPTIONS = {
     "circle": ["a round shape with no corners"],
     "square": ["a shape with four equal sides and four right angles"],
@@ -46,7 +46,7 @@ SHAPE_DESCRIPTIONS = {
 
 
 def cli_classify(images: list[str], labels: list[str], model: str, env: dict, **extra) -> tuple[list[dict], float]:
-    req = {"images": images, "labels": labels, "model": model, **extra}
+    req = {"images": images, "labels": labels, "clip": model, **extra}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(req, f)
     t = time.perf_counter()
@@ -120,7 +120,7 @@ def retrieval(n: int, folder: Path, single_paths: list[str], single_truth, model
         sc.image.save(p)
         scenes.append((str(p), sc))
     vltools.call("image.index", {"collection": "bench_scenes", "paths": [str(folder / "scene_*.png")],
-                                 "create": True, "model": model})
+                                 "create": True, "clip": model})
     by_caption: dict[str, set[str]] = {}
     for p, sc in scenes:
         by_caption.setdefault(sc.caption, set()).add(str(Path(p).resolve()))
@@ -139,7 +139,7 @@ def retrieval(n: int, folder: Path, single_paths: list[str], single_truth, model
     out = {"scenes": n, "train_phrasing": recall(train_q), "heldout_phrasing": recall(held_q)}
 
     # synonyms over the single-object images: "a crimson circle" should find red circles
-    vltools.call("image.index", {"collection": "bench_single", "paths": single_paths, "create": True, "model": model})
+    vltools.call("image.index", {"collection": "bench_single", "paths": single_paths, "create": True, "clip": model})
     resolved = [str(Path(p).resolve()) for p in single_paths]
     truth = dict(zip(resolved, single_truth, strict=True))
     colour_syn = {w: c for w, c in vocab.HELDOUT_SYNONYMS.items() if c in vocab.COLOURS}
@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--retrieval", type=int, default=500, help="held-out world scenes to search")
     args = ap.parse_args()
     from vltools.world import vocab
-    from vltools.world.train_demo import easy_vqa_labels
+    from vltools.world.splits import easy_vqa_labels
 
     evqa = easy_vqa_labels("test")
     if args.evqa:

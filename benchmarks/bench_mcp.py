@@ -246,7 +246,7 @@ def main() -> int:
 
     reset_settings()
     docs, queries, corpus = _corpus(args.docs)
-    vltools.call("collection.create", {"name": COLLECTION, "kind": "text", "model": "none"})
+    vltools.call("collection.create", {"name": COLLECTION, "kind": "text", "text_model": "none"})
     vltools.call("collection.add", {"collection": COLLECTION, "documents": docs})
     inputs = [{"collection": COLLECTION, "query": queries[i % len(queries)], "k": args.k} for i in range(args.calls)]
 

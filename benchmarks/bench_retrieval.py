@@ -46,8 +46,8 @@ def evaluate(vltools, name: str, ds: Path, retriever: str, **extra) -> dict:
         "eval.retrieval",
         {
             "collection": name,
-            "queries": str(ds / "queries.jsonl"),
-            "qrels": str(ds / "qrels.tsv"),
+            "queries_path": str(ds / "queries.jsonl"),
+            "qrels_path": str(ds / "qrels.tsv"),
             "retriever": retriever,
             "k": 10,
             "depth": 100,
@@ -80,7 +80,7 @@ def bench_dataset(vltools, ds: Path) -> dict:
     for n in (name, f"{name}-plain"):
         if n in list_collections(settings):
             delete_collection(n, settings)
-    vltools.call("collection.create", {"name": name, "kind": "text", "model": "minilm"})
+    vltools.call("collection.create", {"name": name, "kind": "text", "text_model": "minilm"})
     t = time.monotonic()
     add = vltools.call("collection.add", {"collection": name, "path": str(ds / "corpus.jsonl")}, timeout=7200)
     res["index"] = {"documents": add.count, "seconds": round(time.monotonic() - t, 1)}
@@ -111,7 +111,11 @@ def bench_bm25_libraries(ds: Path, repeats: int = 3) -> dict:
     """Same tokens (vltools' analysis), same k1/b: query throughput of bm25s vs rank-bm25, top-100."""
     import bm25s
     import numpy as np
-    import rank_bm25
+
+    try:
+        import rank_bm25
+    except ImportError as err:  # an extra: pip install 'vltools[bench]' (requirements.lock has it)
+        raise SystemExit("bench_retrieval needs rank-bm25: pip install 'vltools[bench]'") from err
 
     from vltools.store import _bm25, index_text
 

@@ -37,6 +37,17 @@ def test_describe_prints_schemas(run_cli):
     assert info["name"] == name and "properties" in info["input_schema"] and info["output_schema"]
 
 
+def test_describe_shows_effects_and_fidelity(run_cli):
+    code, out, _ = run_cli("describe", "rerank.icr")
+    spec = get_registry().spec("rerank.icr")
+    assert code == 0 and f"fidelity: adapted — {spec.fidelity_note}" in out
+    assert "effects: read_only, idempotent: yes" in out
+    code, out, _ = run_cli("describe", "collection.delete", "--json")
+    info = json.loads(out)
+    assert info["effects"] == "destructive" and info["idempotent"] is True and info["fidelity"] is None
+    assert not info["description"].startswith(info["summary"])  # the summary is said once, by the catalogue
+
+
 def test_unknown_tool_is_one_line_and_exit_2(run_cli):
     code, out, err = run_cli("call", "no.such_tool", "--json", "{}")
     assert code == 2 and out == ""
@@ -65,3 +76,10 @@ def test_console_script_runs(tmp_path):
     exe = [sys.executable, "-m", "vltools.cli"]
     out = subprocess.run([*exe, "list"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip()
+
+
+def test_unknown_input_field_is_rejected_by_name(run_cli):
+    """A misspelt field fails (exit 2, the field named) instead of running with the default."""
+    code, out, err = run_cli("call", "retrieve.bm25", "--json", '{"collection": "x", "query": "q", "kk": 3}')
+    assert code == 2 and out == ""
+    assert "kk" in err and "not permitted" in err

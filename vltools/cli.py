@@ -49,12 +49,31 @@ class _TqdmProgress:
             self.bar.close()
 
 
+def catalogue_markdown(entries: list[Any]) -> str:
+    """The README's catalogue: one table row per entry, then each paper entry's fidelity note."""
+    rows = [
+        "| name | kind | papers | fidelity | effects | what it does |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in entries:
+        effects = e.effects.replace("_", "-") + ("" if e.idempotent else ", not idempotent")
+        rows.append(
+            f"| `{e.name}` | {e.kind} | {', '.join(e.papers)} | {e.fidelity or ''} | {effects} | {e.summary} |"
+        )
+    notes = [f"- `{e.name}` ({e.fidelity}): {e.fidelity_note}" for e in entries if e.fidelity]
+    head = "Fidelity to the cited papers (faithful, adapted, or the baseline they improve on):"
+    return "\n".join(rows) + f"\n\n{head}\n\n" + "\n".join(notes) + "\n"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from vltools import list_tools
 
     entries = list_tools(tag=args.tag)
+    if args.markdown:
+        sys.stdout.write(catalogue_markdown(entries))
+        return 0
     if args.json:
-        _print_json([e.model_dump(exclude={"source", "defaults"}) for e in entries])
+        _print_json([e.model_dump(exclude={"source"}) for e in entries])
         return 0
     width = max((len(e.name) for e in entries), default=10)
     for e in entries:
@@ -73,8 +92,12 @@ def cmd_describe(args: argparse.Namespace) -> int:
     out = [f"{info['name']} ({info['kind']}) — {info['summary']}"]
     for p in info["papers"]:
         out.append(f"  paper {p['id']}: {p['title']}")
-    if info["needs"]:
-        out.append(f"  needs: {', '.join(info['needs'])}")
+    if info["fidelity"]:
+        out.append(f"  fidelity: {info['fidelity']} — {info['fidelity_note']}")
+    out.append(f"  effects: {info['effects']}, idempotent: {'yes' if info['idempotent'] else 'no'}")
+    for key in ("needs", "consumes", "produces"):
+        if info[key]:
+            out.append(f"  {key}: {', '.join(info[key])}")
     if info["description"]:
         out.append("")
         out.append(info["description"])
@@ -144,10 +167,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from vltools.graphs.workflow import run_workflow_cli
+class _RunProgress(_TqdmProgress):
+    """A workflow's step events as lines on stderr; the steps' own progress as a tqdm bar."""
 
-    return run_workflow_cli(args)
+    def __call__(self, done: float, total: float | None, note: str) -> None:
+        if note.startswith("step "):
+            self.close()
+            self.bar = None
+            _err(f"[{self.label}] {note}")
+        else:
+            super().__call__(done, total, note)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``vltools run FILE.yaml [--resume RUN_ID] [--db PATH]``: results JSON on stdout, progress on stderr.
+
+    A failed or interrupted run (Ctrl-C included) prints the command that resumes it.
+    """
+    from vltools.core.context import Context
+    from vltools.core.errors import InvalidInput
+    from vltools.graphs.workflow import WorkflowRun
+
+    if not args.file and not args.resume:
+        raise InvalidInput("give a workflow file, or --resume RUN_ID", hint="vltools run examples/rag_folder.yaml")
+    bar = _RunProgress("workflow")
+    ctx = Context(progress=bar)
+    run = WorkflowRun.prepare(args.file, resume=args.resume, db=args.db, ctx=ctx)
+    bar.label = run.run_id
+    verb = "resuming" if run.resumed else "running"
+    _err(f"[{run.run_id}] {verb} {run.workflow.name!r}: {len(run.workflow.steps)} steps; checkpoints in {run.db}")
+    again = f"vltools run --resume {run.run_id}" + (f" --db {args.db}" if args.db else "")
+    try:
+        result = run.execute(ctx)
+    except KeyboardInterrupt:
+        bar.close()
+        _err(f"[{run.run_id}] interrupted; to continue: {again}")
+        raise
+    except ToolError as err:
+        bar.close()
+        what = (getattr(err, "details", None) or {}).get("status", "failed")
+        _err(f"[{run.run_id}] {what}; fix the cause, then: {again}")
+        raise
+    bar.close()
+    _err(f"[{run.run_id}] completed ({len(result.steps_run)} steps run)")
+    _print_json(result.model_dump(mode="json"))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("list", help="list tools and graphs")
     s.add_argument("--tag", help="only entries with this tag")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--markdown", action="store_true", help="the README's catalogue table and fidelity notes")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("describe", help="schemas, papers and needs of one tool")

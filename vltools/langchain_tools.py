@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from vltools.core.errors import InvalidInput, ToolError
 from vltools.core.registry import EntrySpec, Registry, format_validation, get_registry
+from vltools.core.tool import Tool
 
 log = logging.getLogger("vltools.langchain")
 
@@ -62,10 +63,8 @@ def _progress_sink(name: str) -> Any:
     return progress
 
 
-def _description(spec: EntrySpec, doc: str) -> str:
-    text = spec.summary.strip()
-    if doc and doc.strip() != text:
-        text += "\n\n" + doc.strip()
+def _description(spec: EntrySpec, t: Tool) -> str:
+    text = t.description(spec.summary)
     if len(text) > MAX_DESCRIPTION_CHARS:
         text = text[: MAX_DESCRIPTION_CHARS - 3].rstrip() + "..."
     return text
@@ -101,7 +100,7 @@ def make_tool(
 
     return StructuredTool(
         name=spec.mcp_name,
-        description=_description(spec, t.doc),
+        description=_description(spec, t),
         args_schema=t.input_model,
         func=run,
         coroutine=arun,

@@ -3,6 +3,10 @@
 - Tool names use ``_`` for ``.`` (``retrieve.bm25`` -> ``retrieve_bm25``): MCP clients accept
   only ``[A-Za-z0-9_-]``. ``inputSchema`` is the tool's input model, ``outputSchema`` its output
   model; results carry ``structuredContent`` plus a JSON text copy.
+- ``annotations`` come from the catalogue: ``readOnlyHint`` (effects read_only), ``destructiveHint``
+  (effects destructive; ``writes`` only adds), ``idempotentHint`` (idempotent) and ``openWorldHint``
+  (true only when the tool may reach a network endpoint: it can use an LLM, whose spec may be an
+  ``openai:`` URL, or runs caller-chosen tools; see `may_reach_network`).
 - A `ToolError` (including invalid input, which names the field) is an ``isError`` result with
   its one-line message; any other exception is an ``isError`` result ``internal error: ...`` and
   the server keeps running.
@@ -45,6 +49,7 @@ from vltools.core.context import Context
 from vltools.core.errors import InvalidInput, RegistryError, ToolError
 from vltools.core.registry import EntrySpec, Registry, get_registry
 from vltools.core.settings import get_settings
+from vltools.core.tool import Tool
 
 log = logging.getLogger("vltools.server")
 
@@ -58,13 +63,31 @@ MCP_PATH = "/mcp"
 
 
 # -- catalogue -> MCP tools ------------------------------------------------------------------
-def _description(spec: EntrySpec, doc: str) -> str:
-    text = spec.summary.strip()
-    if doc and doc.strip() != text:
-        text += "\n\n" + doc.strip()
+def _description(spec: EntrySpec, t: Tool) -> str:
+    text = t.description(spec.summary)
     if spec.papers:
         text += "\n\nPapers: " + ", ".join(spec.papers)
     return text
+
+
+def may_reach_network(spec: EntrySpec, t: Tool) -> bool:
+    """True when a call may reach a network endpoint: the entry can use an LLM (an ``openai:`` spec is an
+    HTTP endpoint, and ``settings.llm`` may be one), or it calls tools chosen by the caller (a ``reranker``,
+    an agent). Everything else reads only local files and the local store."""
+    fields = t.input_model.model_fields
+    uses_llm = "llm" in fields or any(n == "llm" or n.startswith("llm:") for n in spec.needs)
+    return uses_llm or "reranker" in fields or spec.kind == "agent"
+
+
+def annotations_for(spec: EntrySpec, t: Tool) -> types.ToolAnnotations:
+    """MCP tool annotations from the catalogue's ``effects`` and ``idempotent``."""
+    return types.ToolAnnotations(
+        title=spec.name,
+        readOnlyHint=spec.effects == "read_only",
+        destructiveHint=spec.effects == "destructive",
+        idempotentHint=spec.idempotent,
+        openWorldHint=may_reach_network(spec, t),
+    )
 
 
 def tool_definition(reg: Registry, spec: EntrySpec) -> types.Tool:
@@ -77,9 +100,10 @@ def tool_definition(reg: Registry, spec: EntrySpec) -> types.Tool:
     return types.Tool(
         name=spec.mcp_name,
         title=spec.name,
-        description=_description(spec, t.doc),
+        description=_description(spec, t),
         inputSchema=input_schema,
         outputSchema=output_schema,
+        annotations=annotations_for(spec, t),
         _meta={"vltools/name": spec.name, "vltools/kind": spec.kind, "vltools/tags": spec.tags,
                "vltools/papers": spec.papers},
     )

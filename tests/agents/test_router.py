@@ -25,7 +25,7 @@ DOCS = [
 
 @pytest.fixture(scope="module")
 def notes():
-    vltools.call("collection.create", {"name": "router_notes", "model": "none", "exist_ok": True})
+    vltools.call("collection.create", {"name": "router_notes", "text_model": "none", "exist_ok": True})
     vltools.call("collection.add", {"collection": "router_notes", "documents": DOCS, "upsert": True})
     return "router_notes"
 
@@ -112,7 +112,9 @@ def test_bad_requests(run_cli):
     with pytest.raises(InvalidInput):
         vltools.call("agent.ask", {"request": "   "})
     with pytest.raises(InvalidInput, match="chat model spec"):
-        vltools.call("agent.ask", {"request": "search my notes", "model": "gpt-4"})
+        vltools.call("agent.ask", {"request": "search my notes", "llm": "gpt-4"})
+    with pytest.warns(DeprecationWarning, match="use 'llm'"), pytest.raises(InvalidInput, match="chat model spec"):
+        vltools.call("agent.ask", {"request": "search my notes", "model": "gpt-4"})  # the old name, until 0.2
     code, out, err = run_cli("call", "agent.ask", "--json", json.dumps(
         {"request": "what is the natural logic relation between hot and cold", "execute": False}))
     assert code == 0 and json.loads(out)["choice"][0]["tool"] == "natlog.relate"

@@ -148,13 +148,13 @@ def ensure_collections(settings: Settings) -> None:
 
     root = settings.allowed_roots[0]
     specs = [
-        ("fz_bm25", {"name": "fz_bm25", "kind": "text", "model": "none"}, {"collection": "fz_bm25",
+        ("fz_bm25", {"name": "fz_bm25", "kind": "text", "text_model": "none"}, {"collection": "fz_bm25",
                                                                             "path": str(root / "docs.jsonl")}),
-        ("fz_text", {"name": "fz_text", "kind": "text", "model": "minilm"}, {"collection": "fz_text",
+        ("fz_text", {"name": "fz_text", "kind": "text", "text_model": "minilm"}, {"collection": "fz_text",
                                                                               "path": str(root / "docs.jsonl")}),
-        ("fz_img", None, {"collection": "fz_img", "paths": [str(root / "img")], "create": True, "model": "demo"}),
+        ("fz_img", None, {"collection": "fz_img", "paths": [str(root / "img")], "create": True, "clip": "demo"}),
         ("fz_vid", None, {"collection": "fz_vid", "paths": [str(root / "clip.mp4")], "create": True,
-                          "model": "demo", "frames": 4}),
+                          "clip": "demo", "frames": 4}),
     ]
     reg = get_registry()
     for name, create, add in specs:
@@ -213,7 +213,7 @@ def by_key(world: list[str]) -> dict[str, list[str]]:
         "clip": ["demo"], "llm": ["smollm2"], "text_model": ["minilm"],
         "reranker": ["rerank.first", "rerank.pointwise", "rerank.listwise"],
         "path": files, "paths": media, "images": media, "image": media, "video": media, "videos": media,
-        "out_dir": [w for w in files if w.endswith("/out")], "qrels": files, "queries": files,
+        "out_dir": [w for w in files if w.endswith("/out")], "qrels_path": files, "queries_path": files,
         "claim": ["jet engines burn fuel", "the cat is not on the mat"], "query": ["jet engines", "red circle"],
         "question": ["is the circle red?", "what colour is the square?", "how do jet engines work?"],
         "prompt": ["a red circle moves left", "a dog runs"], "text": ["Jet engines compress air and burn fuel."],

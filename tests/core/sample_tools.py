@@ -7,9 +7,10 @@ import time
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, InvalidInput, tool
+from vltools.schemas import ToolInput
 
 
-class EchoInput(BaseModel):
+class EchoInput(ToolInput):
     text: str = Field(min_length=1, description="Text to echo.")
     times: int = Field(1, ge=1, le=5, description="How often.")
 
@@ -28,7 +29,7 @@ def echo(inp: EchoInput, ctx: Context) -> EchoOutput:
     return EchoOutput(text=" ".join([inp.text] * inp.times))
 
 
-class SleepInput(BaseModel):
+class SleepInput(ToolInput):
     seconds: float = Field(ge=0, le=30, description="How long to work.")
 
 

@@ -17,16 +17,19 @@ tools:
   - name: sample.echo
     entry: tests.core.sample_tools:echo
     summary: Echo text.
-    tags: [sample]
+    effects: read_only
   - name: sample.sleep
     entry: tests.core.sample_tools:sleep
     summary: Sleep.
+    effects: read_only
   - name: sample.broken
     entry: tests.core.sample_tools:broken
     summary: Broken output.
+    effects: read_only
   - name: sample.missing
     entry: tests.core.sample_tools:nope
     summary: Does not resolve.
+    effects: read_only
 """
 
 
@@ -113,7 +116,8 @@ def test_plugins_are_loaded_from_entry_points(tmp_path):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("from pathlib import Path\nREGISTRY = str(Path(__file__).with_name('reg.yaml'))\n")
     (pkg / "reg.yaml").write_text(
-        "tools:\n  - {name: plug.echo, entry: 'tests.core.sample_tools:echo', summary: Plugin echo.}\n"
+        "tools:\n  - {name: plug.echo, entry: 'tests.core.sample_tools:echo', summary: Plugin echo.,"
+        " effects: read_only}\n"
     )
     dist = tmp_path / "myplugin-0.1.dist-info"
     dist.mkdir()

@@ -22,7 +22,7 @@ def _deep(n: int) -> list:
 @pytest.fixture(scope="module")
 def bm25(vltools_home):
     name = "hostile_bm25"
-    vltools.call("collection.create", {"name": name, "kind": "text", "model": "none"})
+    vltools.call("collection.create", {"name": name, "kind": "text", "text_model": "none"})
     vltools.call("collection.add", {"collection": name, "documents": [{"id": "d1", "text": "jet engines"},
                                                                      {"id": "d2", "text": "bread dough"}]})
     yield name
@@ -39,9 +39,9 @@ CASES = [
     ("spec-nul", "llm.generate", {"prompt": "x", "llm": "hf:ab\x00cd"}, "invalid_input"),
     ("spec-file-url", "llm.generate", {"prompt": "x", "llm": "hf:file:///etc/passwd"}, "invalid_input"),
     ("spec-at-passwd", "image.classify", {"images": ["/nonexistent.png"], "labels": ["a", "b"],
-                                          "model": "open_clip:ViT-B-32@/etc/passwd"}, "invalid_input"),
+                                          "clip": "open_clip:ViT-B-32@/etc/passwd"}, "invalid_input"),
     ("spec-at-passwd-bare", "llm.generate", {"prompt": "x", "llm": "@/etc/passwd"}, "invalid_input"),
-    ("text-model-url", "collection.create", {"name": "tm", "kind": "text", "model": "file:///etc/passwd"},
+    ("text-model-url", "collection.create", {"name": "tm", "kind": "text", "text_model": "file:///etc/passwd"},
      "invalid_input"),
     ("tilde-unknown-user", "image.index", {"collection": "h1", "paths": ["~nosuchuser/x.png"], "create": True},
      "invalid_input"),
@@ -56,7 +56,7 @@ CASES = [
     ("surrogate-key", "collection.add", {"collection": "x", "documents": [{"id": "a", "text": "t", "\udfff": 1}]},
      "invalid_input"),
     ("proc-glob", "image.index", {"collection": "h1", "paths": ["/proc/1/*"], "create": True}, "not_found"),
-    ("nl-name", "collection.create", {"name": "nl\n", "kind": "text", "model": "none"}, "invalid_input"),
+    ("nl-name", "collection.create", {"name": "nl\n", "kind": "text", "text_model": "none"}, "invalid_input"),
     ("nan-min-score", "evidence.select", {"claim": "c", "passages": [{"id": "a", "text": "t"}],
                                           "min_score": math.nan}, "invalid_input"),
     ("inf-min-score", "graph.rag", {"collection": "x", "question": "q", "min_score": math.inf}, "invalid_input"),
@@ -118,17 +118,17 @@ def test_qrels_relevance_1e30_and_private_files(bm25, tmp_path):
         f = tmp_path / "big.qrels"
         f.write_text(content)
         with pytest.raises(InvalidInput):
-            vltools.call("eval.retrieval", {"collection": bm25, "queries": q, "qrels": str(f)})
+            vltools.call("eval.retrieval", {"collection": bm25, "queries": q, "qrels_path": str(f)})
     private = tmp_path / "private.txt"
     private.write_text("user password hunter2\nroot token S3CRET-TOKEN-XYZ\n")
     with pytest.raises(ToolError) as exc:
-        vltools.call("eval.retrieval", {"collection": bm25, "queries": q, "qrels": str(private)})
+        vltools.call("eval.retrieval", {"collection": bm25, "queries": q, "qrels_path": str(private)})
     assert "S3CRET" not in exc.value.render() and "hunter2" not in exc.value.render()
 
 
 def test_nl_name_creates_no_folder(vltools_home):
     with pytest.raises(InvalidInput):
-        vltools.call("collection.create", {"name": "nl\n", "kind": "text", "model": "none"})
+        vltools.call("collection.create", {"name": "nl\n", "kind": "text", "text_model": "none"})
     assert not [p for p in Path(vltools_home).rglob("*") if "\n" in p.name]
 
 

@@ -40,7 +40,7 @@ def many_docs(n: int, prefix: str) -> list[dict[str, str]]:
 @pytest.fixture(scope="session")
 def bm25_collection(vltools_home: Path) -> str:
     """A BM25-only text collection holding DOCS, made with vltools.call in this process."""
-    vltools.call("collection.create", {"name": BM25_COLLECTION, "kind": "text", "model": "none"})
+    vltools.call("collection.create", {"name": BM25_COLLECTION, "kind": "text", "text_model": "none"})
     vltools.call("collection.add", {"collection": BM25_COLLECTION, "documents": DOCS})
     return BM25_COLLECTION
 

@@ -85,7 +85,7 @@ def test_content_and_artifact_format(bm25_collection):
 
 
 def test_graph_with_toolnode_handles_results_and_errors(bm25_collection):
-    vltools.call("collection.create", {"name": "faces_lc_add", "kind": "text", "model": "none"})
+    vltools.call("collection.create", {"name": "faces_lc_add", "kind": "text", "text_model": "none"})
     tools = vltools.as_langchain_tools(names=["retrieve.bm25", "collection.add"])
     script = [
         _call("retrieve_bm25", {"collection": bm25_collection, "query": "steam trains railway", "k": 2}, "ok1"),

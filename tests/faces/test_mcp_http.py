@@ -83,7 +83,7 @@ def test_invalid_input_over_http(http_session, bm25_collection):
 
 
 def test_progress_over_http(http_session):
-    vltools.call("collection.create", {"name": "faces_http_add", "kind": "text", "model": "none"})
+    vltools.call("collection.create", {"name": "faces_http_add", "kind": "text", "text_model": "none"})
     got = []
 
     async def on_progress(progress, total, message):

@@ -69,6 +69,22 @@ def test_lists_every_registry_tool_with_input_and_output_schemas(stdio):
     assert "hits" in bm25.outputSchema["properties"]
 
 
+def test_every_tool_has_annotations_from_its_effects(stdio):
+    tools = {t.name: t for t in stdio.call(lambda s: s.list_tools()).tools}
+    for e in vltools.registry().list():
+        a = tools[e.mcp_name].annotations
+        assert a is not None, e.name
+        assert a.readOnlyHint is (e.effects == "read_only"), e.name
+        assert a.destructiveHint is (e.effects == "destructive"), e.name
+        assert a.idempotentHint is e.idempotent and a.openWorldHint is not None, e.name
+    delete, bm25 = tools["collection_delete"].annotations, tools["retrieve_bm25"].annotations
+    assert delete.destructiveHint is True and delete.readOnlyHint is False
+    assert bm25.readOnlyHint is True and bm25.destructiveHint is False and bm25.openWorldHint is False
+    assert tools["collection_add"].annotations.readOnlyHint is False
+    assert tools["collection_add"].annotations.destructiveHint is False
+    assert tools["llm_generate"].annotations.openWorldHint is True  # an openai: spec is a network endpoint
+
+
 def test_retrieve_bm25_returns_a_structured_ranking(stdio, bm25_collection):
     args = {"collection": bm25_collection, "query": "jet engine turbine fuel", "k": 3}
     r = _call(stdio, "retrieve_bm25", args)
@@ -102,7 +118,7 @@ def test_tool_errors_are_error_results_and_the_server_keeps_serving(stdio, bm25_
 @pytest.mark.heavy
 def test_progress_notifications_for_a_long_call(stdio):
     """collection_add on a MiniLM collection: the server loads the encoder and reports progress."""
-    vltools.call("collection.create", {"name": "faces_dense", "kind": "text", "model": "minilm"})
+    vltools.call("collection.create", {"name": "faces_dense", "kind": "text", "text_model": "minilm"})
     got: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:

@@ -178,6 +178,26 @@ def test_every_listed_schema_is_valid_json_schema():
         assert t.name == registry().spec(t.name).mcp_name and t.title == registry().spec(t.name).name
 
 
+def test_descriptions_say_the_summary_once_then_the_docstring_body():
+    from vltools import registry
+    from vltools.server import list_mcp_tools
+
+    for t in list_mcp_tools(registry()):
+        spec, tool = registry().spec(t.name), registry().get(t.name)
+        assert t.description.startswith(spec.summary) and t.description.count(spec.summary) == 1, t.name
+        if tool.body:
+            assert tool.body in t.description, t.name
+
+
+def test_open_world_only_where_a_network_endpoint_is_reachable():
+    from vltools import registry
+    from vltools.server import list_mcp_tools
+
+    hints = {t.name: t.annotations.openWorldHint for t in list_mcp_tools(registry())}
+    assert all(hints[n] for n in ("llm_generate", "rerank_listwise", "graph_rag", "agent_ask", "evidence_select"))
+    assert not any(hints[n] for n in ("retrieve_bm25", "image_search", "collection_delete", "world_generate"))
+
+
 def test_a_cancelled_request_stops_the_running_tool():
     """notifications/cancelled -> the call's Context is cancelled and the tool's thread ends."""
     import threading
@@ -191,7 +211,8 @@ def test_a_cancelled_request_stops_the_running_tool():
     from vltools.server import build_server
 
     reg = Registry(Registry.read_file(
-        "tools:\n  - {name: sample.sleep, entry: 'tests.core.sample_tools:sleep', summary: Sleep.}\n", "test"))
+        "tools:\n  - {name: sample.sleep, entry: 'tests.core.sample_tools:sleep', summary: Sleep.,"
+        " effects: read_only}\n", "test"))
 
     def sleeping() -> bool:
         return any(t.name == "vltools:sample.sleep" and t.is_alive() for t in threading.enumerate())

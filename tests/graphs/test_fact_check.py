@@ -24,7 +24,7 @@ def climate_collection(shared_data):
     rows = [json.loads(line) for line in (shared_data / "climate-fever" / "corpus.jsonl").open()]
     keep = [r for r in rows if r["id"] in (A, B)] + [r for r in rows if r["id"] not in (A, B)][:298]
     docs = [{"id": r["id"], "title": r["title"], "text": r["text"]} for r in keep]
-    vltools.call("collection.create", {"name": "cf_graph_test", "model": "none", "exist_ok": True})
+    vltools.call("collection.create", {"name": "cf_graph_test", "text_model": "none", "exist_ok": True})
     vltools.call("collection.add", {"collection": "cf_graph_test", "documents": docs, "upsert": True})
     return "cf_graph_test"
 
@@ -51,7 +51,7 @@ def test_antonym_refutes_with_given_evidence():
     out = vltools.call("graph.fact_check", {"claim": "Currently, surface temperatures are falling by about "
                                             "0.2 °C per decade.", "evidence": evidence})
     assert out.verdict == "REFUTES" and out.hops == 0
-    assert any(p["claim_span"] == "falling" and p["evidence_span"] == "rising" and p["source"] == "antonym"
+    assert any(p.claim_span == "falling" and p.evidence_span == "rising" and p.source == "antonym"
                for p in out.proof)
     assert out.evidence[0].doc_id == "given:0"
 

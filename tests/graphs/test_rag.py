@@ -24,7 +24,7 @@ DOCS = [
 
 @pytest.fixture(scope="module")
 def wiki():
-    vltools.call("collection.create", {"name": "rag_wiki", "model": "minilm", "exist_ok": True})
+    vltools.call("collection.create", {"name": "rag_wiki", "text_model": "minilm", "exist_ok": True})
     vltools.call("collection.add", {"collection": "rag_wiki", "upsert": True,
                                     "documents": [{"id": i, "text": t} for i, t in DOCS]})
     return "rag_wiki"

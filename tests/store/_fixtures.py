@@ -68,7 +68,7 @@ def cranfield_collection(model: str = "minilm") -> str:
 
     if model not in _BUILT:
         name = unique(f"cran-{model}")
-        vltools.call("collection.create", {"name": name, "kind": "text", "model": model})
+        vltools.call("collection.create", {"name": name, "kind": "text", "text_model": model})
         vltools.call("collection.add", {"collection": name, "documents": cranfield_docs()})
         _BUILT[model] = name
     return _BUILT[model]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import vltools
-from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge, Unsupported
+from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge
 
 from ..store._fixtures import some_docs, unique, write_jsonl
 
@@ -16,7 +16,7 @@ from ..store._fixtures import some_docs, unique, write_jsonl
 def _bm25_only() -> str:
     """A BM25-only text collection: exercises the tool paths without loading a model."""
     name = unique("tc")
-    vltools.call("collection.create", {"name": name, "kind": "text", "model": "none"})
+    vltools.call("collection.create", {"name": name, "kind": "text", "text_model": "none"})
     return name
 
 
@@ -31,15 +31,15 @@ def test_create_info_list_delete():
     assert info["retrievers"] == ["bm25"]
     assert info["bm25"] == {"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": "english", "stopwords": "en"}
     tuned = unique("tuned")
-    vltools.call("collection.create", {"name": tuned, "model": "none", "bm25_k1": 1.2, "bm25_b": 0.75})
+    vltools.call("collection.create", {"name": tuned, "text_model": "none", "bm25_k1": 1.2, "bm25_b": 0.75})
     bm = vltools.call("collection.info", {"collection": tuned}).bm25
     assert (bm["k1"], bm["b"]) == (1.2, 0.75)
     with pytest.raises(InvalidInput, match="bm25_b"):
-        vltools.call("collection.create", {"name": unique("t"), "model": "none", "bm25_b": 2})
+        vltools.call("collection.create", {"name": unique("t"), "text_model": "none", "bm25_b": 2})
     listed = vltools.call("collection.list", {}).collections
     assert name in [c.name for c in listed]
     with pytest.raises(Conflict):
-        vltools.call("collection.create", {"name": name, "kind": "text", "model": "none"})
+        vltools.call("collection.create", {"name": name, "kind": "text", "text_model": "none"})
     out = vltools.call("collection.delete", {"collection": name})
     assert out.deleted == name
     with pytest.raises(NotFound):
@@ -48,7 +48,7 @@ def test_create_info_list_delete():
 
 def test_create_with_a_missing_model_fails_fast():
     with pytest.raises(vltools.ToolError, match="not bundled"):
-        vltools.call("collection.create", {"name": unique("m"), "kind": "text", "model": "no-such-model-xyz"})
+        vltools.call("collection.create", {"name": unique("m"), "kind": "text", "text_model": "no-such-model-xyz"})
 
 
 def test_add_from_jsonl_and_inline(tmp_path):
@@ -128,16 +128,17 @@ def test_duplicates_rejected_or_upserted():
     assert vltools.call("retrieve.bm25", {"collection": name, "query": "helicopter", "k": 3}).hits[0].id == "3"
 
 
-def test_add_to_image_collection_is_unsupported():
+def test_add_to_image_collection_is_the_wrong_kind():
     name = unique("img")
     vltools.call("collection.create", {"name": name, "kind": "image"})
-    with pytest.raises(Unsupported, match="image collection"):
+    with pytest.raises(InvalidInput, match="collection.add needs a text collection") as err:
         vltools.call("collection.add", {"collection": name, "documents": some_docs(1)})
+    assert "image.index" in err.value.hint
 
 
 def test_cli_create_add_info_and_errors(run_cli, tmp_path):
     name = unique("cli")
-    code, out, err = run_cli("call", "collection.create", "--json", json.dumps({"name": name, "model": "none"}))
+    code, out, err = run_cli("call", "collection.create", "--json", json.dumps({"name": name, "text_model": "none"}))
     assert code == 0, err
     path = write_jsonl(tmp_path / "c.jsonl", some_docs(12))
     code, out, err = run_cli("call", "collection.add", "--json", json.dumps({"collection": name, "path": str(path)}))
@@ -177,7 +178,7 @@ def test_sample_corpus_quickstart(run_cli):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert 30 <= len(lines) <= 60
     name = unique("sample")
-    assert run_cli("call", "collection.create", "--json", json.dumps({"name": name, "model": "none"}))[0] == 0
+    assert run_cli("call", "collection.create", "--json", json.dumps({"name": name, "text_model": "none"}))[0] == 0
     code, out, err = run_cli("call", "collection.add", "--json", json.dumps({"collection": name, "path": str(path)}))
     assert code == 0, err
     assert json.loads(out)["count"] == len(lines)
@@ -187,3 +188,33 @@ def test_sample_corpus_quickstart(run_cli):
     top = json.loads(out)["hits"][0]
     assert top["title"] == "Why bread rises"
     assert top["metadata"] == {"topic": "cooking"}
+
+
+def test_encoder_fields_follow_the_kind_and_model_is_a_deprecated_alias():
+    """text_model for text collections, clip for image/video; the old `model` still works for one release."""
+    with pytest.warns(DeprecationWarning, match="'model' is deprecated, use 'text_model'"):
+        old = vltools.call("collection.create", {"name": unique("old"), "model": "none"})
+    assert old.model == "none"
+    with pytest.raises(InvalidInput, match="takes 'clip', not 'text_model'"):
+        vltools.call("collection.create", {"name": unique("img"), "kind": "image", "text_model": "minilm"})
+    with pytest.raises(InvalidInput, match="takes 'text_model', not 'clip'"):
+        vltools.call("collection.create", {"name": unique("txt"), "clip": "demo"})
+    with pytest.raises(InvalidInput, match="deprecated name"):
+        vltools.call("collection.create", {"name": unique("both"), "model": "none", "text_model": "none"})
+    with pytest.raises(InvalidInput, match="nme"):
+        vltools.call("collection.create", {"nme": unique("typo"), "text_model": "none"})
+def test_repair_of_a_healthy_collection_changes_nothing_unless_forced():
+    name = _bm25_only()
+    vltools.call("collection.add", {"collection": name, "documents": some_docs(5)})
+    version = vltools.call("collection.info", {"collection": name}).version
+    out = vltools.call("collection.repair", {"collection": name})
+    assert (out.status, out.problems, out.rebuilt, out.count) == ("healthy", [], [], 5)
+    assert vltools.call("collection.info", {"collection": name}).version == version
+    forced = vltools.call("collection.repair", {"collection": name, "force": True})
+    assert forced.status == "repaired" and forced.rebuilt[0] == "manifest.json" and forced.count == 5
+    assert vltools.call("collection.info", {"collection": name}).version == version + 1
+    assert vltools.call("retrieve.bm25", {"collection": name, "query": "flutter", "k": 1}).hits[0].id == "5"
+    spec = vltools.registry().spec("collection.repair")
+    assert (spec.effects, spec.idempotent) == ("writes", True)
+    with pytest.raises(NotFound):
+        vltools.call("collection.repair", {"collection": unique("none")})

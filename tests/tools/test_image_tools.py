@@ -1,4 +1,4 @@
-"""image.index / image.search / image.classify and clip.score through the registry, on a tiny
+"""image.index / image.search / image.classify through the registry, on a tiny
 random open_clip model (plumbing, atomicity, input safety); real behaviour is in test_image_demo.py."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def test_index_then_search_by_image_and_text(root, settings, spec):
     notes = []
     out = get_registry().call(
         "image.index",
-        {"collection": "pics", "paths": [str(root)], "create": True, "model": spec, "batch_size": 4},
+        {"collection": "pics", "paths": [str(root)], "create": True, "clip": spec, "batch_size": 4},
         ctx=Context(settings=settings, progress=lambda d, t, n: notes.append(n)),
     )
     assert out.added == 6 and out.count == 6 and out.duplicates == [] and "embedding images" in notes
@@ -90,7 +90,7 @@ def test_index_then_search_by_image_and_text(root, settings, spec):
 
 def test_search_needs_exactly_one_query(root, settings, spec):
     make_images(root, 1)
-    call("image.index", {"collection": "one", "paths": [str(root)], "create": True, "model": spec}, settings)
+    call("image.index", {"collection": "one", "paths": [str(root)], "create": True, "clip": spec}, settings)
     for bad in ({}, {"query": "x", "image": str(root / "img00.png")}):
         with pytest.raises(InvalidInput, match="exactly one"):
             call("image.search", {"collection": "one", **bad}, settings)
@@ -101,7 +101,7 @@ def test_search_needs_exactly_one_query(root, settings, spec):
 def test_duplicates_and_unchanged_are_not_re_added(root, settings, spec):
     paths = make_images(root, 3)
     shutil.copy(paths[0], root / "copy_of_0.png")
-    out = call("image.index", {"collection": "d", "paths": [str(root / "*.png")], "create": True, "model": spec},
+    out = call("image.index", {"collection": "d", "paths": [str(root / "*.png")], "create": True, "clip": spec},
                settings)
     assert out.added == 3 and out.count == 3
     assert [(d.path, d.duplicate_of) for d in out.duplicates] == [
@@ -113,7 +113,7 @@ def test_duplicates_and_unchanged_are_not_re_added(root, settings, spec):
 
 def test_changed_content_needs_upsert(root, settings, spec):
     (p,) = make_images(root, 1)
-    call("image.index", {"collection": "u", "paths": [str(p)], "create": True, "model": spec}, settings)
+    call("image.index", {"collection": "u", "paths": [str(p)], "create": True, "clip": spec}, settings)
     Image.new("RGB", (20, 20), (0, 200, 0)).save(p)
     with pytest.raises(InvalidInput, match="upsert"):
         call("image.index", {"collection": "u", "paths": [str(p)]}, settings)
@@ -132,7 +132,7 @@ def test_changed_content_needs_upsert(root, settings, spec):
 )
 def test_a_bad_file_adds_nothing(root, settings, spec, make_bad, error, words):
     make_images(root, 4)
-    call("collection.create", {"name": "safe", "kind": "image", "model": spec}, settings)
+    call("collection.create", {"name": "safe", "kind": "image", "clip": spec}, settings)
     bad = make_bad(root)
     with pytest.raises(error) as exc:
         call("image.index", {"collection": "safe", "paths": [str(root), str(bad)]}, settings)
@@ -144,7 +144,7 @@ def test_a_bad_file_adds_nothing(root, settings, spec, make_bad, error, words):
 def test_outside_roots_and_urls_add_nothing(root, settings, spec, tmp_path):
     make_images(root, 2)
     (outside,) = make_images(tmp_path, 1)
-    call("collection.create", {"name": "safe2", "kind": "image", "model": spec}, settings)
+    call("collection.create", {"name": "safe2", "kind": "image", "clip": spec}, settings)
     with pytest.raises(InvalidInput, match="outside the allowed roots"):
         call("image.index", {"collection": "safe2", "paths": [str(root), str(outside)]}, settings)
     with pytest.raises(InvalidInput, match="URLs are not fetched"):
@@ -157,19 +157,19 @@ def test_missing_collection_hint_and_wrong_kind(root, settings, spec):
     with pytest.raises(NotFound) as exc:
         call("image.index", {"collection": "absent", "paths": [str(root)]}, settings)
     assert "collection.create" in exc.value.hint and '"kind": "image"' in exc.value.hint
-    call("collection.create", {"name": "texts", "kind": "text", "model": "none"}, settings)
-    with pytest.raises(InvalidInput, match="not images"):
+    call("collection.create", {"name": "texts", "kind": "text", "text_model": "none"}, settings)
+    with pytest.raises(InvalidInput, match="image.index needs an image collection; .texts. holds text documents"):
         call("image.index", {"collection": "texts", "paths": [str(root)]}, settings)
-    call("image.index", {"collection": "m", "paths": [str(root)], "create": True, "model": spec}, settings)
+    call("image.index", {"collection": "m", "paths": [str(root)], "create": True, "clip": spec}, settings)
     with pytest.raises(InvalidInput, match="was built with"):
-        call("image.index", {"collection": "m", "paths": [str(root)], "model": "demo"}, settings)
+        call("image.index", {"collection": "m", "paths": [str(root)], "clip": "demo"}, settings)
     with pytest.raises(Conflict):
-        call("collection.create", {"name": "m", "kind": "image", "model": spec}, settings)
+        call("collection.create", {"name": "m", "kind": "image", "clip": spec}, settings)
 
 
 def test_classify_probabilities_and_descriptions(root, settings, spec):
     paths = [str(p) for p in make_images(root, 3)]
-    inp = {"images": paths, "labels": ["circle", "square", "star"], "model": spec}
+    inp = {"images": paths, "labels": ["circle", "square", "star"], "clip": spec}
     out = call("image.classify", inp, settings)
     assert [r.image for r in out.results] == paths
     for r in out.results:
@@ -204,7 +204,7 @@ def test_class_embeddings_average_prompts_and_descriptions(spec):
 
 def test_classify_bad_inputs(root, settings, spec):
     (p,) = make_images(root, 1)
-    base = {"images": [str(p)], "labels": ["a", "b"], "model": spec}
+    base = {"images": [str(p)], "labels": ["a", "b"], "clip": spec}
     with pytest.raises(InvalidInput, match="unknown labels: c"):
         call("image.classify", {**base, "descriptions": {"c": ["x"]}}, settings)
     with pytest.raises(InvalidInput, match="exactly one"):
@@ -219,39 +219,6 @@ def test_classify_bad_inputs(root, settings, spec):
         call("image.classify", {**base, "images": [str(root / "x.pcx")]}, settings)
 
 
-def test_clip_score_pairs(root, settings, spec):
-    from vltools.models.clip import get_clip
-
-    a, b = (str(p) for p in make_images(root, 2))
-    long = " ".join(["blue square"] * 20)
-    pairs = [{"image": a, "text": "a red circle"}, {"image": a, "image2": a}, {"image": a, "image2": b},
-             {"text": "x y", "text2": "x y"}, {"image": b, "text": long}]
-    out = call("clip.score", {"pairs": pairs, "model": spec}, settings)
-    assert out.kinds == ["image-text", "image-image", "image-image", "text-text", "image-text"]
-    assert out.truncated == [False, False, False, False, True] and "stretched" in out.notices[0]
-    backend = get_clip(spec, settings)
-    ims = backend.encode_images([Image.open(a).convert("RGB"), Image.open(b).convert("RGB")])
-    txt, _ = backend.encode_texts(["a red circle"])
-    cos = float(ims[0] @ txt[0])
-    assert out.cosines[0] == pytest.approx(cos, abs=1e-5)
-    assert out.scores[0] == pytest.approx(2.5 * max(cos, 0.0), abs=1e-5)
-    assert out.scores[1] == pytest.approx(2.5, abs=1e-4) and out.scores[3] == pytest.approx(2.5, abs=1e-4)
-    assert out.cosines[2] == pytest.approx(float(ims[0] @ ims[1]), abs=1e-5)
-    assert out.mean == pytest.approx(np.mean(out.scores))
-    w1 = call("clip.score", {"pairs": pairs[:1], "model": spec, "w": 1.0}, settings)
-    assert w1.scores[0] == pytest.approx(max(cos, 0.0), abs=1e-5)
-
-
-def test_clip_score_rejects_bad_pairs(root, settings, spec):
-    (a,) = (str(p) for p in make_images(root, 1))
-    for bad in ({"image": a}, {"text": "x", "image2": a}, {"image": a, "text": "x", "text2": "y"}):
-        with pytest.raises(InvalidInput, match="a pair is"):
-            call("clip.score", {"pairs": [bad], "model": spec}, settings)
-    with pytest.raises(InvalidInput, match="exceed"):
-        call("clip.score", {"pairs": [{"image": a, "text": " ".join(["word"] * 60)}], "model": spec,
-                            "long_text": "error"}, settings)
-
-
 def test_cli_call_image_classify(root, spec, run_cli, monkeypatch, tmp_path):
     from vltools.core.settings import reset_settings
 
@@ -262,7 +229,7 @@ def test_cli_call_image_classify(root, spec, run_cli, monkeypatch, tmp_path):
     reset_settings()
     try:
         code, out, err = run_cli("call", "image.classify", "--json",
-                                 json.dumps({"images": [str(p)], "labels": ["x", "y"], "model": spec}))
+                                 json.dumps({"images": [str(p)], "labels": ["x", "y"], "clip": spec}))
         assert code == 0, err
         res = json.loads(out)["results"][0]
         assert res["image"] == str(p) and set(res["scores"]) == {"x", "y"}
@@ -280,5 +247,5 @@ def test_a_failed_create_leaves_no_collection(root, settings, spec):
     make_images(root, 2)
     truncated_jpeg(root / "bad.jpg")
     with pytest.raises(InvalidInput, match="bad.jpg"):
-        call("image.index", {"collection": "fresh", "paths": [str(root)], "create": True, "model": spec}, settings)
+        call("image.index", {"collection": "fresh", "paths": [str(root)], "create": True, "clip": spec}, settings)
     assert "fresh" not in list_collections(settings)

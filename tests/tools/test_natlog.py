@@ -1,4 +1,4 @@
-"""natlog.* and evidence.select: WordNet operators, the NatLog automaton, proofs on real sentences."""
+"""natlog.*: WordNet operators, the NatLog automaton, proofs on real sentences."""
 
 from __future__ import annotations
 
@@ -89,16 +89,3 @@ def test_bad_claims_are_clear_errors():
         vltools.call("natlog.prove", {"claim": "warm " * 20_000, "evidence": [RISING]})
     with pytest.raises(InvalidInput):
         vltools.call("natlog.prove", {"claim": "x", "evidence": []})
-
-
-def test_evidence_select_picks_the_relevant_sentence():
-    passages = [
-        {"id": "a", "text": "Plants require carbon dioxide to conduct photosynthesis. Bees pollinate flowers."},
-        {"id": "b", "text": "The long orbital period of Neptune results in seasons lasting forty years."},
-    ]
-    out = vltools.call("evidence.select", {"claim": "Photosynthesis needs CO2.", "passages": passages, "k": 2})
-    assert out.sentences[0].doc_id == "a"
-    assert out.sentences[0].text.startswith("Plants require")
-    assert out.scorer.startswith("cosine:")
-    with pytest.raises(InvalidInput, match="rerank"):
-        vltools.call("evidence.select", {"claim": "x", "passages": passages, "reranker": "retrieve.bm25"})

@@ -114,8 +114,8 @@ def test_setwise_selection_sorts_the_top_k_with_a_scripted_judge(method):
 def test_rank_r1_unparsable_answers_keep_the_input_order_and_are_counted(method):
     """A scripted model that never answers in tags: every comparison falls back, counted, input order kept."""
     from vltools.core.context import Context
-    from vltools.core.types import Passage
     from vltools.models.llm import Completion, Usage
+    from vltools.schemas import Passage
     from vltools.tools.rerank import rank_r1 as r1
     from vltools.tools.rerank._common import Item, Run
 

@@ -35,7 +35,7 @@ def test_questions_from_a_prompt():
     assert "Are there two blue squares?" in texts and "Do the blue squares appear?" in texts
     kinds = {q.question: q.kind for q in out.questions}
     assert kinds["Does the red circle move to the left?"] == "event"
-    assert out.graph["events"][0] == {"subject": "e1", "type": "move", "direction": "left"}
+    assert out.graph.events[0].model_dump(exclude_none=True) == {"subject": "e1", "type": "move", "direction": "left"}
 
 
 def test_questions_for_a_prompt_without_visual_words():
@@ -50,7 +50,7 @@ def test_long_prompt_is_a_clear_error(run_cli):
 
 def test_etva_plumbing_dependencies_and_score(carphone, tiny_spec):
     out = vltools.call("t2v.etva", {"video": str(carphone), "prompt": "a red circle moves to the left",
-                                    "model": tiny_spec, "frames": 4})
+                                    "clip": tiny_spec, "frames": 4})
     assert [q.question for q in out.questions] == [
         "Is there a circle?", "Is the circle red?", "Does the red circle move to the left?"]
     yes = [q for q in out.questions if q.answer == "yes"]
@@ -68,7 +68,7 @@ def test_etva_bad_video(tmp_path, tiny_spec):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(InvalidInput, match="empty.mp4"):
-        vltools.call("t2v.etva", {"video": str(empty), "prompt": "a red circle", "model": tiny_spec})
+        vltools.call("t2v.etva", {"video": str(empty), "prompt": "a red circle", "clip": tiny_spec})
 
 
 def test_mcp_in_memory_with_progress(carphone, tiny_spec):
@@ -85,9 +85,9 @@ def test_mcp_in_memory_with_progress(carphone, tiny_spec):
     async def run():
         async with create_connected_server_and_client_session(build_server()) as client:
             r = await client.call_tool("t2v_etva", {"video": str(carphone), "prompt": "a blue star appears",
-                                                    "model": tiny_spec, "frames": 3}, progress_callback=on_progress)
+                                                    "clip": tiny_spec, "frames": 3}, progress_callback=on_progress)
             n_etva = len(got)
-            ask = {"video": str(carphone), "question": "what colour is the shape?", "model": tiny_spec, "frames": 3}
+            ask = {"video": str(carphone), "question": "what colour is the shape?", "clip": tiny_spec, "frames": 3}
             v = await client.call_tool("vqa_zero_shot", ask, progress_callback=on_progress)
             bad = await client.call_tool("vqa_zero_shot", {"video": str(carphone), "question": "x" * 5000})
             return r, v, bad, n_etva
@@ -156,11 +156,11 @@ def test_etva_on_a_world_video_prefers_the_true_caption(tmp_path, run_cli):
     assert (ob["colour"], ob["shape"], ev["from"], ev["to"]) == ("pink", "heart", "bottom left", "bottom right")
     path = write_video(v.frames, tmp_path / "world.mp4", fps=v.fps)
     code, out, err = run_cli("call", "t2v.etva", "--json", json.dumps(
-        {"video": str(path), "prompt": "a pink heart moves to the right", "model": "demo", "frames": 6}))
+        {"video": str(path), "prompt": "a pink heart moves to the right", "clip": "demo", "frames": 6}))
     assert code == 0, err
     true = json.loads(out)
     assert [q["answer"] for q in true["questions"]] == ["yes", "yes", "yes"] and true["score"] == 1.0
     assert all(q["evidence_frames"] for q in true["questions"])
     for wrong in ("a blue heart moves to the right", "a pink heart moves to the left"):
-        res = vltools.call("t2v.etva", {"video": str(path), "prompt": wrong, "model": "demo", "frames": 6})
+        res = vltools.call("t2v.etva", {"video": str(path), "prompt": wrong, "clip": "demo", "frames": 6})
         assert res.score < true["score"], (wrong, [(q.question, q.answer) for q in res.questions])

@@ -30,7 +30,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 def test_embed_is_the_mean_of_its_frame_features(clips, tiny_spec):
     seen = []
-    out = vltools.call("video.embed", {"video": str(clips["bikes"]), "model": tiny_spec, "frames": 6},
+    out = vltools.call("video.embed", {"video": str(clips["bikes"]), "clip": tiny_spec, "frames": 6},
                        progress=lambda d, t, n: seen.append((d, t)))
     feats = np.asarray(out.frame_features)
     assert feats.shape == (6, out.dim) and len(out.times) == 6
@@ -43,14 +43,14 @@ def test_embed_is_the_mean_of_its_frame_features(clips, tiny_spec):
 
 def test_embed_long_video_is_bounded_and_reported(tmp_path, tiny_spec):
     path = write_two_hour_video(tmp_path / "two_hours.mp4")
-    out = vltools.call("video.embed", {"video": str(path), "model": tiny_spec, "fps": 1.0, "max_frames": 16})
+    out = vltools.call("video.embed", {"video": str(path), "clip": tiny_spec, "fps": 1.0, "max_frames": 16})
     assert len(out.times) == 16
     assert "bounded to max_frames=16" in out.notice and "not decoded in full" in out.notice
 
 
 def test_index_and_search(clips, tmp_path, tiny_spec):
     out = vltools.call("video.index", {"collection": "vids", "paths": [str(p) for p in clips.values()],
-                                       "create": True, "model": tiny_spec, "frames": 4})
+                                       "create": True, "clip": tiny_spec, "frames": 4})
     assert out.added == 2 and out.count == 2
     again = vltools.call("video.index", {"collection": "vids", "paths": [str(clips["bikes"])]})
     assert again.added == 0 and again.unchanged == 1
@@ -59,15 +59,16 @@ def test_index_and_search(clips, tmp_path, tiny_spec):
     assert dup.added == 0 and dup.duplicates[0].duplicate_of == str(clips["bikes"])
     res = vltools.call("video.search", {"collection": "vids", "query": "people riding bikes", "k": 2})
     assert {h.path for h in res.hits} == {str(p) for p in clips.values()}
-    assert all(h.best_time is not None and "frame_features" not in h.metadata for h in res.hits)
+    assert all(h.time is not None and "frame_score" in h.metadata and "frame_features" not in h.metadata
+               for h in res.hits)
     # The pooled score is the stored vector's similarity; frame scores come from the kept features.
-    emb = vltools.call("video.embed", {"video": str(clips["bikes"]), "model": tiny_spec, "frames": 4})
+    emb = vltools.call("video.embed", {"video": str(clips["bikes"]), "clip": tiny_spec, "frames": 4})
     hit = next(h for h in res.hits if h.path == str(clips["bikes"]))
     assert hit.metadata["duration"] == pytest.approx(emb.duration)
 
 
 def test_bad_file_fails_the_whole_index_call(clips, tmp_path, tiny_spec):
-    vltools.call("collection.create", {"name": "vids2", "kind": "video", "model": tiny_spec})
+    vltools.call("collection.create", {"name": "vids2", "kind": "video", "clip": tiny_spec})
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(InvalidInput, match="empty.mp4"):
@@ -87,7 +88,7 @@ def test_cli_errors_name_the_file(case, tmp_path, run_cli, tiny_spec):
         path.write_bytes(b"")
     elif case == "audio_only":
         write_audio_only(path)
-    code, out, err = run_cli("call", "video.embed", "--json", json.dumps({"video": str(path), "model": tiny_spec}))
+    code, out, err = run_cli("call", "video.embed", "--json", json.dumps({"video": str(path), "clip": tiny_spec}))
     assert code == 2 and out == ""
     assert f"{case}.mp4" in err and len(err.strip().splitlines()) == 1
 
@@ -96,7 +97,7 @@ def test_embed_cli_on_a_written_clip(tmp_path, run_cli, tiny_spec):
     frames = [np.full((32, 48, 3), 12 * i, np.uint8) for i in range(12)]
     path = write_video(tmp_path / "ramp.mp4", frames, rate=6)
     code, out, err = run_cli("call", "video.embed", "--json",
-                             json.dumps({"video": str(path), "model": tiny_spec, "frames": 3}))
+                             json.dumps({"video": str(path), "clip": tiny_spec, "frames": 3}))
     assert code == 0, err
     res = json.loads(out)
     assert len(res["frame_features"]) == 3 and res["times"] == pytest.approx([1 / 3, 1.0, 5 / 3], abs=0.1)
@@ -113,7 +114,7 @@ def test_demo_text_to_video_search_on_world_videos(tmp_path):
         paths[f"a {ob['colour']} {ob['shape']}"] = write_video(v.frames, tmp_path / f"w{seed}.mp4", fps=v.fps)
     assert set(paths) == {"a purple heart", "a green square", "a blue circle"}
     vltools.call("video.index", {"collection": "world_vids", "paths": [str(tmp_path / "*.mp4")], "create": True,
-                                 "model": "demo", "frames": 6})
+                                 "clip": "demo", "frames": 6})
     for query, path in paths.items():
         hits = vltools.call("video.search", {"collection": "world_vids", "query": query, "k": 3}).hits
         assert hits[0].path == str(path), (query, [h.path for h in hits])

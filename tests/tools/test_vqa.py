@@ -37,7 +37,7 @@ def carphone(tmp_path_factory) -> Path:
 def test_cli_on_an_image(run_cli, easy_vqa_items, tiny_spec):
     path = easy_vqa_items[0][0][0]
     code, out, err = run_cli("call", "vqa.zero_shot", "--json",
-                             json.dumps({"image": path, "question": "what color is the shape?", "model": tiny_spec}))
+                             json.dumps({"image": path, "question": "what color is the shape?", "clip": tiny_spec}))
     assert code == 0, err
     res = json.loads(out)
     assert res["question_type"] == "colour"
@@ -49,7 +49,7 @@ def test_cli_on_an_image(run_cli, easy_vqa_items, tiny_spec):
 
 def test_cli_on_a_video_reports_frames(run_cli, carphone, tiny_spec):
     code, out, err = run_cli("call", "vqa.zero_shot", "--json", json.dumps(
-        {"video": str(carphone), "question": "is there a red circle?", "frames": 4, "model": tiny_spec}))
+        {"video": str(carphone), "question": "is there a red circle?", "frames": 4, "clip": tiny_spec}))
     assert code == 0, err
     res = json.loads(out)
     assert res["answer"] in ("yes", "no") and [c["answer"] for c in res["candidates"]] != []
@@ -61,11 +61,11 @@ def test_cli_on_a_video_reports_frames(run_cli, carphone, tiny_spec):
 def test_caller_candidates_are_filtered_by_question_type(easy_vqa_items, tiny_spec):
     items, answers = easy_vqa_items
     out = vltools.call("vqa.zero_shot", {"image": items[0][0], "question": "what shape is in the image?",
-                                         "candidates": answers, "model": tiny_spec})
+                                         "candidates": answers, "clip": tiny_spec})
     assert {c.answer for c in out.candidates} == {"circle", "rectangle", "triangle"}
     assert "kept the 3 of 13 candidates" in out.notice
     yn = vltools.call("vqa.zero_shot", {"image": items[0][0], "question": "is there a circle?",
-                                        "candidates": answers, "model": tiny_spec})
+                                        "candidates": answers, "clip": tiny_spec})
     assert {c.answer for c in yn.candidates} == {"yes", "no"}
 
 
@@ -80,7 +80,7 @@ def test_long_question_and_bad_sources_are_clear_errors(run_cli, easy_vqa_items,
         vltools.call("vqa.zero_shot", {"question": "what colour?"})
     with pytest.raises(InvalidInput, match="needs a video"):
         vltools.call("vqa.zero_shot", {"image": path, "question": "does the circle move to the left?",
-                                       "model": tiny_spec})
+                                       "clip": tiny_spec})
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     code, _, err = run_cli("call", "vqa.zero_shot", "--json",
@@ -91,7 +91,7 @@ def test_long_question_and_bad_sources_are_clear_errors(run_cli, easy_vqa_items,
 def test_two_hour_video_is_sampled_with_a_notice(tmp_path, tiny_spec):
     path = write_two_hour_video(tmp_path / "long.mp4")
     out = vltools.call("vqa.zero_shot", {"video": str(path), "question": "what colour is the shape?",
-                                         "frames": 6, "model": tiny_spec})
+                                         "frames": 6, "clip": tiny_spec})
     assert len(out.frames) == 6 and out.frames[-1].time > 5000
     assert "not decoded in full" in out.notice
 
@@ -112,7 +112,7 @@ def test_llm_rerank_combines_with_clip(monkeypatch, easy_vqa_items, tiny_spec):
     monkeypatch.setattr(llm_mod, "get_llm", lambda spec, settings: ScriptedLLM())
     path = easy_vqa_items[0][0][0]
     inp = {"image": path, "question": "what shape is in the image?", "candidates": ["circle", "rectangle", "triangle"],
-           "model": tiny_spec}
+           "clip": tiny_spec}
     plain = vltools.call("vqa.zero_shot", inp)
     reranked = vltools.call("vqa.zero_shot", {**inp, "llm": "scripted", "llm_weight": 5.0})
     assert reranked.answer == "triangle" and reranked.llm_used == "scripted"
@@ -128,7 +128,7 @@ def test_demo_answers_easy_vqa_test_questions(easy_vqa_items):
     right = 0
     for path, question, truth in sample:
         out = vltools.call("vqa.zero_shot", {"image": path, "question": question, "candidates": answers,
-                                             "model": "demo"})
+                                             "clip": "demo"})
         right += out.answer == truth
     majority = sum(truth == "yes" for _, _, truth in sample)
     assert right >= 16 and right > majority + 4, (right, majority)
@@ -155,7 +155,7 @@ def moving_world_video(tmp_path_factory):
 def test_demo_temporal_question_on_a_world_video(moving_world_video, run_cli):
     path, colour, shape = moving_world_video
     def ask(question):
-        return vltools.call("vqa.zero_shot", {"video": str(path), "question": question, "model": "demo"})
+        return vltools.call("vqa.zero_shot", {"video": str(path), "question": question, "clip": "demo"})
 
     right = ask(f"does the {colour} {shape} move to the right?")
     left = ask(f"does the {colour} {shape} move to the left?")
@@ -163,6 +163,6 @@ def test_demo_temporal_question_on_a_world_video(moving_world_video, run_cli):
     xs = [f.location[0] for f in right.frames]
     assert xs[-1] > xs[0]  # located further right at the end than at the start
     code, out, err = run_cli("call", "vqa.zero_shot", "--json", json.dumps(
-        {"video": str(path), "question": f"what colour is the {shape}?", "model": "demo"}))
+        {"video": str(path), "question": f"what colour is the {shape}?", "clip": "demo"}))
     assert code == 0, err
     assert json.loads(out)["answer"] == colour

@@ -5,7 +5,7 @@ tags and example requests with the text encoder (MiniLM); the request is ranked 
 The input of the best entry is filled from the given inputs and the request (quoted phrases,
 collection names, paths, "top N"), validated against the entry's schema, and, when the entry
 consumes something the request does not provide, chained after an entry that produces it
-(e.g. retrieve -> evidence.select). With a tool-calling chat model (``model``), a LangGraph
+(e.g. retrieve -> evidence.select). With a tool-calling chat model (``llm``), a LangGraph
 tool-calling loop over the same registry tools runs instead (see `vltools.agents.loop`).
 """
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, ToolError, Unsupported
 from vltools.core.registry import EntrySpec, get_registry
+from vltools.schemas import ToolInput
 
 SELF = "agent.ask"
 TEXT_FIELDS = ("query", "question", "claim", "request", "text", "prompt", "caption", "statement")
@@ -28,12 +29,14 @@ _PATH_RE = re.compile(r"(?:(?<=\s)|^)((?:\.{0,2}/|~/)?[\w.\-/]+\.(?:jsonl|json|t
 _QUOTED_RE = re.compile(r"[\"“']([^\"”']{2,})[\"”']")
 
 
-class AskInput(BaseModel):
+class AskInput(ToolInput):
+    renamed = {"model": "llm"}
+
     request: str = Field(min_length=1, max_length=4000, description="What you want done, in plain words.")
     inputs: dict[str, Any] = Field(default_factory=dict, description="Typed inputs for the chosen tool (override).")
     execute: bool = Field(True, description="Run the chosen tool; false only chooses and fills the input.")
     top_k: int = Field(3, ge=1, le=20, description="How many ranked choices to return.")
-    model: str | None = Field(
+    llm: str | None = Field(
         None, description="Tool-calling chat model (e.g. 'openai:ENDPOINT#MODEL'); default: offline tool retrieval."
     )
     text_model: str | None = Field(None, description="Text encoder for tool retrieval (default: settings).")
@@ -197,10 +200,11 @@ def _producers(spec: EntrySpec, ranked: list[tuple[str, float, str]]) -> list[st
 
 @tool("agent.ask")
 def ask(inp: AskInput, ctx: Context) -> AskOutput:
-    """Choose the registry tool or graph for a free-text request (tool retrieval), fill its input and run it.
+    """Route a free-text request to the right tool or graph (tool retrieval by embedding similarity), fill its input and
+    run it.
 
     Returns the ranked choices with scores, the reason, the filled input and, unless
-    ``execute`` is false, the output. With ``model`` set, a tool-calling chat model drives a
+    ``execute`` is false, the output. With ``llm`` set, a tool-calling chat model drives a
     LangGraph loop over the top-ranked tools instead.
     """
     request = inp.request.strip()
@@ -213,12 +217,12 @@ def ask(inp: AskInput, ctx: Context) -> AskOutput:
     best, score, example = ranked[0]
     reason = (f"ranked {len(ranked)} entries by {encoder.spec} similarity of the request to their summaries, tags "
               f"and examples; chose {best} ({score:.3f})" + (f", closest example: {example!r}" if example else ""))
-    if inp.model:
+    if inp.llm:
         from vltools.agents.loop import run_tool_loop
 
         names = [n for n, _, _ in ranked[: max(inp.top_k, 5)]]
-        out = run_tool_loop(inp.model, request, names, ctx)
-        return AskOutput(choice=choice, reason=reason + f"; a tool-calling loop with {inp.model} over {names}",
+        out = run_tool_loop(inp.llm, request, names, ctx)
+        return AskOutput(choice=choice, reason=reason + f"; a tool-calling loop with {inp.llm} over {names}",
                          plan=[Step(tool=t, input=a) for t, a in out["calls"]], output={"answer": out["answer"]})
     ctx.progress(1, 3, f"filling {best}")
     reg = get_registry()

@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vltools.core.context import Context, ProgressCallback
 from vltools.core.errors import InvalidInput, NotFound, RegistryError, ToolError
 from vltools.core.limits import check_input_shape
 from vltools.core.tool import Tool
+from vltools.core.vocab import DataKind, Need, Tag
 
 PLUGIN_GROUP = "vltools.plugins"
 
 
 class EntrySpec(BaseModel):
-    """One catalogue entry of registry.yaml."""
+    """One catalogue entry of registry.yaml (vocabularies: `vltools.core.vocab`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -36,22 +37,38 @@ class EntrySpec(BaseModel):
     entry: str = Field(pattern=r"^[\w.]+:\w+$", description="module:function")
     kind: Literal["tool", "graph", "agent"] = "tool"
     papers: list[str] = Field(default_factory=list)
-    summary: str = Field(min_length=1)
-    tags: list[str] = Field(default_factory=list)
-    needs: list[str] = Field(default_factory=list, description="Backends/extras the tool needs.")
+    summary: str = Field(min_length=1, description="One line; the tool's docstring starts with it.")
+    tags: list[Tag] = Field(default_factory=list)
+    needs: list[Need] = Field(default_factory=list, description="Backends/extras the tool needs.")
     examples: list[str] = Field(default_factory=list, description="Example requests (for the router).")
-    consumes: list[str] = Field(default_factory=list)
-    produces: list[str] = Field(default_factory=list)
-    defaults: dict[str, Any] = Field(default_factory=dict)
+    consumes: list[DataKind] = Field(default_factory=list, description="Kinds of data its input takes.")
+    produces: list[DataKind] = Field(default_factory=list, description="Kinds of data its output holds.")
     effects: Literal["read_only", "writes", "destructive"] = Field(
-        description="What a call does to stored data: read_only, writes (adds/creates), destructive (deletes/overwrites)."
+        description="What a call does to stored data: read_only, writes (adds/creates), "
+        "destructive (deletes/overwrites)."
     )
     idempotent: bool = Field(False, description="Repeating the call with the same input has no further effect.")
     fidelity: Literal["faithful", "adapted", "baseline"] | None = Field(
-        None, description="For entries citing papers: how closely the implementation follows them."
+        None,
+        description="For entries citing papers: faithful (the method as published), adapted (the method with "
+        "stated changes), baseline (the baseline the papers improve on).",
     )
     fidelity_note: str | None = Field(None, description="One line: what differs from the paper(s).")
     source: str = Field("vltools", description="Which registry file declared it.")
+
+    @model_validator(mode="after")
+    def _fidelity_for_papers(self) -> EntrySpec:
+        if self.papers and (self.fidelity is None or not (self.fidelity_note or "").strip()):
+            raise ValueError(f"{self.name} cites {', '.join(self.papers)}: give fidelity and a one-line fidelity_note")
+        if not self.papers and (self.fidelity is not None or self.fidelity_note is not None):
+            raise ValueError(f"{self.name} cites no paper: fidelity and fidelity_note do not apply")
+        if self.fidelity_note is not None and "\n" in self.fidelity_note.strip():
+            raise ValueError(f"{self.name}: fidelity_note is one line")
+        for field in ("tags", "needs", "consumes", "produces"):
+            values = getattr(self, field)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{self.name}: {field} lists a value twice")
+        return self
 
     @property
     def mcp_name(self) -> str:
@@ -157,10 +174,16 @@ class Registry:
             "mcp_name": spec.mcp_name,
             "kind": spec.kind,
             "summary": spec.summary,
-            "description": t.doc,
+            "description": t.body,
             "papers": [{"id": p, "title": titles.get(p, "?")} for p in spec.papers],
+            "effects": spec.effects,
+            "idempotent": spec.idempotent,
+            "fidelity": spec.fidelity,
+            "fidelity_note": spec.fidelity_note,
             "tags": spec.tags,
             "needs": spec.needs,
+            "consumes": spec.consumes,
+            "produces": spec.produces,
             "examples": spec.examples,
             "input_schema": t.input_model.model_json_schema(),
             "output_schema": t.output_model.model_json_schema(),

@@ -32,7 +32,20 @@ class Tool:
 
     @property
     def summary_line(self) -> str:
-        return self.doc.splitlines()[0] if self.doc else ""
+        """The docstring's first paragraph on one line (registry.yaml's summary; a test keeps them equal)."""
+        return " ".join(self.doc.split("\n\n", 1)[0].split())
+
+    @property
+    def body(self) -> str:
+        """The docstring after its first paragraph: what clients get after the catalogue's summary."""
+        parts = self.doc.split("\n\n", 1)
+        return parts[1].strip() if len(parts) > 1 else ""
+
+    def description(self, summary: str) -> str:
+        """``summary`` (the catalogue's), then the docstring after its first paragraph; a docstring that does
+        not start with the summary (a plugin's) follows in full, so nothing is said twice or lost."""
+        rest = self.body if self.summary_line == " ".join(summary.split()) else self.doc.strip()
+        return summary.strip() + ("\n\n" + rest if rest else "")
 
 
 def tool(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -47,6 +60,11 @@ def tool(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         for what, model in (("input", inp), ("output", out)):
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 raise RegistryError(f"tool {name}: {what} annotation of {fn.__qualname__} must be a pydantic model")
+        if inp.model_config.get("extra") != "forbid":  # type: ignore[union-attr]
+            raise RegistryError(
+                f"tool {name}: input model {inp.__qualname__} must reject unknown fields; "  # type: ignore[union-attr]
+                "derive it from vltools.schemas.ToolInput (model_config extra='forbid')"
+            )
         prior = DECORATED.get(name)
         if prior is not None and prior.fn.__qualname__ != fn.__qualname__:
             raise RegistryError(f"tool {name} is defined twice: {prior.module} and {fn.__module__}")

@@ -19,13 +19,13 @@ from pydantic import BaseModel, Field, model_validator
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, TooLarge
 from vltools.graphs._common import ctx_of, report, run_graph
+from vltools.schemas import EvidenceSentence, ProofStep, ToolInput, Verdict
 
 MAX_HOPS = 5
 MAX_CLAIM_CHARS = 2000
-Verdict = Literal["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]
 
 
-class FactCheckInput(BaseModel):
+class FactCheckInput(ToolInput):
     claim: str = Field(description=f"The claim to verify (one sentence; at most {MAX_CLAIM_CHARS} characters).")
     collection: str | None = Field(None, description="Text collection to retrieve evidence from.")
     evidence: list[str] | None = Field(
@@ -52,20 +52,11 @@ class FactCheckInput(BaseModel):
         return self
 
 
-class EvidenceItem(BaseModel):
-    doc_id: str = Field(description="Document id ('given:<i>' for given evidence).")
-    text: str = Field(description="The evidence sentence.")
-    hop: int = Field(description="Hop that found it (0 for given evidence).")
-    score: float = Field(0.0, description="Selection score.")
-
-
 class FactCheckOutput(BaseModel):
     verdict: Verdict = Field(description="SUPPORTS, REFUTES or NOT ENOUGH INFO.")
-    proof: list[dict[str, Any]] = Field(
-        description="Proof steps: claim_span, evidence_span, operator, symbol, source, evidence_index, state."
-    )
-    states: list[str] = Field(description="Automaton states of the final proof, starting state first.")
-    evidence: list[EvidenceItem] = Field(description="Evidence sentences with their document ids and hops.")
+    proof: list[ProofStep] = Field(description="Proof steps (natlog.prove's): aligned spans, operators, states.")
+    states: list[Verdict] = Field(description="Automaton states of the final proof, starting state first.")
+    evidence: list[EvidenceSentence] = Field(description="Evidence sentences with their document ids and hops.")
     hops: int = Field(description="Retrieval hops used (0 when evidence was given).")
     queries: list[str] = Field(description="The query issued at each hop.")
     uncovered: list[str] = Field(description="Claim spans the evidence left uncovered.")
@@ -163,7 +154,10 @@ def build_graph() -> Any:
 
 @tool("graph.fact_check")
 def fact_check(inp: FactCheckInput, ctx: Context) -> FactCheckOutput:
-    """Verify a claim: multi-hop evidence retrieval guided by a natural-logic proof, with dynamic termination.
+    """Verify a claim against a collection - multi-hop retrieval guided by a natural-logic proof (SUPPORTS / REFUTES /
+    NOT ENOUGH INFO).
+
+    Retrieval stops as soon as the proof is decisive (dynamic termination).
 
     Give ``collection`` to retrieve evidence (BM25 by default) or ``evidence`` to judge given
     sentences. Returns the verdict, the proof (aligned spans, operators, automaton states) and the

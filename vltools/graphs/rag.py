@@ -18,12 +18,13 @@ from pydantic import BaseModel, Field
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput
 from vltools.graphs._common import ctx_of, report, run_graph
+from vltools.schemas import ToolInput
 
 CANNOT = "I cannot answer this from the documents: nothing relevant was found."
 NODES = 4
 
 
-class RagInput(BaseModel):
+class RagInput(ToolInput):
     question: str = Field(min_length=1, max_length=2000, description="The question to answer.")
     collection: str = Field(description="Text collection to answer from.")
     retriever: Literal["retrieve.hybrid", "retrieve.bm25", "retrieve.dense"] = Field(
@@ -140,7 +141,7 @@ def build_graph() -> Any:
 
 @tool("graph.rag")
 def rag(inp: RagInput, ctx: Context) -> RagOutput:
-    """Answer a question from a text collection: hybrid retrieval, reranking, an LLM answer citing passage ids.
+    """Answer a question from a collection - hybrid retrieval, reranking, and an LLM answer grounded in cited passages.
 
     Says it cannot answer (without calling the LLM) when no passage reaches ``min_score``.
     """

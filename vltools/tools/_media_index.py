@@ -33,7 +33,7 @@ class MediaIndexOutput(BaseModel):
 
 
 def open_media_collection(
-    name: str, kind: MediaKind, ctx: Context, *, model: str | None, create: bool
+    name: str, kind: MediaKind, ctx: Context, *, clip: str | None, create: bool
 ) -> tuple[Any | None, str]:
     """(the collection, or None when it is still to be created; its CLIP spec). Creates nothing."""
     from vltools.store import open_collection
@@ -44,16 +44,15 @@ def open_media_collection(
         if not create:
             raise NotFound(
                 f"no collection named {name!r}",
-                hint=f'create it with collection.create {{"name": "{name}", "kind": "{kind}", "model": "demo"}} '
+                hint=f'create it with collection.create {{"name": "{name}", "kind": "{kind}", "clip": "demo"}} '
                 'or pass "create": true',
             ) from None
-        return None, model or ctx.settings.clip
-    if coll.kind != kind:
-        raise InvalidInput(f"collection {name!r} holds {coll.kind}s, not {kind}s", hint=f"use a {kind} collection")
-    if model and model != coll.model:
+        return None, clip or ctx.settings.clip
+    coll.require_kind(kind, f"{kind}.index")
+    if clip and clip != coll.model:
         raise InvalidInput(
-            f"collection {name!r} was built with {coll.model}, not {model}",
-            hint="omit model, or use another collection",
+            f"collection {name!r} was built with {coll.model}, not {clip}",
+            hint="omit clip, or use another collection",
         )
     return coll, coll.model
 

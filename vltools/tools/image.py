@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from vltools.core.context import Context
 from vltools.core.errors import InvalidInput
 from vltools.core.tool import tool
+from vltools.schemas import Hit, Ranking, ToolInput
 from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 LongTextMode = Literal["stretch", "chunk", "truncate", "error"]
@@ -24,15 +25,18 @@ LONG_TEXT_HELP = (
 
 
 # -- image.index ------------------------------------------------------------------------------
-class IndexInput(BaseModel):
+class IndexInput(ToolInput):
+    renamed = {"model": "clip"}
+
     collection: str = Field(min_length=1, description="Name of an image collection (collection kind 'image').")
     paths: list[str] = Field(
         min_length=1, max_length=10_000, description="Image files, folders (searched recursively) or glob patterns."
     )
     upsert: bool = Field(False, description="Replace images whose path is already indexed with changed content.")
-    create: bool = Field(False, description="Create the image collection (with `model`) if it does not exist.")
-    model: str | None = Field(
-        None, description="CLIP spec for a collection created here (default: settings.clip); must match otherwise."
+    create: bool = Field(False, description="Create the image collection (with `clip`) if it does not exist.")
+    clip: str | None = Field(
+        None,
+        description="CLIP spec for a collection created here (default: settings.clip); must match otherwise."
     )
     batch_size: int = Field(32, ge=1, le=1024, description="Images embedded per forward pass.")
 
@@ -64,11 +68,15 @@ def _header(path: str, settings: Any) -> dict[str, Any]:
 
 @tool("image.index")
 def index(inp: IndexInput, ctx: Context) -> IndexOutput:
-    """Add image files, folders or globs to an image collection: safely decoded, CLIP-embedded in batches,
-    stored with path, size and content hash; duplicate content is reported, not re-added; all or nothing."""
+    """Add image files, folders or globs to an image collection with CLIP embeddings (duplicates detected, all or
+    nothing).
+
+    Files are safely decoded, CLIP-embedded in batches and stored with path, size and content hash; duplicate content
+    is reported, not re-added.
+    """
     from vltools.models.media import expand_paths, load_image
 
-    coll, spec = open_media_collection(inp.collection, "image", ctx, model=inp.model, create=inp.create)
+    coll, spec = open_media_collection(inp.collection, "image", ctx, clip=inp.clip, create=inp.create)
     files = expand_paths(inp.paths, ctx.settings)
     # 1. check every file's header and hash it: a bad file fails before anything is embedded.
     todo, duplicates, unchanged = plan_files(
@@ -100,7 +108,7 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
 
 
 # -- image.search -----------------------------------------------------------------------------
-class SearchInput(BaseModel):
+class SearchInput(ToolInput):
     collection: str = Field(min_length=1, description="Name of an image collection.")
     query: str | None = Field(None, min_length=1, max_length=20_000, description="Text query (text→image search).")
     image: str | None = Field(None, min_length=1, description="Path of a query image (image→image search).")
@@ -111,31 +119,25 @@ class SearchInput(BaseModel):
     long_text: LongTextMode = Field("stretch", description=LONG_TEXT_HELP)
 
 
-class ImageHit(BaseModel):
-    id: str = Field(description="Image id in the collection.")
-    path: str = Field(description="Path of the image file.")
-    score: float = Field(description="Cosine similarity between the query and the image embedding.")
-    rank: int = Field(description="1-based position.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Stored metadata (width, height, bytes, ...).")
+class SearchOutput(Ranking):
+    """The images best first, as a shared `Ranking` (each `Hit` has its ``path``)."""
 
-
-class SearchOutput(BaseModel):
-    hits: list[ImageHit] = Field(description="Best first.")
     truncated: bool = Field(False, description="True when the text query exceeded the text tower's context.")
     notices: list[str] = Field(default_factory=list, description="How a long query was handled (P08).")
 
 
 @tool("image.search")
 def search(inp: SearchInput, ctx: Context) -> SearchOutput:
-    """Search an image collection by a text query (text→image) or by an example image (image→image) with
-    CLIP; returns the top-k images with cosine scores."""
+    """Search an image collection by text (text-to-image) or by an example image (image-to-image) with CLIP.
+
+    Returns the top-k images with cosine scores.
+    """
     from vltools.models.media import check_path, file_sha256, load_image
 
     if (inp.query is None) == (inp.image is None):
         raise InvalidInput("give exactly one of query (text) or image (path)")
     coll = ctx.collection(inp.collection)
-    if coll.kind != "image":
-        raise InvalidInput(f"collection {inp.collection!r} holds {coll.kind}s, not images")
+    coll.require_kind("image", "image.search")
     if not coll.count:
         return SearchOutput(hits=[])
     backend = ctx.clip(coll.model)
@@ -154,28 +156,30 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
     extra = 8 if skip_hash else 0
     found = coll.search(vecs[0], min(inp.k + extra, coll.count))
     records = {r["id"]: r for r in coll.get([i for i, _ in found])}
-    hits: list[ImageHit] = []
+    hits: list[Hit] = []
     for rid, score in found:
         rec = records.get(rid)
         if rec is None or (skip_hash and rec.get("hash") == skip_hash):
             continue
         hits.append(
-            ImageHit(id=rid, path=rec.get("path") or "", score=float(score), rank=len(hits) + 1,
-                     metadata=rec.get("metadata") or {})
+            Hit(id=rid, path=rec.get("path") or "", score=float(score), rank=len(hits) + 1,
+                title=rec.get("title") or "", metadata=rec.get("metadata") or {})
         )
         if len(hits) == inp.k:
             break
-    return SearchOutput(hits=hits, truncated=truncated, notices=notices)
+    return SearchOutput(query=inp.query or "", hits=hits, truncated=truncated, notices=notices)
 
 
 # -- image.classify ---------------------------------------------------------------------------
 DEFAULT_TEMPLATES = ["{}", "a photo of a {}.", "an image of a {}."]
 
 
-class ClassifyInput(BaseModel):
+class ClassifyInput(ToolInput):
+    renamed = {"model": "clip"}
+
     images: list[str] = Field(min_length=1, max_length=10_000, description="Paths of the images to classify.")
     labels: list[str] = Field(min_length=2, max_length=1000, description="Candidate class names.")
-    model: str | None = Field(None, description="CLIP spec: demo, open_clip:ARCH/TAG, ... (default: settings.clip).")
+    clip: str | None = Field(None, description="CLIP spec: demo, open_clip:ARCH/TAG, ... (default: settings.clip).")
     descriptions: dict[str, list[str]] | None = Field(
         None,
         description="Optional per-label descriptions (P20, GRAIN-style): each is embedded as 'LABEL, DESCRIPTION' "
@@ -238,8 +242,11 @@ def class_embeddings(
 
 @tool("image.classify")
 def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
-    """Zero-shot classify images among given labels with CLIP prompt templates and optional per-class
-    descriptions (P20); returns calibrated probabilities per label."""
+    """Zero-shot classify images among given labels with CLIP prompt templates and optional class descriptions, with
+    calibrated probabilities.
+
+    Each description is embedded as "LABEL, DESCRIPTION" and averaged with the label's prompt embedding (P20).
+    """
     import numpy as np
 
     from vltools.models.media import check_path, load_image
@@ -256,7 +263,7 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
         raise InvalidInput(f"descriptions given for unknown labels: {', '.join(unknown)}", hint="use names from labels")
     for p in inp.images:  # every path is checked before the model loads or anything is decoded
         check_path(p, ctx.settings)
-    backend = ctx.clip(inp.model)
+    backend = ctx.clip(inp.clip)
     classes, notices = class_embeddings(backend, labels, templates, inp.descriptions, inp.long_text)
     results: list[Classification] = []
     # A tiny temperature would overflow to inf (then NaN probabilities); below 1e-3 it is argmax anyway.

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vltools.core import Context, InvalidInput, tool
-from vltools.core.types import RunStats
+from vltools.schemas import RunStats, ToolInput
 
 MAX_PROMPT_CHARS = 200_000
 
@@ -21,13 +21,15 @@ MIN_TEMPERATURE = 1e-3
 
 
 class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     """One chat message."""
 
     role: Literal["system", "user", "assistant"] = Field(description="Who speaks.")
     content: str = Field(max_length=MAX_PROMPT_CHARS, description="What is said.")
 
 
-class GenerateInput(BaseModel):
+class GenerateInput(ToolInput):
     """A prompt (or chat messages) and decoding options."""
 
     prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS, description="A user prompt (or give messages).")
@@ -60,7 +62,7 @@ class GenerateOutput(BaseModel):
 
 @tool("llm.generate")
 def generate(inp: GenerateInput, ctx: Context) -> GenerateOutput:
-    """Generate text with an LLM from a prompt or chat messages (greedy by default)."""
+    """Generate text with an LLM (smollm2, hf:, openai:) from a prompt or chat messages; greedy by default."""
     if inp.prompt is not None and not inp.prompt.strip():
         raise InvalidInput("the prompt is empty", hint="give the text to answer in 'prompt'")
     messages = [m.model_dump() for m in inp.messages] if inp.messages else [{"role": "user", "content": inp.prompt}]

@@ -1,4 +1,4 @@
-"""Natural-logic tools for fact verification (P39): `natlog.prove`, `natlog.relate`, `evidence.select`.
+"""Natural-logic tools for fact verification (P39): `natlog.prove` and `natlog.relate`.
 
 Needs WordNet 3.0 laid out by ``scripts/setup_data.py`` (Debian ``wordnet-base``) and the text
 encoder (``minilm``) for embedding similarity; an LLM only when ``llm`` is given.
@@ -7,19 +7,15 @@ encoder (``minilm``) for embedding similarity; an LLM only when ``llm`` is given
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
-from vltools.core.errors import InvalidInput, NotFound, TooLarge, ToolError, Unsupported
-from vltools.core.types import Passage
+from vltools.core.errors import InvalidInput, TooLarge, Unsupported
+from vltools.schemas import Operator, ProofStep, ToolInput, Verdict
 
 MAX_CLAIM_CHARS = 2000
-Verdict = Literal["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]
-Operator = Literal[
-    "equivalence", "forward_entailment", "reverse_entailment", "negation", "alternation", "cover", "independence"
-]
 
 
 def check_claim(claim: str) -> str:
@@ -35,21 +31,7 @@ def check_claim(claim: str) -> str:
     return text
 
 
-class ProofStep(BaseModel):
-    kind: Literal["deletion", "substitution", "insertion", "negation"] = Field(
-        description="Edit from evidence to claim: deletion (evidence-only words), substitution (aligned pair), "
-        "insertion (claim-only words) or negation (polarity differs)."
-    )
-    claim_span: str = Field(description="Claim words of this edit ('' for deletions).")
-    evidence_span: str = Field(description="Evidence words of this edit ('' for insertions).")
-    operator: Operator = Field(description="Natural-logic relation from the evidence span to the claim span.")
-    symbol: str = Field(description="The operator's symbol: ≡ ⊑ ⊒ ¬ | ⌣ #.")
-    source: str = Field(description="Which signal chose the operator (same lemma, synonym, hypernym, antonym, ...).")
-    evidence_index: int | None = Field(description="Index of the evidence sentence the span comes from.")
-    state: Verdict = Field(description="Automaton state after reading this operator.")
-
-
-class ProveInput(BaseModel):
+class ProveInput(ToolInput):
     claim: str = Field(description=f"The claim to verify (one sentence, at most {MAX_CLAIM_CHARS} characters).")
     evidence: list[str] = Field(min_length=1, max_length=50, description="Evidence sentences, pooled for the proof.")
     use_embeddings: bool = Field(True, description="Align words WordNet cannot relate by text-encoder similarity.")
@@ -127,7 +109,8 @@ def _llm_chooser(ctx: Context, spec: str):
 
 @tool("natlog.prove")
 def prove(inp: ProveInput, ctx: Context) -> ProveOutput:
-    """Prove or refute a claim from evidence sentences with natural logic (WordNet operators + NatLog automaton).
+    """Prove or refute a claim from given evidence sentences with natural logic (WordNet operators and the NatLog
+    automaton).
 
     Aligns claim words with evidence words, assigns each pair a natural-logic operator
     (synonym = equivalence, hypernym/hyponym = forward/reverse entailment, antonym and
@@ -172,7 +155,7 @@ def _lexicon(wn: Any, cls: Any) -> Any:
     return _LEXICON
 
 
-class RelateInput(BaseModel):
+class RelateInput(ToolInput):
     evidence_word: str = Field(min_length=1, max_length=100, description="Word from the evidence (e.g. 'poodle').")
     claim_word: str = Field(min_length=1, max_length=100, description="Word from the claim (e.g. 'dog').")
 
@@ -185,7 +168,7 @@ class RelateOutput(BaseModel):
 
 @tool("natlog.relate")
 def relate(inp: RelateInput, ctx: Context) -> RelateOutput:
-    """The natural-logic operator between two words from WordNet (synonym, hypernym, hyponym, antonym, co-hyponym)."""
+    """The natural-logic relation between two words from WordNet (synonym, hypernym, hyponym, antonym, co-hyponym)."""
     from vltools.tools.factcheck._natlog import OPERATORS, Lexicon
     from vltools.tools.factcheck._wordnet import get_wordnet
 
@@ -196,73 +179,3 @@ def relate(inp: RelateInput, ctx: Context) -> RelateOutput:
         rel = ("alternation", "co-hyponym")
     op, why = rel or ("independence", "none")
     return RelateOutput(operator=op, symbol=OPERATORS[op], relation=why)  # type: ignore[arg-type]
-
-
-class SelectInput(BaseModel):
-    claim: str = Field(description="The claim (or question) to select evidence for.")
-    passages: list[Passage] = Field(min_length=1, max_length=1000, description="Documents or passages to select from.")
-    k: int = Field(5, ge=1, le=100, description="How many sentences to keep.")
-    split: bool = Field(True, description="Split passages into sentences before scoring.")
-    reranker: str | None = Field(
-        None, description="A rerank.* tool to score sentences with (default: text-encoder cosine similarity)."
-    )
-    min_score: float | None = Field(
-        None, description="Drop sentences scoring below this (cosine similarity when no reranker is given)."
-    )
-    exclude: list[str] = Field(default_factory=list, description="Sentence texts to skip (already used).")
-    text_model: str | None = Field(None, description="Text-encoder spec for the default scorer.")
-
-
-class Sentence(BaseModel):
-    doc_id: str = Field(description="Id of the passage the sentence comes from.")
-    text: str = Field(description="The sentence.")
-    score: float = Field(description="Relevance to the claim (cosine, or the reranker's score).")
-
-
-class SelectOutput(BaseModel):
-    sentences: list[Sentence] = Field(description="Selected sentences, best first.")
-    scorer: str = Field(description="What scored them: 'cosine:<model>' or the reranker's name.")
-
-
-@tool("evidence.select")
-def select(inp: SelectInput, ctx: Context) -> SelectOutput:
-    """Select the evidence sentences most relevant to a claim from retrieved passages (split, score, keep top k)."""
-    from vltools.tools.factcheck._natlog import split_sentences
-
-    claim = check_claim(inp.claim)
-    skip = {s.strip() for s in inp.exclude}
-    cands: list[tuple[str, str]] = []
-    for p in inp.passages:
-        body = f"{p.title}. {p.text}" if (p.title and not inp.split) else p.text
-        for s in split_sentences(body) if inp.split else [body.strip()]:
-            if s and s not in skip and (p.id, s) not in cands:
-                cands.append((p.id, s))
-    if not cands:
-        return SelectOutput(sentences=[], scorer="none")
-    if inp.reranker:
-        if not inp.reranker.startswith("rerank."):
-            raise InvalidInput(f"reranker {inp.reranker!r} is not a rerank.* tool", hint="e.g. rerank.cross_encoder")
-        ids = [f"s{i}" for i in range(len(cands))]
-        passages = [{"id": i, "text": t} for i, (_, t) in zip(ids, cands, strict=True)]
-        try:
-            out = ctx.call(inp.reranker, {"query": claim, "passages": passages})
-        except NotFound:
-            raise  # an unknown reranker: the registry's message lists close names
-        except ToolError as err:
-            raise ToolError(err.code, f"reranker {inp.reranker} failed: {err.message}", err.hint) from err
-        scores = {h.id: h.score for h in out.hits}
-        ranked = [(cands[int(i[1:])], scores[i]) for i in scores]
-        scorer = inp.reranker
-    else:
-        enc = ctx.text(inp.text_model)
-        vecs = enc.encode([claim] + [t for _, t in cands])
-        sims = (vecs[1:] @ vecs[0]).tolist()
-        ranked = list(zip(cands, sims, strict=True))
-        scorer = f"cosine:{enc.spec}"
-    ranked.sort(key=lambda x: -x[1])
-    keep = [
-        Sentence(doc_id=d, text=t, score=round(float(s), 6))
-        for (d, t), s in ranked
-        if inp.min_score is None or s >= inp.min_score
-    ][: inp.k]
-    return SelectOutput(sentences=keep, scorer=scorer)

@@ -10,17 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import Unsupported
 from vltools.core.tool import tool
-from vltools.core.types import Hit, Ranking
+from vltools.schemas import Hit, Ranking, ToolInput
 
 Pairs = list[tuple[str, float]]
 
 
-class RetrieveInput(BaseModel):
+class RetrieveInput(ToolInput):
     collection: str = Field(description="Collection to search.")
     query: str = Field(min_length=1, max_length=10_000, description="Free-text query.")
     k: int = Field(10, ge=1, le=1000, description="Number of hits to return (1-1000).")
@@ -126,21 +126,21 @@ def _output(coll: Any, query: str, pairs: Pairs, retriever: str) -> RetrieveOutp
 # -- tools ---------------------------------------------------------------------------------
 @tool("retrieve.bm25")
 def bm25(inp: RetrieveInput, ctx: Context) -> RetrieveOutput:
-    """Keyword search: BM25 (stemmed, stop words removed) over a text collection, best k documents first."""
+    """Keyword search with BM25 (stemmed, stop words removed) over a text collection."""
     coll = ctx.collection(inp.collection)
     return _output(coll, inp.query, bm25_rank(coll, [inp.query], inp.k)[0], "bm25")
 
 
 @tool("retrieve.dense")
 def dense(inp: RetrieveInput, ctx: Context) -> RetrieveOutput:
-    """Semantic search: embed the query with the collection's encoder and find the nearest k items (FAISS)."""
+    """Semantic search - embed the query with the collection's encoder and return the nearest documents (FAISS)."""
     coll = ctx.collection(inp.collection)
     return _output(coll, inp.query, dense_rank(coll, [inp.query], inp.k, ctx)[0], f"dense:{coll.model}")
 
 
 @tool("retrieve.hybrid")
 def hybrid(inp: HybridInput, ctx: Context) -> RetrieveOutput:
-    """Hybrid search: reciprocal-rank fusion of BM25 and dense rankings, with configurable weights."""
+    """Hybrid search - reciprocal-rank fusion of BM25 and dense rankings with configurable weights."""
     coll = ctx.collection(inp.collection)
     pairs = hybrid_rank(
         coll,

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
+from vltools.schemas import SceneGraph, ToolInput
 from vltools.tools import _vl_language as lang
 
 
@@ -30,7 +31,7 @@ class Question(BaseModel):
     temporal: bool = Field(False, description="True when it asks about change over time (answered across frames).")
 
 
-class QuestionsInput(BaseModel):
+class QuestionsInput(ToolInput):
     prompt: str = Field(min_length=1, max_length=2000, description="The text-to-video prompt (or caption) to check.")
     llm: str | None = Field(
         None, description="LLM spec for the scene-graph parse (optional; the rule parser is the fallback)."
@@ -38,7 +39,7 @@ class QuestionsInput(BaseModel):
 
 
 class QuestionsOutput(BaseModel):
-    graph: dict[str, Any] = Field(description="Scene graph: entities, relations, events.")
+    graph: SceneGraph = Field(description="Scene graph: entities with attributes, relations, events.")
     questions: list[Question] = Field(description="Atomic yes/no questions, in dependency order.")
     parser: Literal["llm", "rules"] = Field(description="Which parser produced the graph.")
     notice: str | None = Field(None, description="Why the LLM's graph was not used, if it was not.")
@@ -113,7 +114,7 @@ def _graph_from_llm(prompt: str, spec: str, ctx: Context) -> tuple[dict[str, Any
 
 @tool("t2v.questions")
 def questions(inp: QuestionsInput, ctx: Context) -> QuestionsOutput:
-    """Parse a text-to-video prompt into a scene graph and atomic yes/no questions (ETVA, P35)."""
+    """Parse a text-to-video prompt into a scene graph and atomic yes/no questions (ETVA question generation)."""
     graph, notice, parser = None, None, "rules"
     if inp.llm:
         graph, notice = _graph_from_llm(inp.prompt, inp.llm, ctx)
@@ -126,15 +127,19 @@ def questions(inp: QuestionsInput, ctx: Context) -> QuestionsOutput:
     qs = lang.questions_from_graph(graph)
     if not qs and notice is None:
         notice = "no shapes, colours or events recognised in the prompt; no questions generated"
-    return QuestionsOutput(graph=graph, questions=[Question(**q) for q in qs], parser=parser, notice=notice)
+    return QuestionsOutput(
+        graph=SceneGraph.model_validate(graph), questions=[Question(**q) for q in qs], parser=parser, notice=notice
+    )
 
 
 # -- t2v.etva ------------------------------------------------------------------------------------
-class EtvaInput(BaseModel):
+class EtvaInput(ToolInput):
+    renamed = {"model": "clip"}
+
     video: str = Field(min_length=1, description="Path of the generated (or any) video.")
     prompt: str = Field(min_length=1, max_length=2000, description="The text prompt the video should show.")
     llm: str | None = Field(None, description="LLM spec for the scene-graph parse (optional).")
-    model: str | None = Field(None, description="CLIP spec used to answer the questions (default: settings.clip).")
+    clip: str | None = Field(None, description="CLIP spec used to answer the questions (default: settings.clip).")
     frames: int = Field(8, ge=2, le=64, description="Frames sampled uniformly to answer on.")
 
 
@@ -150,7 +155,7 @@ class EtvaOutput(BaseModel):
     score: float = Field(description="ETVA score: the fraction of questions answered 'yes' (0..1).")
     soft_score: float = Field(description="Mean probability of 'yes' over the questions (a tie-breaker).")
     questions: list[AnsweredQuestion] = Field(description="Questions with answers and evidence.")
-    graph: dict[str, Any] = Field(description="The prompt's scene graph.")
+    graph: SceneGraph = Field(description="The prompt's scene graph.")
     parser: Literal["llm", "rules"] = Field(description="Which parser produced the graph.")
     frame_times: list[float] = Field(default_factory=list, description="Times (s) of the sampled frames.")
     notice: str | None = Field(None, description="Parser fallbacks and sampling notices.")
@@ -158,8 +163,11 @@ class EtvaOutput(BaseModel):
 
 @tool("t2v.etva")
 def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
-    """Score how well a video matches a text prompt (ETVA, P35): atomic questions from the prompt's
-    scene graph, each answered on sampled frames by vqa.zero_shot; score = fraction answered yes."""
+    """Score text-to-video alignment - atomic questions from the prompt answered on the video's frames (ETVA).
+
+    Questions come from the prompt's scene graph (t2v.questions); each is answered on sampled frames by
+    vqa.zero_shot; score = fraction answered yes.
+    """
     from vltools.models.video import probe_video
 
     probe_video(inp.video, ctx.settings)  # fail on a bad file before any model loads
@@ -174,7 +182,7 @@ def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
         if failed:
             answered[q.id] = AnsweredQuestion(**q.model_dump(), answer="no", score=0.0, skipped_because=failed)
             continue
-        res = ctx.call("vqa.zero_shot", {"video": inp.video, "question": q.question, "model": inp.model,
+        res = ctx.call("vqa.zero_shot", {"video": inp.video, "question": q.question, "clip": inp.clip,
                                          "frames": inp.frames})
         p_yes = next((c.score for c in res.candidates if c.answer == "yes"), 0.0)
         if res.notice and res.notice not in notices:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, InvalidInput, tool
+from vltools.schemas import Hit, Ranking, ToolInput
 from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".gif"})
@@ -39,9 +40,11 @@ def _embed_frames(path: str, ctx: Context, backend: Any, *, frames: int, fps: fl
 
 
 # -- video.embed ---------------------------------------------------------------------------------
-class EmbedInput(BaseModel):
+class EmbedInput(ToolInput):
+    renamed = {"model": "clip"}
+
     video: str = Field(min_length=1, description="Path of the video file.")
-    model: str | None = Field(None, description="CLIP spec (default: settings.clip, e.g. 'demo').")
+    clip: str | None = Field(None, description="CLIP spec (default: settings.clip, e.g. 'demo').")
     frames: int = Field(8, ge=1, le=256, description="Frames sampled uniformly (ignored when fps is given).")
     fps: float | None = Field(None, gt=0, le=60, description="Sample at this rate instead (bounded by max_frames).")
     max_frames: int = Field(64, ge=1, le=256, description="Most frames embedded; denser requests are thinned.")
@@ -62,12 +65,14 @@ class EmbedOutput(BaseModel):
 
 @tool("video.embed")
 def embed(inp: EmbedInput, ctx: Context) -> EmbedOutput:
-    """Embed a video with CLIP as the mean of its sampled frames' features (ViFi-CLIP, P28); the frame
-    features and their times are returned too, for temporal tools."""
+    """Embed a video with CLIP as the mean of its sampled frames' features (ViFi-CLIP); frame features kept.
+
+    The frame features and their times are returned too, for temporal tools.
+    """
     from vltools.models.video import probe_video
 
     probe_video(inp.video, ctx.settings)  # a bad file fails before a model loads
-    backend = ctx.clip(inp.model)
+    backend = ctx.clip(inp.clip)
     pooled, feats, times, notice, info = _embed_frames(
         inp.video, ctx, backend, frames=inp.frames, fps=inp.fps, max_frames=inp.max_frames
     )
@@ -85,13 +90,15 @@ def embed(inp: EmbedInput, ctx: Context) -> EmbedOutput:
 
 
 # -- video.index ---------------------------------------------------------------------------------
-class IndexInput(BaseModel):
+class IndexInput(ToolInput):
+    renamed = {"model": "clip"}
+
     collection: str = Field(min_length=1, description="Name of a video collection (collection kind 'video').")
     paths: list[str] = Field(
         min_length=1, max_length=10_000, description="Video files, folders (searched recursively) or glob patterns."
     )
-    create: bool = Field(False, description="Create the video collection (with `model`) if it does not exist.")
-    model: str | None = Field(None, description="CLIP spec for a collection created here; must match otherwise.")
+    create: bool = Field(False, description="Create the video collection (with `clip`) if it does not exist.")
+    clip: str | None = Field(None, description="CLIP spec for a collection created here; must match otherwise.")
     frames: int = Field(8, ge=1, le=64, description="Frames sampled uniformly per video.")
     upsert: bool = Field(False, description="Replace videos whose path is already indexed with changed content.")
 
@@ -101,15 +108,17 @@ IndexOutput = MediaIndexOutput
 
 @tool("video.index")
 def index(inp: IndexInput, ctx: Context) -> IndexOutput:
-    """Add video files, folders or globs to a video collection: each is probed, sampled and embedded
-    (mean-pooled CLIP frame features, frame features kept), stored with path and content hash; a bad
-    file fails the call before anything is written (all or nothing)."""
+    """Add videos (files, folders, globs) to a video collection as mean-pooled CLIP frame features, with progress.
+
+    Each video is probed, sampled and embedded (frame features kept) and stored with path and content hash; a bad
+    file fails the call before anything is written.
+    """
     import numpy as np
 
     from vltools.models.media import expand_paths
     from vltools.models.video import probe_video
 
-    coll, spec = open_media_collection(inp.collection, "video", ctx, model=inp.model, create=inp.create)
+    coll, spec = open_media_collection(inp.collection, "video", ctx, clip=inp.clip, create=inp.create)
     files = expand_paths(inp.paths, ctx.settings, extensions=VIDEO_EXTENSIONS)
     # 1. probe and hash every file first: a bad file fails before anything is embedded.
     todo, duplicates, unchanged = plan_files(
@@ -137,38 +146,30 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
 
 
 # -- video.search --------------------------------------------------------------------------------
-class SearchInput(BaseModel):
+class SearchInput(ToolInput):
     collection: str = Field(min_length=1, description="Name of a video collection.")
     query: str = Field(min_length=1, max_length=20_000, description="Text describing the video wanted.")
     k: int = Field(5, ge=1, le=1000, description="Number of hits to return.")
 
 
-class VideoHit(BaseModel):
-    id: str = Field(description="Video id in the collection.")
-    path: str = Field(description="Path of the video file.")
-    score: float = Field(description="Cosine similarity of the query to the mean-pooled video embedding.")
-    rank: int = Field(description="1-based position.")
-    best_time: float | None = Field(None, description="Time (s) of the frame most similar to the query.")
-    best_frame_score: float | None = Field(None, description="Cosine similarity of the query to that frame.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Duration, fps, size (frame features omitted).")
+class SearchOutput(Ranking):
+    """The videos best first, as a shared `Ranking`: each `Hit` has its ``path`` and the ``time`` of the
+    frame that matches the query best (that frame's cosine is ``metadata["frame_score"]``)."""
 
-
-class SearchOutput(BaseModel):
-    hits: list[VideoHit] = Field(description="Best first.")
     truncated: bool = Field(False, description="True when the query exceeded the text tower's context.")
     notices: list[str] = Field(default_factory=list, description="How a long query was handled (P08).")
 
 
 @tool("video.search")
 def search(inp: SearchInput, ctx: Context) -> SearchOutput:
-    """Search a video collection by text (text→video) with mean-pooled CLIP frame features (P28); each hit
-    also names the frame time that matches the query best."""
+    """Text-to-video search over a video collection with mean-pooled CLIP features; names the best-matching frame time.
+
+    The pooled score ranks the videos; each hit's ``time`` is the sampled frame that matches the query best.
+    """
     import numpy as np
 
     coll = ctx.collection(inp.collection)
-    if coll.kind != "video":
-        raise InvalidInput(f"collection {inp.collection!r} holds {coll.kind}s, not videos",
-                           hint="search a collection filled by video.index")
+    coll.require_kind("video", "video.search")
     if not coll.count:
         return SearchOutput(hits=[])
     backend = ctx.clip(coll.model)
@@ -183,12 +184,12 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
         meta = dict(rec.get("metadata") or {})
         frames = meta.pop("frame_features", None)
         times = meta.pop("times", None)
-        best_time = best_score = None
+        best_time = None
         if frames:
             sims = np.asarray(frames, dtype=np.float32) @ vecs[0]
             j = int(np.argmax(sims))
-            best_time, best_score = float(times[j]), float(sims[j])
-        hits.append(VideoHit(id=rid, path=rec.get("path") or "", score=float(score), rank=len(hits) + 1,
-                             best_time=best_time, best_frame_score=best_score, metadata=meta))
-    return SearchOutput(hits=hits, truncated=notes[0] is not None,
+            best_time, meta["frame_score"] = float(times[j]), float(sims[j])
+        hits.append(Hit(id=rid, path=rec.get("path") or "", time=best_time, score=float(score), rank=len(hits) + 1,
+                        title=rec.get("title") or "", metadata=meta))
+    return SearchOutput(query=inp.query, hits=hits, truncated=notes[0] is not None,
                         notices=backend.fit_notices([inp.query], notes, "query"))

@@ -21,11 +21,14 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from vltools.core import Context, InvalidInput, tool
+from vltools.schemas import ToolInput
 from vltools.tools import _vl_language as lang
 from vltools.tools import _vqa_engine as eng
 
 
-class VqaInput(BaseModel):
+class VqaInput(ToolInput):
+    renamed = {"model": "clip"}
+
     image: str | None = Field(None, description="Path of the image to ask about (give image or video).")
     video: str | None = Field(None, description="Path of the video to ask about; answered on sampled frames.")
     question: str = Field(min_length=1, max_length=1000, description="The question, in English.")
@@ -34,7 +37,7 @@ class VqaInput(BaseModel):
         description="Answer vocabulary to choose from; those matching the question type are used. "
         "Default: proposed from the question type and the caption.",
     )
-    model: str | None = Field(None, description="CLIP spec (default: settings.clip, e.g. 'demo').")
+    clip: str | None = Field(None, description="CLIP spec (default: settings.clip, e.g. 'demo').")
     llm: str | None = Field(None, description="LLM spec to rerank candidates with the caption as context (optional).")
     llm_weight: float = Field(0.5, ge=0, le=5, description="Weight of the LLM's log-probabilities in the rerank.")
     frames: int = Field(8, ge=1, le=64, description="Frames sampled uniformly from a video.")
@@ -178,7 +181,8 @@ def _existence_tests(obj: lang.Obj) -> list[list[list[str]]]:
 # -- the tool ------------------------------------------------------------------------------------
 @tool("vqa.zero_shot")
 def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
-    """Answer a question about an image or video without VQA training (CLIP statements, MacCap).
+    """Answer a question about an image or video zero-shot - CLIP-scored declarative statements with subregion
+    aggregation (MacCap).
 
     Returns the answer, candidate probabilities, the regions that mattered and, for videos, the
     per-frame answers. Temporal questions (move left/right/up/down, appear, disappear, turn COLOUR)
@@ -191,7 +195,7 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
             hint="pass video instead of image, or ask about what the image shows",
         )
     images, times, keys, notice = _visuals(inp, ctx)  # bad files fail before a model loads
-    clip = ctx.clip(inp.model)
+    clip = ctx.clip(inp.clip)
     notices = [notice] if notice else []
     feats = []
     for i, (img, key) in enumerate(zip(images, keys, strict=True)):

@@ -15,11 +15,12 @@ from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput
 from vltools.core.paths import check_output_dir, resolve_under_roots
 from vltools.core.tool import tool
+from vltools.schemas import ToolInput
 
 Degradation = Literal["blur", "noise", "jpeg", "contrast", "pixelate"]
 
 
-class WorldGenerateInput(BaseModel):
+class WorldGenerateInput(ToolInput):
     out_dir: str = Field(min_length=1, description="Folder to write into (created; must lie under an allowed root).")
     images: int = Field(16, ge=0, le=5000, description="Number of still scenes (images/*.png).")
     videos: int = Field(0, ge=0, le=200, description="Number of video clips (videos/*.mp4).")
@@ -49,8 +50,11 @@ class WorldGenerateOutput(BaseModel):
 
 @tool("world.generate")
 def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
-    """Generate a synthetic-world dataset (shapes, colours, counts, positions; videos with timed events)
-    with exact captions and labels, deterministic by seed."""
+    """Generate a synthetic dataset of shape images and short videos with exact captions, labels and event times,
+    deterministic by seed.
+
+    Scenes hold shapes with colours, counts and positions; videos carry timed events.
+    """
     if inp.images + inp.videos == 0:
         raise InvalidInput("nothing to generate: images and videos are both 0", hint="ask for images or videos")
     out = resolve_under_roots(inp.out_dir, ctx.settings, what="out_dir")

@@ -10,17 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import TooLarge
-from vltools.core.types import Hit, Passage, Ranking, RunStats
+from vltools.schemas import Hit, Passage, Ranking, RunStats, ToolInput
 
 MAX_PASSAGES = 1000
 LABELS = string.ascii_uppercase  # single-token identifiers for listwise prompts (A..Z)
 
 
-class RerankInput(BaseModel):
+class RerankInput(ToolInput):
     """What every ``rerank.*`` tool takes."""
 
     query: str = Field("", max_length=20_000, description="The search query (may come from `ranking.query`).")

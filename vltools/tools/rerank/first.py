@@ -26,7 +26,7 @@ class FirstInput(RerankInput):
 
 @tool("rerank.first")
 def first(inp: FirstInput, ctx: Context) -> RerankOutput:
-    """Rerank passages by the first-token logits of a listwise prompt (FIRST: single-token decoding).
+    """Fast listwise reranking from the first generated token's logits over passage identifiers (FIRST).
 
     One forward pass per window instead of generating a permutation; ties keep the input order.
     Score = the identifier's logit when the list fits one window, else the position score.

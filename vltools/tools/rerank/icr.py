@@ -54,7 +54,7 @@ def _scores(run: Run, sub: list[int], calibrate: bool) -> np.ndarray:
 
 @tool("rerank.icr")
 def icr(inp: IcrInput, ctx: Context) -> IcrOutput:
-    """Rerank passages by in-context attention (ICR): no generation, two forward passes per window.
+    """In-context reranking from the LLM's attention of query to passages, calibrated, no generation (ICR).
 
     Score = calibrated attention mass from the query to the passage when the list fits one prompt,
     else the position score after sliding windows. Works with any model that exposes attentions,

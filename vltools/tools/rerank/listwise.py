@@ -35,7 +35,7 @@ class ListwiseOutput(RerankOutput):
 
 @tool("rerank.listwise")
 def listwise(inp: ListwiseInput, ctx: Context) -> ListwiseOutput:
-    """Rerank passages by asking an LLM to generate their order (RankGPT-style, sliding window).
+    """Rerank passages by having an LLM generate their order (RankGPT-style listwise, sliding window).
 
     Robust to malformed output: unknown or repeated identifiers are dropped and missing ones keep
     their input order, so every passage comes back exactly once. Score = position score (n - rank + 1).

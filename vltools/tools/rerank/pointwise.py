@@ -16,7 +16,7 @@ class PointwiseInput(RerankInput):
 
 @tool("rerank.pointwise")
 def pointwise(inp: PointwiseInput, ctx: Context) -> RerankOutput:
-    """Rerank passages by P(Yes) − P(No) for "is the passage relevant to the query?", one pass each.
+    """Score each passage independently by the LLM's P(yes) minus P(no) of being relevant (pointwise baseline).
 
     Score in [-1, 1] (softmax over the two answer tokens); ties keep the input order.
     """

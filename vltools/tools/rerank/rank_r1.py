@@ -151,7 +151,7 @@ def _bubble_top(arr: list[int], c: int, depth: int, judge: _Judge) -> list[int]:
 
 @tool("rerank.rank_r1")
 def rank_r1(inp: RankR1Input, ctx: Context) -> RankR1Output:
-    """Rerank passages with setwise reasoning (Rank-R1): the LLM thinks, then picks the best of a small set.
+    """Setwise reasoning reranker (Rank-R1) that thinks before picking the best passage and explains each choice.
 
     Heap (default) or bubble selection sorts the top ``depth``; each comparison's reasoning is returned.
     Score = position score (n - rank + 1).

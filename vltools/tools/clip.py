@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vltools.core.context import Context
 from vltools.core.tool import tool
+from vltools.schemas import ToolInput
 
 LongTextMode = Literal["stretch", "chunk", "truncate", "error"]
 
 
 class Pair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     image: str | None = Field(None, min_length=1, description="Path of the (first) image.")
     text: str | None = Field(None, min_length=1, max_length=20_000, description="The (first) text.")
     image2: str | None = Field(None, min_length=1, description="Second image, for an image–image pair (CLIP-I).")
@@ -41,9 +44,11 @@ class Pair(BaseModel):
         }.get(given)
 
 
-class ScoreInput(BaseModel):
+class ScoreInput(ToolInput):
+    renamed = {"model": "clip"}
+
     pairs: list[Pair] = Field(min_length=1, max_length=10_000, description="Pairs to score.")
-    model: str | None = Field(None, description="CLIP spec: demo, open_clip:ARCH/TAG, ... (default: settings.clip).")
+    clip: str | None = Field(None, description="CLIP spec: demo, open_clip:ARCH/TAG, ... (default: settings.clip).")
     w: float = Field(2.5, gt=0, le=100, description="CLIPScore weight w in w * max(cos, 0) (2.5 as in CLIPScore).")
     long_text: LongTextMode = Field(
         "stretch",
@@ -63,8 +68,7 @@ class ScoreOutput(BaseModel):
 
 @tool("clip.score")
 def score(inp: ScoreInput, ctx: Context) -> ScoreOutput:
-    """CLIPScore (w * max(cos, 0), w = 2.5) for image–text (CLIP-T), image–image (CLIP-I) or text–text pairs;
-    flags texts longer than the model's context."""
+    """CLIPScore (2.5 * max(cos, 0)) of image-text (CLIP-T), image-image (CLIP-I) or text-text pairs."""
     import numpy as np
 
     from vltools.models.media import check_path, load_image
@@ -73,7 +77,7 @@ def score(inp: ScoreInput, ctx: Context) -> ScoreOutput:
     texts = list(dict.fromkeys(t for pr in inp.pairs for t in (pr.text, pr.text2) if t is not None))
     for p in images:  # check every path before loading the model
         check_path(p, ctx.settings)
-    backend = ctx.clip(inp.model)
+    backend = ctx.clip(inp.clip)
     img_vec: dict[str, np.ndarray] = {}
     for start in range(0, len(images), 32):
         part = images[start : start + 32]

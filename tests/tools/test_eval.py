@@ -18,7 +18,7 @@ from ..store._fixtures import CRAN, cranfield_collection, cranfield_docs, cranfi
 @pytest.fixture(scope="module")
 def tiny():
     name = unique("tiny")
-    vltools.call("collection.create", {"name": name, "model": "none"})
+    vltools.call("collection.create", {"name": name, "text_model": "none"})
     docs = [
         {"id": "a", "text": "supersonic jet noise"},
         {"id": "b", "text": "jet engine noise measured in flight"},
@@ -73,7 +73,7 @@ def test_cranfield_subset_bm25_is_sane(tmp_path):
     seen = []
     out = vltools.call(
         "eval.retrieval",
-        {"collection": name, "queries": str(qpath), "qrels": str(rpath), "retriever": "bm25"},
+        {"collection": name, "queries_path": str(qpath), "qrels_path": str(rpath), "retriever": "bm25"},
         progress=lambda d, t, n: seen.append(n),
     )
     assert out.num_queries == len(qrels) > 50
@@ -107,11 +107,16 @@ def test_shared_qrels_file_reads(tmp_path, tiny, shared_data):
     # the real Cranfield files (copied under an allowed root): 225 queries, header line skipped
     for f in ("queries.jsonl", "qrels.tsv"):
         shutil.copy(CRAN / f, tmp_path / f)
-    out = vltools.call(
-        "eval.retrieval",
-        {"collection": tiny, "queries": str(tmp_path / "queries.jsonl"), "qrels": str(tmp_path / "qrels.tsv")},
-    )
+    files = {"queries_path": str(tmp_path / "queries.jsonl"), "qrels_path": str(tmp_path / "qrels.tsv")}
+    out = vltools.call("eval.retrieval", {"collection": tiny, **files})
     assert out.num_queries == 225 and out.mean["ndcg@10"] == 0.0  # none of those docs is in the tiny collection
+    # Deprecated until 0.2: a path given in `queries` / `qrels` still works, with a warning.
+    with pytest.warns(DeprecationWarning, match="queries_path"):
+        old = vltools.call(
+            "eval.retrieval",
+            {"collection": tiny, "queries": files["queries_path"], "qrels": files["qrels_path"]},
+        )
+    assert old.mean == out.mean
 
 
 def test_bad_inputs(tmp_path, tiny):
@@ -121,16 +126,20 @@ def test_bad_inputs(tmp_path, tiny):
     bad = tmp_path / "qrels.tsv"
     bad.write_text("1\ta\t1\n1\tb\n")
     with pytest.raises(InvalidInput, match="qrels.tsv line 2"):
-        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": str(bad)})
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels_path": str(bad)})
     bad.write_text("1\ta\t1\n1\tb\thigh\n")
     with pytest.raises(InvalidInput, match="line 2: the relevance column is not a finite number"):
-        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": str(bad)})
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels_path": str(bad)})
     with pytest.raises(InvalidInput, match="k"):
         vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": {"1": {"a": 1}}, "k": 0})
     with pytest.raises(InvalidInput, match="retriever"):
         vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "qrels": {"1": {"a": 1}}, "retriever": "x"})
     with pytest.raises(InvalidInput, match="text"):
         vltools.call("eval.retrieval", {"collection": tiny, "queries": [{"id": "1", "text": ""}], "qrels": {}})
+    with pytest.raises(InvalidInput, match="exactly one of 'qrels'"):
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q})
+    with pytest.raises(InvalidInput, match="exactly one of 'queries'"):
+        vltools.call("eval.retrieval", {"collection": tiny, "queries": q, "queries_path": "q.jsonl", "qrels": {}})
     with pytest.raises(vltools.ToolError, match="no vectors"):
         vltools.call(
             "eval.retrieval", {"collection": tiny, "queries": q, "qrels": {"1": {"a": 1}}, "retriever": "dense"}
@@ -141,7 +150,8 @@ def test_cli_eval(run_cli, tmp_path, shared_data):
     name = cranfield_collection("none")
     for f in ("queries.jsonl", "qrels.tsv"):
         shutil.copy(CRAN / f, tmp_path / f)
-    inp = {"collection": name, "queries": str(tmp_path / "queries.jsonl"), "qrels": str(tmp_path / "qrels.tsv")}
+    inp = {"collection": name, "queries_path": str(tmp_path / "queries.jsonl"),
+           "qrels_path": str(tmp_path / "qrels.tsv")}
     code, out, err = run_cli("call", "eval.retrieval", "--json", json.dumps({**inp, "k": 5, "per_query": False}))
     assert code == 0, err
     data = json.loads(out)

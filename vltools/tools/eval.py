@@ -9,14 +9,16 @@ Needs: a text collection; queries and qrels inline or as files in the layout of
 from __future__ import annotations
 
 import time
-from typing import Literal
+import warnings
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import BackendUnavailable, InvalidInput
 from vltools.core.paths import check_path
 from vltools.core.tool import tool
+from vltools.schemas import ToolInput
 from vltools.store._io import read_jsonl, read_lines
 from vltools.tools.retrieve import bm25_rank, encode_queries, rrf
 
@@ -25,6 +27,8 @@ NO_HIT = "__vltools_no_hit__"  # placeholder so queries with an empty ranking st
 
 
 class QueryItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id: str = Field(min_length=1, description="Query id (as in the qrels).")
     text: str = Field(min_length=1, description="Query text.")
 
@@ -34,13 +38,17 @@ class QueryItem(BaseModel):
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
-class EvalRetrievalInput(BaseModel):
+class EvalRetrievalInput(ToolInput):
     collection: str = Field(description="Collection to search (it must hold the judged documents).")
-    queries: str | list[QueryItem] = Field(
-        description='Path to a queries.jsonl file ({"id","text"} per line), or a list of {"id","text"}.'
+    queries: list[QueryItem] | None = Field(None, description='Judged queries inline: a list of {"id", "text"}.')
+    queries_path: str | None = Field(
+        None, description='Or a queries.jsonl file ({"id", "text"} per line; "_id" is read too).'
     )
-    qrels: str | dict[str, dict[str, int]] = Field(
-        description="Path to a qrels.tsv file (query-id doc-id relevance), or {query_id: {doc_id: relevance}}."
+    qrels: dict[str, dict[str, int]] | None = Field(
+        None, description="Relevance judgments inline: {query_id: {doc_id: relevance}}."
+    )
+    qrels_path: str | None = Field(
+        None, description="Or a qrels.tsv file (query-id doc-id relevance; optional header; TREC 4 columns read too)."
     )
     retriever: Literal["bm25", "dense", "hybrid"] = Field("bm25", description="Which retriever to evaluate.")
     k: int = Field(10, ge=1, le=1000, description="Cut-off of nDCG@k, Recall@k, MRR@k and P@k.")
@@ -51,6 +59,29 @@ class EvalRetrievalInput(BaseModel):
     dense_weight: float = Field(1.0, ge=0, le=100, description="Hybrid: weight of dense retrieval in the fusion.")
     rrf_k: int = Field(60, ge=1, le=10_000, description="Hybrid: RRF constant.")
     per_query: bool = Field(True, description="Include per-query metrics in the output.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paths_given_inline(cls, data: Any) -> Any:
+        """Deprecated (until 0.2): a path string in ``queries`` / ``qrels`` means ``*_path``."""
+        if isinstance(data, dict):
+            for name in ("queries", "qrels"):
+                if isinstance(data.get(name), str) and data.get(f"{name}_path") is None:
+                    warnings.warn(
+                        f"eval.retrieval: a path in {name!r} is deprecated, use {name + '_path'!r}",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
+                    data = {**data, f"{name}_path": data[name]}
+                    del data[name]
+        return data
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> EvalRetrievalInput:
+        for name in ("queries", "qrels"):
+            if (getattr(self, name) is None) == (getattr(self, f"{name}_path") is None):
+                raise ValueError(f"give exactly one of {name!r} (inline) or {name + '_path'!r} (a file)")
+        return self
 
 
 class EvalRetrievalOutput(BaseModel):
@@ -65,10 +96,10 @@ class EvalRetrievalOutput(BaseModel):
     seconds: float = Field(description="Wall-clock time.")
 
 
-def load_queries(queries: str | list[QueryItem], ctx: Context) -> dict[str, str]:
+def load_queries(queries: list[QueryItem] | None, queries_path: str | None, ctx: Context) -> dict[str, str]:
     out: dict[str, str] = {}
-    if isinstance(queries, str):
-        path = check_path(queries, ctx.settings, what="queries file")
+    if queries is None:
+        path = check_path(queries_path or "", ctx.settings, what="queries file")
         for n, obj in read_jsonl(path):
             qid, text = obj.get("id", obj.get("_id")), obj.get("text")
             if qid is None or not isinstance(text, str) or not text.strip():
@@ -84,15 +115,17 @@ def load_queries(queries: str | list[QueryItem], ctx: Context) -> dict[str, str]
     return out
 
 
-def load_qrels(qrels: str | dict[str, dict[str, int]], ctx: Context) -> dict[str, dict[str, int]]:
-    if isinstance(qrels, dict):
+def load_qrels(
+    qrels: dict[str, dict[str, int]] | None, qrels_path: str | None, ctx: Context
+) -> dict[str, dict[str, int]]:
+    if qrels is not None:
         out_d = {str(q): {str(d): int(r) for d, r in docs.items()} for q, docs in qrels.items()}
         if any(abs(r) > MAX_RELEVANCE for docs in out_d.values() for r in docs.values()):
             raise InvalidInput(
                 f"a relevance grade is beyond ±{MAX_RELEVANCE:,}", hint="use small integer grades (0, 1, 2...)"
             )
         return out_d
-    path = check_path(qrels, ctx.settings, what="qrels file")
+    path = check_path(qrels_path or "", ctx.settings, what="qrels file")
     out: dict[str, dict[str, int]] = {}
     for n, line in read_lines(path):
         parts = line.split()
@@ -132,15 +165,18 @@ def measures_for(k: int, depth: int) -> tuple[set[str], dict[str, str]]:
 
 @tool("eval.retrieval")
 def retrieval(inp: EvalRetrievalInput, ctx: Context) -> EvalRetrievalOutput:
-    """Evaluate a retriever on a collection with judged queries: nDCG@k, Recall@k, MRR@k, MAP (per query and mean)."""
+    """Evaluate a retriever on a collection with judged queries - nDCG@k, Recall@k, MRR@k and MAP.
+
+    Metrics are reported per query and as the mean; P@k and recall at the ranking depth too.
+    """
     try:
         import pytrec_eval
     except ImportError as err:
         raise BackendUnavailable("pytrec_eval is not installed", hint="pip install pytrec-eval-terrier") from err
     t0 = time.monotonic()
     coll = ctx.collection(inp.collection)
-    queries = load_queries(inp.queries, ctx)
-    qrels = load_qrels(inp.qrels, ctx)
+    queries = load_queries(inp.queries, inp.queries_path, ctx)
+    qrels = load_qrels(inp.qrels, inp.qrels_path, ctx)
     judged = [q for q in queries if q in qrels]
     skipped = [q for q in queries if q not in qrels]
     if not judged:
