@@ -54,7 +54,7 @@ def resolve_endpoint(target: str, settings: Settings) -> Endpoint:
     """
     target = target.strip()
     configured = settings.llm_endpoints
-    names = ", ".join(sorted(configured)) or "none configured"
+    names = ", ".join(sorted(configured)) or "none"
     hint = (
         "use openai:NAME#MODEL with a name from VLTOOLS_LLM_ENDPOINTS (configured: " + names + "); the operator "
         'adds endpoints with VLTOOLS_LLM_ENDPOINTS=\'{"local": {"base_url": "http://127.0.0.1:8000/v1"}}\''
