@@ -165,10 +165,10 @@ def ensure_collections(settings: Settings) -> None:
             pass
         ctx = FuzzContext(settings=settings)
         if create is not None:
-            reg.call("collection.create", create, ctx=ctx)
-            reg.call("collection.add", add, ctx=FuzzContext(settings=settings))
+            reg.call("collection.create", create, ctx=ctx, timeout=900)
+            reg.call("collection.add", add, ctx=FuzzContext(settings=settings), timeout=900)
         else:
-            reg.call("image.index" if name == "fz_img" else "video.index", add, ctx=ctx)
+            reg.call("image.index" if name == "fz_img" else "video.index", add, ctx=ctx, timeout=900)
 
 
 # -- strategies --------------------------------------------------------------------------------
