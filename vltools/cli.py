@@ -1,4 +1,5 @@
-"""The ``vltools`` command line: list, describe, call, serve (and run for YAML workflows).
+"""The ``vltools`` command line: list, describe, call, serve, run (YAML workflows), demo, ui,
+mcp-config and export.
 
 stdout carries results only; progress and errors go to stderr. A `ToolError` or invalid
 input prints one line on stderr and exits 2.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -214,6 +216,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_call_or_remote(args: argparse.Namespace) -> int:
+    """``vltools call``: sent to a running HTTP server with --server / VLTOOLS_SERVER (the warm CLI,
+    no model loaded in this process), else run here by `cmd_call`."""
+    server = args.server or os.environ.get("VLTOOLS_SERVER")
+    if not server:
+        return cmd_call(args)
+    from vltools.remote import call_remote
+
+    inp = _read_input(args)
+    bar = _TqdmProgress(args.name)
+    try:
+        data = call_remote(server, args.name, inp, token=os.environ.get("VLTOOLS_HTTP_TOKEN"),
+                           timeout=args.timeout, progress=bar)
+    finally:
+        bar.close()
+    _print_json(data)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vltools.demo import run_demo_cli
+
+    return run_demo_cli(args)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from vltools.ui.app import serve_ui
+
+    serve_ui(host=args.host, port=args.port)
+    return 0
+
+
+def cmd_mcp_config(args: argparse.Namespace) -> int:
+    from vltools.integrations import mcp_configs
+
+    configs = mcp_configs(http_url=args.http)
+    _print_json(configs if args.client == "all" else configs[args.client])
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vltools.integrations import openai_tools
+
+    _print_json(openai_tools(tag=args.tag))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vltools", description="Typed vision-language and retrieval tools.")
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
@@ -235,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="input as a JSON string ('-' reads stdin)")
     s.add_argument("--input", help="input JSON file ('-' reads stdin)")
     s.add_argument("--timeout", type=float, help="seconds before the call is abandoned")
-    s.set_defaults(func=cmd_call)
+    s.add_argument("--server", metavar="URL",
+                   help="send the call to a running `vltools serve --transport http` (env VLTOOLS_SERVER)")
+    s.set_defaults(func=cmd_call_or_remote)
 
     s = sub.add_parser("serve", help="run the MCP server")
     s.add_argument("--transport", choices=["stdio", "http"], default="stdio")
@@ -248,13 +299,52 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", metavar="RUN_ID", help="continue a failed run from its failed step")
     s.add_argument("--db", help="checkpoint database (default: VLTOOLS_HOME/runs.sqlite)")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="run the main job offline on the embedded models; writes an HTML report")
+    s.add_argument("--out", help="folder for the world, the collections and the report (default: ./vltools-demo)")
+    s.add_argument("--size", choices=["tiny", "small"], default="small", help="how much world to generate")
+    s.add_argument("--open", action="store_true", help="open the report in a browser when done")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("ui", help="a local web app over the tools (loopback; same token rules as serve)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8766)
+    s.set_defaults(func=cmd_ui)
+
+    s = sub.add_parser("mcp-config", help="print MCP client configurations with absolute paths")
+    s.add_argument("--client", choices=["all", "claude-desktop", "cursor", "vscode"], default="all")
+    s.add_argument("--http", metavar="URL", help="point clients at a running HTTP server instead of stdio")
+    s.set_defaults(func=cmd_mcp_config)
+
+    s = sub.add_parser("export", help="print every tool as function-calling schemas")
+    s.add_argument("format", choices=["openai"], help="openai: Chat Completions / Responses `tools` entries")
+    s.add_argument("--tag", help="only entries with this tag")
+    s.set_defaults(func=cmd_export)
     return p
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``vltools list | head -1``): stop quietly, exit 0.
+
+    stdout is pointed at /dev/null so the interpreter's final flush does not fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (tests redirect it)
+        pass
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away is a BrokenPipeError here
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except ToolError as err:
         _err(err.render())
         return EXIT_TOOL_ERROR

