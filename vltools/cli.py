@@ -1,8 +1,11 @@
 """The ``vltools`` command line: list, describe, call, serve, run (YAML workflows), demo, ui,
 mcp-config and export.
 
-stdout carries results only; progress and errors go to stderr. A `ToolError` or invalid
-input prints one line on stderr and exits 2.
+stdout carries results only; progress and errors go to stderr. Exit codes: 0 ok; 2 a
+`ToolError` (invalid input, not found, ``timeout:`` past ``--timeout``, ...) with one line on
+stderr (``--error-json``: the error as one JSON object, details included); 1 a bug
+(`InternalError`, registry error); 130 interrupted (Ctrl-C). An interrupted or timed-out call is
+cancelled cooperatively and given a moment to stop before the process exits.
 """
 
 from __future__ import annotations
@@ -11,11 +14,16 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vltools.core.errors import RegistryError, ToolError
+from vltools.core.errors import InternalError, RegistryError, ToolError
+
+if TYPE_CHECKING:
+    from vltools.core.registry import Registry
 
 EXIT_TOOL_ERROR = 2
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
 
 
 def _print_json(obj: Any) -> None:
@@ -51,6 +59,16 @@ class _TqdmProgress:
             self.bar.close()
 
 
+def _registry(args: argparse.Namespace) -> Registry:
+    """The registry the command runs on: the one given to `main`, else the process registry."""
+    reg = getattr(args, "registry", None)
+    if reg is not None:
+        return reg
+    from vltools import registry
+
+    return registry()
+
+
 def catalogue_markdown(entries: list[Any]) -> str:
     """The README's catalogue: one table row per entry, then each paper entry's fidelity note."""
     rows = [
@@ -68,9 +86,7 @@ def catalogue_markdown(entries: list[Any]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vltools import list_tools
-
-    entries = list_tools(tag=args.tag)
+    entries = _registry(args).list(args.tag)
     if args.markdown:
         sys.stdout.write(catalogue_markdown(entries))
         return 0
@@ -85,9 +101,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from vltools import registry
-
-    info = registry().describe(args.name)
+    info = _registry(args).describe(args.name)
     if args.json:
         _print_json(info)
         return 0
@@ -148,14 +162,13 @@ def _interactive_settings() -> Any:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    import vltools
-    from vltools.core.context import Context
-
     inp = _read_input(args)
     bar = _TqdmProgress(args.name)
     try:
+        from vltools.core.context import Context
+
         ctx = Context(progress=bar, settings=_interactive_settings())
-        out = vltools.registry().call(args.name, inp, ctx=ctx, timeout=args.timeout)
+        out = _registry(args).call(args.name, inp, ctx=ctx, timeout=args.timeout)
     finally:
         bar.close()
     _print_json(out.model_dump(mode="json"))
@@ -193,7 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.file and not args.resume:
         raise InvalidInput("give a workflow file, or --resume RUN_ID", hint="vltools run examples/rag_folder.yaml")
     bar = _RunProgress("workflow")
-    ctx = Context(progress=bar)
+    ctx = Context(progress=bar, registry=_registry(args))
     run = WorkflowRun.prepare(args.file, resume=args.resume, db=args.db, ctx=ctx)
     bar.label = run.run_id
     verb = "resuming" if run.resumed else "running"
@@ -266,6 +279,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vltools", description="Typed vision-language and retrieval tools.")
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    p.add_argument(
+        "--error-json",
+        action="store_true",
+        help="print errors on stderr as one JSON object (code, message, hint, details)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list tools and graphs")
@@ -337,29 +355,79 @@ def _quiet_broken_pipe() -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _report(args: argparse.Namespace, err: ToolError) -> None:
+    if args.error_json:
+        _err(json.dumps({"error": err.to_dict()}, ensure_ascii=False, default=str))
+    else:
+        _err(err.render())
+
+
+def main(argv: list[str] | None = None, *, registry: Registry | None = None) -> int:
+    """Run one command; returns the exit code. ``registry``: run on it instead of the process registry."""
     args = build_parser().parse_args(argv)
+    args.registry = registry
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # inside the try: a reader that went away is a BrokenPipeError here
         return code
     except BrokenPipeError:
         return _quiet_broken_pipe()
+    except InternalError as err:  # a bug in a tool: not the caller's fault
+        if args.debug and err.__cause__ is not None:
+            raise err.__cause__ from None
+        _report(args, err)
+        return EXIT_BUG
     except ToolError as err:
-        _err(err.render())
+        _report(args, err)
         return EXIT_TOOL_ERROR
     except RegistryError as err:
         _err(f"registry error: {err}")
-        return 1
+        return EXIT_BUG
     except KeyboardInterrupt:
         _err("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as err:  # a bug: one line, traceback with --debug
         if args.debug:
             raise
         _err(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)")
-        return 1
+        return EXIT_BUG
+
+
+def _leave(code: int) -> None:
+    """Exit the process with ``code``, safely even if a tool's worker thread is still running.
+
+    A worker abandoned after a timeout or Ctrl-C (it did not reach a stop check in time) may be
+    inside torch; normal interpreter shutdown would then run C++ static destructors under it and
+    abort ("terminate called without an active exception", exit 134). So after flushing, such a
+    process leaves with ``os._exit``; one with no live workers exits normally.
+    """
+    registry_mod = sys.modules.get("vltools.core.registry")
+    workers = registry_mod.running_workers() if registry_mod is not None else []
+    if workers:
+        for th in workers:  # a last short chance to stop at a check
+            th.join(0.5)
+        workers = [th for th in workers if th.is_alive()]
+    if workers:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
+def entry() -> None:
+    """The ``vltools`` console script."""
+    # The CLI owns its process: model-loading bars would only clutter stderr next to tqdm's.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first one was being handled
+        _err("interrupted")
+        code = EXIT_INTERRUPTED
+    _leave(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

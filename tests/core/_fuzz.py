@@ -77,21 +77,19 @@ class StubLLM(llm_mod.LLM):
 class FuzzContext(Context):
     """A context whose LLM is the stub (other backends real); nested calls keep it."""
 
-    def backend(self, kind: str, spec: str | None = None) -> Any:
-        if kind == "llm":
-            from vltools.core.paths import check_model_spec
+    def llm(self, spec: str | None = None) -> Any:
+        from vltools.core.paths import check_model_spec
 
-            check_model_spec(kind, spec, self.settings)
-            s = (spec or self.settings.llm).strip()
-            kind_, _, _ = llm_mod.parse_spec(s)  # unknown specs fail as they would for real
-            if kind_ == "smollm2":
-                return StubLLM(s)
-            return llm_mod.get_llm(s, self.settings)  # hf: / openai: fail fast (offline, no endpoints)
-        return super().backend(kind, spec)
+        check_model_spec("llm", spec, self.settings)
+        s = (spec or self.settings.llm).strip()
+        kind, _, _ = llm_mod.parse_spec(s)  # unknown specs fail as they would for real
+        if kind == "smollm2":
+            return StubLLM(s)
+        return llm_mod.get_llm(s, self.settings)  # hf: / openai: fail fast (offline, no endpoints)
 
     def child(self) -> Context:
         ctx = FuzzContext(progress=self._progress_cb, deadline=self.deadline, settings=self.settings,
-                          logger=self.logger)
+                          logger=self.logger, registry=self.registry)
         ctx.cancelled = self.cancelled
         return ctx
 
