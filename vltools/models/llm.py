@@ -107,9 +107,13 @@ def get_llm(spec: str | None = None, settings: Settings | None = None) -> LLM:
 
         return load_hf(kind, target, spec=spec, settings=settings)
 
-    # The endpoint is part of the key: a changed configuration never reuses a client (or its key).
-    key = (spec, settings.device) if endpoint is None else (spec, settings.device, repr(endpoint), hash(endpoint))
-    return _CACHE.get_or_load(key, load, settings.max_loaded_models)
+    key = (spec, settings.device)
+    got = _CACHE.get_or_load(key, load, settings.max_loaded_models)
+    if endpoint is not None and getattr(got, "endpoint", None) != endpoint:
+        # The operator changed the endpoint (URL or key) since this client was made: never reuse it.
+        _CACHE._lru.pop(key)
+        got = _CACHE.get_or_load(key, load, settings.max_loaded_models)
+    return got
 
 
 def loaded() -> list[tuple[str, str]]:
