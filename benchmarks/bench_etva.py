@@ -1,6 +1,6 @@
 """ETVA (P35) vs CLIPScore on the synthetic world's videos, where the truth is known.
 
-    python benchmarks/bench_etva.py [--videos N] [--frames 8] [--model demo]
+    python benchmarks/bench_etva.py [--videos N] [--frames 8] [--model demo-shapes]
 
 For each held-out world video with a moving object, captions are composed from its labels: the true
 caption ("a red circle moves to the left") and every combination of four perturbations — wrong
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=30)
     ap.add_argument("--frames", type=int, default=8)
-    ap.add_argument("--model", default="demo")
+    ap.add_argument("--model", default="demo-shapes")  # v1: the recorded figures
     ap.add_argument("--out", default="etva_world")
     args = ap.parse_args(argv)
 

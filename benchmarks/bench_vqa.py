@@ -57,7 +57,7 @@ def _allow(folder: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0, help="use every k-th question so that about N are asked (0: all)")
-    ap.add_argument("--model", default="demo")
+    ap.add_argument("--model", default="demo-shapes")  # v1: the recorded figures
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", default="vqa_easy_vqa")
     args = ap.parse_args(argv)
@@ -135,7 +135,7 @@ def _report(args, qs, order, correct, total, seconds, errors, overall_major, by_
         "partial": partial,
         "by_type_counts": dict(total),
         "model": args.model,
-        "demo_weights_sha256_16": weights if args.model == "demo" else None,
+        "demo_weights_sha256_16": weights if args.model == "demo-shapes" else None,
         "accuracy": table,
         "majority_answers": {"overall": overall_major, **by_type_major},
         "seconds_per_question": {v: round(seconds[v] / max(1, n), 4) for v in variants},

@@ -17,6 +17,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from vltools.core.errors import InternalError, RegistryError, ToolError
+from vltools.core.settings import get_settings
 
 if TYPE_CHECKING:
     from vltools.core.registry import Registry
@@ -232,7 +233,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_call_or_remote(args: argparse.Namespace) -> int:
     """``vltools call``: sent to a running HTTP server with --server / VLTOOLS_SERVER (the warm CLI,
     no model loaded in this process), else run here by `cmd_call`."""
-    server = args.server or os.environ.get("VLTOOLS_SERVER")
+    settings = get_settings()
+    server = args.server or settings.server
     if not server:
         return cmd_call(args)
     from vltools.remote import call_remote
@@ -240,7 +242,7 @@ def cmd_call_or_remote(args: argparse.Namespace) -> int:
     inp = _read_input(args)
     bar = _TqdmProgress(args.name)
     try:
-        data = call_remote(server, args.name, inp, token=os.environ.get("VLTOOLS_HTTP_TOKEN"),
+        data = call_remote(server, args.name, inp, token=settings.http_token,
                            timeout=args.timeout, progress=bar)
     finally:
         bar.close()

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     max_video_pixels: int = Field(8_847_360, gt=0, description="Largest video frame (w*h) decoded (default 4096x2160).")
     max_document_chars: int = Field(2_000_000, gt=0, description="Longest single document accepted.")
     http_token: str | None = Field(None, description="Bearer token required by the HTTP MCP server off loopback.")
+    server: str | None = Field(
+        None, description="URL of a running `vltools serve --transport http`; `vltools call` sends calls there.",
+    )
     nltk_data: Path | None = Field(None, description="Extra folder searched first for NLTK data (WordNet).")
     log_level: str = Field("WARNING", description="Log level of `vltools serve` (the server process owns its logging).")
     faiss_threads: int = Field(
