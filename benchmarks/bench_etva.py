@@ -123,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     from vltools.models.video import sample_frames
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_vqa import demo_weights_hash
+    from bench_vqa import _allow, demo_weights_hash
 
     weights = demo_weights_hash()
     rng = np.random.default_rng(0)
     tmp = Path(tempfile.mkdtemp(prefix="bench_etva_", dir="/tmp"))
+    _allow(str(tmp))  # only VLTOOLS_HOME is an allowed root by default
     t_start = time.time()
     videos = world_videos(args.videos, tmp)
     rows = []

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput
-from vltools.core.paths import resolve_under_roots
+from vltools.core.paths import check_output_dir, resolve_under_roots
 from vltools.core.tool import tool
 from vltools.schemas import ToolInput
 
@@ -79,6 +79,10 @@ def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
         raise Conflict(f"{out} already holds a dataset (labels.jsonl)", hint="pass overwrite=true or another out_dir")
 
     from vltools.world.dataset import materialise
+
+    # At the moment of writing: real folders (not planted links) that still resolve under the roots.
+    for folder in (out, out / "images", *([out / "videos"] if inp.videos else [])):
+        check_output_dir(folder, ctx.settings)
 
     ctx.progress(0, inp.images + inp.videos, "generating")
     res = materialise(

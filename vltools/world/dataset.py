@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vltools.core.paths import atomic_output
 from vltools.world.degrade import degrade
 from vltools.world.scene import generate_scene
 from vltools.world.video import generate_video, write_video
@@ -64,8 +65,9 @@ def materialise(
     total = images + videos
     done = 0
     labels_path = out / "labels.jsonl"
-    tmp = labels_path.with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    # Every file goes to a fresh temp name (O_EXCL) and is renamed into place: a symlink planted
+    # at an output name is replaced, never written through.
+    with atomic_output(labels_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for k in range(images):
             s = image_seed(seed, k)
             if theme == "objects":
@@ -79,7 +81,8 @@ def materialise(
             if degradation:
                 img = degrade(img, degradation, degradation_level, seed=s)
             rel = f"images/img_{k:06d}.png"
-            img.save(out / rel)
+            with atomic_output(out / rel) as tmp_img:
+                img.save(tmp_img)
             rec = {
                 "id": f"img_{k:06d}", "kind": "image", "file": rel, "seed": s, "theme": theme, "caption": sc.caption,
                 "captions": sc.captions, "heldout_captions": sc.heldout_captions, "labels": sc.labels,
@@ -101,7 +104,8 @@ def materialise(
             else:
                 v = generate_video(s, size=video_size, fps=fps)
             rel = f"videos/vid_{k:06d}.mp4"
-            write_video(v.frames, out / rel, v.fps)
+            with atomic_output(out / rel) as tmp_vid:
+                write_video(v.frames, tmp_vid, v.fps)
             rec = {
                 "id": f"vid_{k:06d}", "kind": "video", "file": rel, "seed": s, "theme": theme, "caption": v.caption,
                 "captions": v.captions, "fps": v.fps, "duration": v.labels["duration"], "events": v.events,
@@ -111,7 +115,6 @@ def materialise(
             done += 1
             if progress:
                 progress(done, total, f"video {k + 1}/{videos}")
-    tmp.replace(labels_path)
     return {"images": images, "videos": videos, "labels": str(labels_path)}
 
 

@@ -35,7 +35,7 @@ class RerankInput(ToolInput):
     )
     k: int | None = Field(None, ge=1, le=MAX_PASSAGES, description="Return only the top k hits (default: all).")
     llm: str | None = Field(
-        None, description="LLM spec: smollm2, hf:NAME_OR_PATH or openai:BASE_URL#MODEL (default: settings.llm)."
+        None, description="LLM spec: smollm2, hf:NAME_OR_PATH or openai:ENDPOINT#MODEL (default: settings.llm)."
     )
     max_passage_tokens: int = Field(
         128, ge=8, le=4096, description="Per-passage token budget; longer passages are truncated (and counted)."
