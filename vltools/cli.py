@@ -16,6 +16,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from vltools._progress import TqdmProgress
 from vltools.core.errors import InternalError, RegistryError, ToolError
 from vltools.core.settings import get_settings
 
@@ -34,30 +35,6 @@ def _print_json(obj: Any) -> None:
 
 def _err(line: str) -> None:
     sys.stderr.write(line.replace("\n", " ") + "\n")
-
-
-class _TqdmProgress:
-    """Progress callback drawing one tqdm bar per call on stderr."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: Any = None
-
-    def __call__(self, done: float, total: float | None, note: str) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None or (total is not None and self.bar.total != total):
-            if self.bar is not None:
-                self.bar.close()
-            self.bar = tqdm(total=total, desc=self.label, file=sys.stderr, leave=False, dynamic_ncols=True)
-        self.bar.n = done
-        if note:
-            self.bar.set_postfix_str(note[:60], refresh=False)
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _registry(args: argparse.Namespace) -> Registry:
@@ -164,7 +141,7 @@ def _interactive_settings() -> Any:
 
 def cmd_call(args: argparse.Namespace) -> int:
     inp = _read_input(args)
-    bar = _TqdmProgress(args.name)
+    bar = TqdmProgress(args.name)
     try:
         from vltools.core.context import Context
 
@@ -183,7 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-class _RunProgress(_TqdmProgress):
+class _RunProgress(TqdmProgress):
     """A workflow's step events as lines on stderr; the steps' own progress as a tqdm bar."""
 
     def __call__(self, done: float, total: float | None, note: str) -> None:
@@ -240,7 +217,7 @@ def cmd_call_or_remote(args: argparse.Namespace) -> int:
     from vltools.remote import call_remote
 
     inp = _read_input(args)
-    bar = _TqdmProgress(args.name)
+    bar = TqdmProgress(args.name)
     try:
         data = call_remote(server, args.name, inp, token=settings.http_token,
                            timeout=args.timeout, progress=bar)

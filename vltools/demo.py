@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vltools._progress import TqdmProgress
 from vltools.core.context import Context
 from vltools.core.registry import get_registry
 from vltools.core.settings import Settings, get_settings
@@ -62,29 +63,6 @@ class DemoResult:
         return "\n".join(out)
 
 
-class _Progress:
-    """One tqdm bar per step on stderr (the tool's own ctx.progress reports)."""
-
-    def __init__(self, label: str) -> None:
-        self.label, self.bar = label, None
-
-    def __call__(self, done: float, total: float | None, note: str) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None or (total is not None and self.bar.total != total):
-            if self.bar is not None:
-                self.bar.close()
-            self.bar = tqdm(total=total, desc=self.label, file=sys.stderr, leave=False, dynamic_ncols=True)
-        self.bar.n = done
-        if note:
-            self.bar.set_postfix_str(note[:50], refresh=False)
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 class Demo:
     def __init__(self, out: Path, size: str, settings: Settings, log: Any) -> None:
         self.out, self.size, self.settings, self.log = out, SIZES[size], settings, log
@@ -95,7 +73,7 @@ class Demo:
 
     # -- plumbing -------------------------------------------------------------------------------
     def call(self, name: str, inp: dict[str, Any]) -> Any:
-        bar = _Progress(name)
+        bar = TqdmProgress(name, note_width=50)
         try:
             return self.reg.call(name, inp, ctx=Context(settings=self.settings, progress=bar))
         finally:

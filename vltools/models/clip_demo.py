@@ -56,12 +56,12 @@ def minilm_dir() -> Path:
     return path
 
 
-def model_config() -> dict[str, Any]:
-    """The open_clip model config of the demo CLIP (``model_cfg`` of an open_clip_config.json)."""
+def minilm_model_config(image_size: int, width: int, embed_dim: int = EMBED_DIM) -> dict[str, Any]:
+    """An open_clip model config (``model_cfg``) with the bundled MiniLM as text tower: shared by v1 and v2."""
     mp = str(minilm_dir())
     return {
-        "embed_dim": EMBED_DIM,
-        "vision_cfg": {"image_size": IMAGE_SIZE, "layers": [1, 1, 1, 1], "width": 16, "head_width": 64},
+        "embed_dim": embed_dim,
+        "vision_cfg": {"image_size": image_size, "layers": [1, 1, 1, 1], "width": width, "head_width": 64},
         "text_cfg": {
             "hf_model_name": mp,
             "hf_tokenizer_name": mp,
@@ -73,26 +73,38 @@ def model_config() -> dict[str, Any]:
     }
 
 
+def model_config() -> dict[str, Any]:
+    """The open_clip model config of the demo CLIP (``model_cfg`` of an open_clip_config.json)."""
+    return minilm_model_config(IMAGE_SIZE, 16)
+
+
+def add_open_clip_config(name: str, cfg: dict[str, Any], folder_prefix: str) -> None:
+    """Write ``cfg`` as ``<name>.json`` in a per-content temp folder and add it to open_clip's registry.
+
+    open_clip names a config by its file stem and re-reads the file on every later
+    add_model_config, so the file must stay: one folder per config content, reused.
+    """
+    import open_clip
+
+    text = json.dumps(cfg, sort_keys=True)
+    tag = hashlib.sha256(text.encode()).hexdigest()[:12]
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    folder = Path(tempfile.gettempdir()) / f"{folder_prefix}-{uid}-{tag}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    if not path.is_file() or path.read_text() != text:
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    open_clip.add_model_config(path)
+
+
 def register_config() -> str:
     """Write the config (with this install's MiniLM path) and add it to open_clip's registry; returns the name."""
     global _registered
     with _lock:
         if _registered is None:
-            import open_clip
-
-            # open_clip names a config by its file stem and re-reads the file on every later
-            # add_model_config, so the file must stay: one folder per config content, reused.
-            text = json.dumps(model_config(), sort_keys=True)
-            tag = hashlib.sha256(text.encode()).hexdigest()[:12]
-            uid = os.getuid() if hasattr(os, "getuid") else 0
-            folder = Path(tempfile.gettempdir()) / f"vltools-demo-clip-{uid}-{tag}"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{MODEL_NAME}.json"
-            if not path.is_file() or path.read_text() != text:
-                tmp = folder / f".{MODEL_NAME}.{os.getpid()}.tmp"
-                tmp.write_text(text)
-                os.replace(tmp, path)
-            open_clip.add_model_config(path)
+            add_open_clip_config(MODEL_NAME, model_config(), "vltools-demo-clip")
             _registered = MODEL_NAME
         return _registered
 
@@ -111,21 +123,26 @@ def _quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def build_demo_model() -> Any:
-    """A fresh demo CLIP: MiniLM text tower loaded and locked, image tower randomly initialised.
+def build_from_config(cfg: dict[str, Any]) -> Any:
+    """A fresh ``CustomTextCLIP`` from a `minilm_model_config`: MiniLM loaded and locked, image tower random.
 
-    Built as open_clip's ``CustomTextCLIP`` from the model config (not ``create_model``, which logs
-    "initialized partially" on the root logger for the untrained image tower).
+    Built directly (not ``create_model``, which logs "initialized partially" on the root logger for
+    the untrained image tower).
     """
     import open_clip
 
-    cfg = model_config()
-    cfg.pop("custom_text")
-    cfg["text_cfg"]["hf_model_pretrained"] = True  # MiniLM's weights, read from its local folder
+    cfg = dict(cfg)
+    cfg.pop("custom_text", None)
+    cfg["text_cfg"] = {**cfg["text_cfg"], "hf_model_pretrained": True}  # MiniLM's weights, from its local folder
     with _quiet_transformers():
         model = open_clip.CustomTextCLIP(**cfg)
     model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
     return model
+
+
+def build_demo_model() -> Any:
+    """A fresh demo CLIP: MiniLM text tower loaded and locked, image tower randomly initialised."""
+    return build_from_config(model_config())
 
 
 def trained_state(model: Any) -> dict[str, Any]:
@@ -138,23 +155,32 @@ def load_demo(device: str = "cpu") -> tuple[Any, Any, Any]:
 
     Raises FileNotFoundError when the weights file is missing.
     """
-    import open_clip
     from safetensors.torch import load as load_safetensors
 
     resource = weights_resource()
     if not resource.is_file():
         raise FileNotFoundError(f"{resource} (train it with `python scripts/train_demo_clip.py`)")
-    model = build_demo_model()
-    state = load_safetensors(resource.read_bytes())
+    return load_trained(
+        build_demo_model(), load_safetensors(resource.read_bytes()), device, register_config(), what="demo CLIP"
+    )
+
+
+def load_trained(model: Any, state: dict[str, Any], device: str, config_name: str, what: str) -> tuple[Any, Any, Any]:
+    """Load the trained parameters ``state`` into ``model``; (model, preprocess, tokenizer) in eval mode.
+
+    The text tower's parameters may be absent from ``state`` (they come from MiniLM); anything
+    else missing or unexpected raises ValueError.
+    """
+    import open_clip
+
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad_missing = [k for k in missing if not k.startswith("text.")]
     if bad_missing or unexpected:
         raise ValueError(
-            f"demo CLIP weights do not match the model: missing {bad_missing[:5]}, unexpected {unexpected[:5]}"
+            f"{what} weights do not match the model: missing {bad_missing[:5]}, unexpected {unexpected[:5]}"
         )
-    model = model.to(device).eval()
+    model = model.float().to(device).eval()
     preprocess = open_clip.image_transform(
         model.visual.image_size, is_train=False, mean=open_clip.OPENAI_DATASET_MEAN, std=open_clip.OPENAI_DATASET_STD
     )
-    tokenizer = open_clip.get_tokenizer(register_config())
-    return model, preprocess, tokenizer
+    return model, preprocess, open_clip.get_tokenizer(config_name)

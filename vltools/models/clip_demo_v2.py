@@ -13,10 +13,6 @@ are stored, in ``vltools/models/weights/demo_v2_clip.safetensors``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
 import threading
 from importlib import resources
 from pathlib import Path
@@ -39,21 +35,9 @@ def weights_path() -> Path:
 
 def model_config() -> dict[str, Any]:
     """The open_clip model config of the demo CLIP v2 (``model_cfg`` of an open_clip_config.json)."""
-    from vltools.models.clip_demo import minilm_dir
+    from vltools.models.clip_demo import minilm_model_config
 
-    mp = str(minilm_dir())
-    return {
-        "embed_dim": EMBED_DIM,
-        "vision_cfg": {"image_size": IMAGE_SIZE, "layers": [1, 1, 1, 1], "width": WIDTH, "head_width": 64},
-        "text_cfg": {
-            "hf_model_name": mp,
-            "hf_tokenizer_name": mp,
-            "hf_proj_type": None,
-            "hf_pooler_type": "mean_pooler",
-            "context_length": 64,
-        },
-        "custom_text": True,
-    }
+    return minilm_model_config(IMAGE_SIZE, WIDTH, EMBED_DIM)
 
 
 def register_config() -> str:
@@ -61,40 +45,19 @@ def register_config() -> str:
     global _registered
     with _lock:
         if _registered is None:
-            import open_clip
+            from vltools.models.clip_demo import add_open_clip_config
 
-            text = json.dumps(model_config(), sort_keys=True)
-            tag = hashlib.sha256(text.encode()).hexdigest()[:12]
-            uid = os.getuid() if hasattr(os, "getuid") else 0
-            folder = Path(tempfile.gettempdir()) / f"vltools-demo-clip-v2-{uid}-{tag}"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{MODEL_NAME}.json"
-            if not path.is_file() or path.read_text() != text:
-                tmp = folder / f".{MODEL_NAME}.{os.getpid()}.tmp"
-                tmp.write_text(text)
-                os.replace(tmp, path)
-            open_clip.add_model_config(path)
+            add_open_clip_config(MODEL_NAME, model_config(), "vltools-demo-clip-v2")
             _registered = MODEL_NAME
         return _registered
 
 
 def build_model() -> Any:
-    """A fresh v2 model: MiniLM text tower loaded and locked, image tower randomly initialised.
-
-    Built as open_clip's ``CustomTextCLIP`` from the model config, as `clip_demo.build_demo_model`.
-    """
-    import open_clip
-
-    from vltools.models.clip_demo import _quiet_transformers
+    """A fresh v2 model: MiniLM text tower loaded and locked, image tower randomly initialised."""
+    from vltools.models.clip_demo import build_from_config
 
     register_config()  # the tokenizer is looked up by this name
-    cfg = model_config()
-    cfg.pop("custom_text")
-    cfg["text_cfg"]["hf_model_pretrained"] = True  # MiniLM's weights, read from its local folder
-    with _quiet_transformers():
-        model = open_clip.CustomTextCLIP(**cfg)
-    model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
-    return model
+    return build_from_config(model_config())
 
 
 def load(device: str = "cpu", path: str | Path | None = None) -> tuple[Any, Any, Any]:
@@ -102,23 +65,11 @@ def load(device: str = "cpu", path: str | Path | None = None) -> tuple[Any, Any,
 
     Raises FileNotFoundError when the weights file is missing.
     """
-    import open_clip
     from safetensors.torch import load_file
+
+    from vltools.models.clip_demo import load_trained
 
     path = Path(path) if path else weights_path()
     if not path.is_file():
         raise FileNotFoundError(f"{path} (train it with `python scripts/train_demo_clip_v2.py`)")
-    model = build_model()
-    state = load_file(str(path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    bad_missing = [k for k in missing if not k.startswith("text.")]
-    if bad_missing or unexpected:
-        raise ValueError(
-            f"demo CLIP v2 weights do not match the model: missing {bad_missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    model = model.float().to(device).eval()
-    preprocess = open_clip.image_transform(
-        model.visual.image_size, is_train=False, mean=open_clip.OPENAI_DATASET_MEAN, std=open_clip.OPENAI_DATASET_STD
-    )
-    tokenizer = open_clip.get_tokenizer(register_config())
-    return model, preprocess, tokenizer
+    return load_trained(build_model(), load_file(str(path)), device, register_config(), what="demo CLIP v2")
