@@ -188,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     from vltools.world.concept_table import concepts
     from vltools.world.objects import generate_object_scene
     from vltools.world.scene import generate_scene
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    from train_demo_clip_v2 import easy_vqa_labels
+    from vltools.world.splits import easy_vqa_labels
 
     torch.set_num_threads(args.threads)
     t_start = time.time()

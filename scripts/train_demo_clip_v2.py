@@ -38,70 +38,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from _train_common import cached_text_features, log, to_array  # noqa: E402
+
+from vltools.world.splits import TRAIN_SEED_BASE, easy_vqa_labels  # noqa: E402
+
 OBJ_SEED_BASE = 20_000_000  # evaluation uses 29_000_000+; world.generate datasets use 1e10+
-SHAPES_SEED_BASE = 1_000_000  # v1's training layouts
+SHAPES_SEED_BASE = TRAIN_SEED_BASE  # 1_000_000: v1's training layouts
 GEN_SIZE = 128  # scenes are drawn at 128 px (their captions are in the text cache) and fed at SIZE
 SIZE = 96  # clip_demo_v2.IMAGE_SIZE
 GRID = SIZE // 32  # the attention pool's grid: dense features are GRID x GRID
-
-
-def log(msg: str, fh=None) -> None:
-    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-    print(line, file=sys.stderr, flush=True)
-    if fh is not None:
-        fh.write(line + "\n")
-        fh.flush()
-
-
-def easy_vqa_labels(split: str) -> list[tuple[str, str, str]]:
-    """[(image_path, colour, shape)] for easy-VQA ``split`` ('train' or 'test'), read from its Q/A pairs."""
-    import easy_vqa
-
-    if split == "train":
-        qs, ans, ids = easy_vqa.get_train_questions()
-        paths = easy_vqa.get_train_image_paths()
-    else:
-        qs, ans, ids = easy_vqa.get_test_questions()
-        paths = easy_vqa.get_test_image_paths()
-    shapes = ("circle", "rectangle", "triangle")
-    colours = ("red", "green", "blue", "yellow", "gray", "teal", "black", "brown")
-    colour: dict[int, str] = {}
-    shape: dict[int, str] = {}
-    absent: dict[int, set[str]] = {}
-    for q, a, i in zip(qs, ans, ids, strict=True):
-        words = q.rstrip("?").split()
-        qs_shape = [s for s in shapes if s in words]
-        qs_colour = [c for c in colours if c in words]
-        if a in shapes:
-            shape[i] = a
-            if qs_colour:
-                colour[i] = qs_colour[0]
-        elif a in colours:
-            colour[i] = a
-            if qs_shape:
-                shape[i] = qs_shape[0]
-        elif a in ("yes", "no"):
-            present = (a == "yes") != ("not" in words or "no" in words)
-            if present and qs_shape:
-                shape[i] = qs_shape[0]
-            if present and qs_colour:
-                colour[i] = qs_colour[0]
-            if not present and qs_shape:
-                absent.setdefault(i, set()).add(qs_shape[0])
-    for i, gone in absent.items():
-        left = [s for s in shapes if s not in gone]
-        if i not in shape and len(left) == 1:
-            shape[i] = left[0]
-    return [(paths[i], colour[i], shape[i]) for i in sorted(paths) if i in colour and i in shape]
-
-
-def to_array(img, size: int = SIZE) -> np.ndarray:
-    from PIL import Image
-
-    img = img.convert("RGB")
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.BICUBIC)
-    return np.asarray(img, dtype=np.uint8)
 
 
 def cell_coverage(mask: np.ndarray, grid: int = GRID) -> np.ndarray:
@@ -144,7 +89,7 @@ def build_data(args, fh):
         sc = generate_object_scene(OBJ_SEED_BASE + args.seed * 1_000_003 + k, split="train",
                                    n_objects=1 if single else None, tint_p=0.08, image_size=GEN_SIZE)
         i = len(images)
-        images.append(to_array(sc.image))
+        images.append(to_array(sc.image, SIZE))
         objs = sc.labels["objects"]
         names = sorted({o["concept"] for o in objs})
         if any(n not in obj_cls for n in names):  # never: split="train"
@@ -175,7 +120,7 @@ def build_data(args, fh):
     for k in range(args.shapes):
         single = k % 3 != 2
         sc = generate_scene(SHAPES_SEED_BASE + k, render_seed=k % 4, n_objects=1 if single else None)
-        images.append(to_array(sc.image))
+        images.append(to_array(sc.image, SIZE))
         objs = sc.labels["objects"]
         cap = sc.captions[:2] + sc.captions[-1:]
         c = -1
@@ -190,7 +135,7 @@ def build_data(args, fh):
     evqa = easy_vqa_labels("train")[: args.easy_vqa]
     tpls = [t for t in vocab.TRAIN_TEMPLATES if "{bg}" not in t]
     for path, colour, shape in evqa:
-        images.append(to_array(Image.open(path)))
+        images.append(to_array(Image.open(path), SIZE))
         phrase = f"{vocab.article(colour)} {colour} {shape}"
         caps.append([t.format(obj=phrase) for t in tpls] + [f"{colour} {shape}"])
         cls.append(bank_index[vocab.CLASSIFY_TEMPLATE.format(colour=colour, shape=shape)])
@@ -202,44 +147,6 @@ def build_data(args, fh):
         bank_w[i, ks] = 1.0 if cls[i] >= 0 else 0.5 / len(ks)
     dense = (np.array(d_img, dtype=np.int64), np.array(d_cls, dtype=np.int64), np.stack(d_cov).astype(np.float32))
     return np.stack(images), caps, np.array(cls, dtype=np.int64), bank_w, bank, dense
-
-
-def encode_texts(model, tokenizer, texts: list[str], batch: int = 512):
-    """Normalised locked-tower embeddings of ``texts`` (torch float32)."""
-    import torch
-
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    feats = torch.zeros(len(texts), 384)
-    pad = model.text.config.pad_token_id
-    with torch.no_grad():
-        for i in range(0, len(texts), batch):
-            sel = order[i : i + batch]
-            ids = tokenizer([texts[j] for j in sel])
-            used = int((ids != pad).sum(1).max())
-            feats[sel] = torch.nn.functional.normalize(model.encode_text(ids[:, :used]).float(), dim=-1)
-    return feats
-
-
-def cached_text_features(model, tokenizer, texts: list[str], cache: str | None):
-    """Embeddings of ``texts``, reusing a {caption: vector} cache file (the text tower is locked)."""
-    import torch
-
-    store: dict[str, np.ndarray] = {}
-    if cache and Path(cache).is_file():
-        z = np.load(cache, allow_pickle=False)
-        store = dict(zip(z["texts"].tolist(), z["vecs"], strict=True))
-    missing = [t for t in texts if t not in store]
-    if missing:
-        new = encode_texts(model, tokenizer, missing).numpy()
-        store.update(zip(missing, new, strict=True))
-        if cache:
-            Path(cache).parent.mkdir(parents=True, exist_ok=True)
-            keys = sorted(store)
-            tmp = str(cache) + ".tmp.npz"
-            np.savez(tmp, texts=np.array(keys), vecs=np.stack([store[k] for k in keys]).astype(np.float32))
-            os.replace(tmp, cache)
-    feats = torch.from_numpy(np.stack([store[t] for t in texts]).astype(np.float32))
-    return feats, len(texts) - len(missing)
 
 
 def forward(visual, x):
