@@ -23,6 +23,7 @@ from PIL import Image, ImageFilter
 from vltools.world.backgrounds import KINDS, PLACE_NAMES, PLACE_PHRASES, PLACES, make_background, natural_place
 from vltools.world.concept_table import Split, concepts, rgba
 from vltools.world.degrade import degrade
+from vltools.world.scene import position_phrase, region_of
 
 TINTS: dict[str, tuple[int, int, int]] = {
     "red": (225, 30, 30), "orange": (255, 140, 0), "yellow": (245, 220, 0), "green": (20, 170, 40),
@@ -85,22 +86,6 @@ def mask_bbox(mask: np.ndarray) -> list[int] | None:
     if len(xs) == 0:
         return None
     return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
-
-
-def region_of(x: float, y: float) -> str:
-    col = 0 if x < 1 / 3 else (2 if x > 2 / 3 else 1)
-    row = 0 if y < 1 / 3 else (2 if y > 2 / 3 else 1)
-    return POSITIONS[row * 3 + col]
-
-
-def position_phrase(pos: str) -> str:
-    if pos == "centre":
-        return "in the centre"
-    if pos in ("left", "right"):
-        return f"on the {pos}"
-    if pos in ("top", "bottom"):
-        return f"at the {pos}"
-    return f"in the {pos}"
 
 
 def article(phrase: str) -> str:

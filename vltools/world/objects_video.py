@@ -12,11 +12,10 @@ with its identity and box (the part of its mask inside the frame). Silent clips;
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from vltools.world.backgrounds import KINDS, PLACE_PHRASES, make_background, natural_place
 from vltools.world.concept_table import Split
@@ -31,6 +30,7 @@ from vltools.world.objects import (
     position_phrase,
     region_of,
 )
+from vltools.world.video import Video
 
 EVENT_TYPES: tuple[str, ...] = ("move", "enter", "leave", "appear", "disappear", "change_tint", "approach", "pass")
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
@@ -39,27 +39,12 @@ OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 @dataclass
-class ObjectVideo:
+class ObjectVideo(Video):
     """A generated clip of the objects theme with captions, events, tracks and labels."""
-
-    seed: int
-    frames: list[np.ndarray]
-    fps: float
-    caption: str
-    captions: list[str]
-    events: list[dict[str, Any]]
-    labels: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration(self) -> float:
-        return len(self.frames) / self.fps
 
     @property
     def tracks(self) -> list[list[dict[str, Any]]]:
         return self.labels["tracks"]
-
-    def images(self) -> list[Image.Image]:
-        return [Image.fromarray(f, "RGB") for f in self.frames]
 
 
 def _smooth(p: float) -> float:
