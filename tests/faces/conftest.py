@@ -3,11 +3,16 @@ the environment a server subprocess needs to see it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import vltools
@@ -59,3 +64,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_http(env: dict[str, str], log_path: Path, *args: str) -> Iterator[str]:
+    """Run ``vltools serve --transport http`` on a free loopback port; yields its base URL once
+    ``/mcp`` answers (within 120 s), and stops the server on exit. ``args`` are extra serve options."""
+    port = free_port()
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "vltools.cli", "serve", "--transport", "http", *args, "--port", str(port)],
+        env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode} (log: {log_path})")
+            try:
+                httpx.get(url + "/mcp", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from datetime import timedelta
 
 import httpx
@@ -13,41 +11,16 @@ from mcp.client.streamable_http import streamablehttp_client
 import vltools
 
 from ._client import BackgroundSession
-from .conftest import PYTHON, ROOT, free_port
+from .conftest import serve_http
 
 TOKEN = "test-token-0123456789"
 
 
 @pytest.fixture(scope="module")
 def http_server(server_env, bm25_collection, tmp_path_factory):
-    port = free_port()
-    log = (tmp_path_factory.mktemp("http") / "server.log").open("w")
-    env = {**server_env, "VLTOOLS_HTTP_TOKEN": TOKEN}
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "vltools.cli", "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                httpx.get(url, timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    log = tmp_path_factory.mktemp("http") / "server.log"
+    with serve_http({**server_env, "VLTOOLS_HTTP_TOKEN": TOKEN}, log, "--host", "127.0.0.1") as url:
+        yield url + "/mcp"
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,12 @@ capped (503 beyond the cap) and idle ones are closed, after which a new session 
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import httpx
 import pytest
 
-from .conftest import PYTHON, ROOT, free_port
+from .conftest import serve_http
 
 INIT = {
     "jsonrpc": "2.0",
@@ -22,32 +21,9 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 @pytest.fixture
 def small_server(server_env, tmp_path):
-    port = free_port()
     env = {**server_env, "VLTOOLS_MAX_MCP_SESSIONS": "3", "VLTOOLS_MCP_SESSION_IDLE_S": "1"}
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "vltools.cli", "serve", "--transport", "http", "--port", str(port)],
-        env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, "server exited"
-            try:
-                httpx.get(url, timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve_http(env, tmp_path / "server.log") as url:
+        yield url + "/mcp"
 
 
 def _open(url: str) -> httpx.Response:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
-import httpx
 import pytest
 
-from .conftest import PYTHON, ROOT, free_port
+from .conftest import PYTHON, free_port, serve_http
 
 TOKEN = "warm-token-0123456789"
 CLIENT = (
@@ -20,33 +18,9 @@ CLIENT = (
 
 @pytest.fixture(scope="module")
 def warm_server(server_env, bm25_collection, tmp_path_factory):
-    port = free_port()
-    log = (tmp_path_factory.mktemp("warm") / "server.log").open("w")
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "vltools.cli", "serve", "--transport", "http", "--port", str(port)],
-        env={**server_env, "VLTOOLS_HTTP_TOKEN": TOKEN}, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                httpx.get(url + "/mcp", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    log = tmp_path_factory.mktemp("warm") / "server.log"
+    with serve_http({**server_env, "VLTOOLS_HTTP_TOKEN": TOKEN}, log) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def client(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

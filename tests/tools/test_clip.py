@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,28 +9,8 @@ from PIL import Image
 from vltools.core.context import Context
 from vltools.core.errors import InvalidInput
 from vltools.core.registry import get_registry
-from vltools.core.settings import Settings
 
-from ..models.tiny_clip import make_tiny_clip
 from .test_image_tools import make_images
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    return f"open_clip:local-dir:{make_tiny_clip(tmp_path_factory.mktemp('tiny_clip_score'))}"
-
-
-@pytest.fixture
-def root(tmp_path):
-    r = tmp_path / "root"
-    r.mkdir()
-    return r
-
-
-@pytest.fixture
-def settings(root, tmp_path, spec):
-    model_dir = Path(spec.split("local-dir:", 1)[1])  # model folders are read from VLTOOLS_MODEL_DIRS
-    return Settings(allowed_roots=[root], model_dirs=[model_dir], home=tmp_path / "home", device="cpu")
 
 
 def call(name, inp, settings):

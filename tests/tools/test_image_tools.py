@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,25 +16,6 @@ from vltools.core.registry import get_registry
 from vltools.core.settings import Settings
 
 from ..models.test_media import png_header_only, truncated_jpeg
-from ..models.tiny_clip import make_tiny_clip
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    return f"open_clip:local-dir:{make_tiny_clip(tmp_path_factory.mktemp('tiny_clip_tools'))}"
-
-
-@pytest.fixture
-def root(tmp_path):
-    r = tmp_path / "root"
-    r.mkdir()
-    return r
-
-
-@pytest.fixture
-def settings(root, tmp_path, spec):
-    model_dir = Path(spec.split("local-dir:", 1)[1])
-    return Settings(allowed_roots=[root], model_dirs=[model_dir], home=tmp_path / "home", device="cpu")
 
 
 def call(name, inp, settings):
