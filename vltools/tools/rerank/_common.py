@@ -125,6 +125,7 @@ class Run:
             prompt_tokens=u.prompt_tokens,
             generated_tokens=u.generated_tokens,
             seconds=round(time.perf_counter() - self.started, 4),
+            flops=float(getattr(u, "flops", 0.0)),
         )
         return RerankOutput(
             query=self.inp.query,
@@ -186,6 +187,25 @@ def listwise_messages(query: str, texts: list[str]) -> list[dict[str, str]]:
         "Answer with the identifiers only."
     )
     return [{"role": "system", "content": RANKGPT_SYSTEM}, {"role": "user", "content": user}]
+
+
+FIRST_SYSTEM = "You are RankLLM, an intelligent assistant that can rank passages based on their relevancy to the query."
+FIRST_PREFILL = "["  # the assistant turn starts with "[", so the next token is the first identifier
+
+
+def first_messages(query: str, texts: list[str]) -> list[dict[str, str]]:
+    """FIRST's prompt (RankZephyr's template with alphabetical identifiers, as in rank_llm)."""
+    n = len(texts)
+    body = "".join(f"[{LABELS[i]}] {t}\n" for i, t in enumerate(texts))
+    user = (
+        f"I will provide you with {n} passages, each indicated by a alphabetical identifier []. "
+        f"Rank the passages based on their relevance to the search query: {query}.\n\n{body}\n"
+        f"Search Query: {query}.\n"
+        f"Rank the {n} passages above based on their relevance to the search query. All the passages should be "
+        "included and listed using identifiers, in descending order of relevance. The output format should be "
+        "[] > [], e.g., [A] > [B]. Only respond with the ranking results, do not say any word or explain."
+    )
+    return [{"role": "system", "content": FIRST_SYSTEM}, {"role": "user", "content": user}]
 
 
 def pointwise_messages(query: str, text: str) -> list[dict[str, str]]:

@@ -1,0 +1,1 @@
+"""Test helpers shipped with the package: deterministic backends for testing tools and pipelines."""
