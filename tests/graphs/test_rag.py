@@ -71,7 +71,8 @@ def test_llm_reaches_the_reranker_and_the_answer(wiki):
     """graph.rag's `llm` is the model every LLM step uses: the reranker and the answer."""
     from vltools.testing.scripted_llm import ScriptedLLM, installed
 
-    with installed(ScriptedLLM({"sea": 5.0, "level": 5.0}, spec="scripted-rag", respond=lambda m: "It rose [sea].")) as llm:
+    scripted = ScriptedLLM({"sea": 5.0, "level": 5.0}, spec="scripted-rag", respond=lambda m: "It rose [sea].")
+    with installed(scripted) as llm:
         out = vltools.call("graph.rag", {"question": "How much did sea level rise since 1900?", "collection": wiki,
                                          "reranker": "rerank.first", "k": 4, "top_n": 2, "llm": "scripted-rag"})
     kinds = [c[0] for c in llm.calls]

@@ -86,7 +86,8 @@ def test_first_prefills_the_bracket_and_reads_identifier_logits(scripted):
     kind, messages, extra = scripted.calls[-1]
     assert kind == "next_token_after" and extra["prefill"] == "["
     assert extra["candidates"] == list("ABCDEFG")
-    assert "alphabetical identifier" in messages[-1]["content"] and "[A] a passage about topic0" in messages[-1]["content"]
+    prompt = messages[-1]["content"]
+    assert "alphabetical identifier" in prompt and "[A] a passage about topic0" in prompt
 
 
 def test_icr_needs_its_calibration_pass_to_beat_the_position_bias(scripted):

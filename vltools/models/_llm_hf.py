@@ -380,7 +380,9 @@ class HFLLM(LLM):
                         output_attentions=True,
                     )
                     if not out.attentions or out.attentions[0] is None:
-                        raise Unsupported(f"{self.spec} returned no attention weights", hint="use a Llama/Qwen-style model")
+                        raise Unsupported(
+                            f"{self.spec} returned no attention weights", hint="use a Llama/Qwen-style model"
+                        )
                     att = torch.stack([a[0, :, :, :n].float() for a in out.attentions])  # (layers, heads, q, n)
                     weights.append(att.sum(dim=(0, 1)).mean(dim=0).cpu().numpy().astype(np.float64))
                     cache.crop(-len(sid))  # back to the prefix for the next suffix

@@ -11,10 +11,10 @@ from vltools.core.context import Context
 from vltools.core.tool import tool
 from vltools.models.llm import LLM
 from vltools.tools.rerank._common import (
+    FIRST_PREFILL,
     LABELS,
     RerankInput,
     RerankOutput,
-    FIRST_PREFILL,
     check_labels,
     first_messages,
     sliding_window,

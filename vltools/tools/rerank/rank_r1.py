@@ -35,7 +35,10 @@ class RankR1Input(RerankInput):
     )
     method: Literal["heap", "bubble"] = Field("heap", description="Setwise selection: heap sort or bubble sort.")
     think_tokens: int = Field(
-        2048, ge=8, le=16_384, description="Generation budget per comparison (reasoning + answer); reasoning models need thousands."
+        2048,
+        ge=8,
+        le=16_384,
+        description="Generation budget per comparison (reasoning + answer); reasoning models need thousands.",
     )
 
 
