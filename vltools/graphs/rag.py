@@ -84,7 +84,8 @@ def _rerank(state: _State, config: RunnableConfig) -> dict[str, Any]:
                                        "k": len(passages)})
     relevance = {s.doc_id: s.score for s in cos.sentences}
     if p["reranker"]:
-        out = ctx.call(p["reranker"], {"query": state["question"], "passages": passages, "llm": p["llm"]})
+        extra = {"llm": p["llm"]} if p["llm"] else {}
+        out = ctx.call(p["reranker"], {"query": state["question"], "passages": passages, **extra})
         ranked = [{"id": h.id, "text": h.text or _text(passages, h.id), "score": h.score} for h in out.hits]
         name = p["reranker"]
     else:

@@ -302,7 +302,10 @@ def rerank_run(
                 {"id": d, "text": stored.get(d, {}).get("text") or "(empty)", "title": stored.get(d, {}).get("title")}
                 for d in head
             ]
-            out = ctx.call(stage.tool, {"query": texts[qid], "passages": passages, "llm": stage.llm, **options})
+            payload = {"query": texts[qid], "passages": passages, **options}
+            if stage.llm is not None:
+                payload["llm"] = stage.llm
+            out = ctx.call(stage.tool, payload)
             head = [h.id for h in out.hits]
         order = head + tail
         reranked[qid] = {d: float(depth - r) for r, d in enumerate(order)} or {NO_HIT: 0.0}

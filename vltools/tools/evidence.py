@@ -59,7 +59,8 @@ def select(inp: SelectInput, ctx: Context) -> SelectOutput:
         ids = [f"s{i}" for i in range(len(cands))]
         passages = [{"id": i, "text": t} for i, (_, t) in zip(ids, cands, strict=True)]
         try:
-            out = ctx.call(inp.reranker, {"query": claim, "passages": passages, "llm": inp.llm})
+            extra = {"llm": inp.llm} if inp.llm else {}
+            out = ctx.call(inp.reranker, {"query": claim, "passages": passages, **extra})
         except NotFound:
             raise  # an unknown reranker: the registry's message lists close names
         except ToolError as err:

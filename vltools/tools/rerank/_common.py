@@ -20,8 +20,8 @@ MAX_PASSAGES = 1000
 LABELS = string.ascii_uppercase  # single-token identifiers for listwise prompts (A..Z)
 
 
-class RerankInput(ToolInput):
-    """What every ``rerank.*`` tool takes."""
+class RankInput(ToolInput):
+    """What every ``rerank.*`` tool takes: a query and passages (or a ranking)."""
 
     query: str = Field("", max_length=20_000, description="The search query (may come from `ranking.query`).")
     passages: list[Passage] = Field(
@@ -34,15 +34,9 @@ class RerankInput(ToolInput):
         None, description="Alternatively, the ranking a retrieve.* tool returned; its hits become the passages."
     )
     k: int | None = Field(None, ge=1, le=MAX_PASSAGES, description="Return only the top k hits (default: all).")
-    llm: str | None = Field(
-        None, description="LLM spec: smollm2, hf:NAME_OR_PATH or openai:BASE_URL#MODEL (default: settings.llm)."
-    )
-    max_passage_tokens: int = Field(
-        128, ge=8, le=4096, description="Per-passage token budget; longer passages are truncated (and counted)."
-    )
 
     @model_validator(mode="after")
-    def _check(self) -> RerankInput:
+    def _check(self) -> RankInput:
         if not self.passages and self.ranking is not None:
             if len(self.ranking.hits) > MAX_PASSAGES:
                 raise ValueError(f"ranking has {len(self.ranking.hits)} hits; at most {MAX_PASSAGES} can be reranked")
@@ -60,6 +54,17 @@ class RerankInput(ToolInput):
                 raise ValueError(f"passage id {p.id!r} appears twice; ids must be unique")
             seen.add(p.id)
         return self
+
+
+class RerankInput(RankInput):
+    """What every LLM ``rerank.*`` tool takes."""
+
+    llm: str | None = Field(
+        None, description="LLM spec: smollm2, hf:NAME_OR_PATH or openai:BASE_URL#MODEL (default: settings.llm)."
+    )
+    max_passage_tokens: int = Field(
+        128, ge=8, le=4096, description="Per-passage token budget; longer passages are truncated (and counted)."
+    )
 
 
 class RerankOutput(Ranking):
