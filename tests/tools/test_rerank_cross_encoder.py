@@ -38,7 +38,8 @@ def test_ranks_by_the_models_own_pair_scores(tiny_cross_encoder):
 
     spec = f"hf:{tiny_cross_encoder}"
     out = vltools.call("rerank.cross_encoder", {"query": "jet thrust", "passages": PASSAGES, "cross_encoder": spec})
-    expected = CrossEncoder(str(tiny_cross_encoder), device="cpu").predict([("jet thrust", p["text"]) for p in PASSAGES])
+    reference = CrossEncoder(str(tiny_cross_encoder), device="cpu")
+    expected = reference.predict([("jet thrust", p["text"]) for p in PASSAGES])
     by_id = {p["id"]: float(s) for p, s in zip(PASSAGES, expected, strict=True)}
     assert [h.id for h in out.hits] == sorted(by_id, key=lambda i: -by_id[i])
     assert all(h.score == pytest.approx(by_id[h.id], abs=1e-5) for h in out.hits)

@@ -97,9 +97,12 @@ def load_hf(kind: str, target: str, *, spec: str, settings: Settings) -> HFLLM:
         raise NotFound(f"no model folder at {target}", hint="give an existing folder or a cached HF model name")
     device = settings.torch_device()
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    adapter, base_path = lora_adapter(path) if kind == "hf" else (None, None)
     try:
-        tok = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, attn_implementation="sdpa")
+        tok = AutoTokenizer.from_pretrained(str(path if adapter and _has_tokenizer(path) else base_path or path))
+        model = AutoModelForCausalLM.from_pretrained(str(base_path or path), dtype=dtype, attn_implementation="sdpa")
+        if adapter:
+            model = with_lora(model, adapter)
     except (OSError, ValueError) as err:
         raise BackendUnavailable(
             f"cannot load {spec!r}: {str(err).splitlines()[0][:300]}",
@@ -107,6 +110,38 @@ def load_hf(kind: str, target: str, *, spec: str, settings: Settings) -> HFLLM:
         ) from err
     model.to(device).eval()
     return HFLLM(model, tok, spec=spec, device=device)
+
+
+def lora_adapter(path: str | Path) -> tuple[Path | None, str | None]:
+    """(adapter folder, its base model) when ``path`` is a PEFT LoRA adapter folder, else (None, None).
+
+    Rank-R1's published checkpoints are LoRA adapters over an instruction model: ``hf:ADAPTER``
+    loads the base named in its ``adapter_config.json`` (a local folder or a cached name) plus the adapter."""
+    import json
+
+    folder = Path(path).expanduser()
+    cfg = folder / "adapter_config.json"
+    if not cfg.is_file():
+        return None, None
+    base = json.loads(cfg.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise InvalidInput(f"{cfg} names no base_model_name_or_path", hint="fix the adapter's config")
+    return folder, str(base)
+
+
+def _has_tokenizer(folder: str | Path) -> bool:
+    return any((Path(folder).expanduser() / f).exists() for f in ("tokenizer.json", "tokenizer_config.json"))
+
+
+def with_lora(model: Any, adapter: Path) -> Any:
+    """``model`` with the LoRA adapter in ``adapter`` merged into its weights (needs ``peft``)."""
+    try:
+        from peft import PeftModel
+    except ImportError as err:
+        raise BackendUnavailable(
+            f"{adapter} is a LoRA adapter, and loading it needs peft", hint="pip install peft"
+        ) from err
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
 class HFLLM(LLM):
