@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
-EVAL_SEED_BASE = 9_000_000  # as vltools.world.eval_demo; training uses TRAIN_SEED_BASE (1_000_000) + k
-RETRIEVAL_SEED_BASE = 9_100_000  # the same held-out scenes as vltools.world.eval_demo
+EVAL_SEED_BASE = 9_000_000  # vltools.world.splits.EVAL_SEED_BASE; training uses TRAIN_SEED_BASE (1_000_000) + k
+RETRIEVAL_SEED_BASE = 9_100_000  # the same held-out scenes as scripts/eval_demo_clip.py
 SHAPE_DESCRIPTIONS = {
     "circle": ["a round shape with no corners"],
     "square": ["a shape with four equal sides and four right angles"],
@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--retrieval", type=int, default=500, help="held-out world scenes to search")
     args = ap.parse_args()
     from vltools.world import vocab
-    from vltools.world.train_demo import easy_vqa_labels
+    from vltools.world.splits import easy_vqa_labels
 
     evqa = easy_vqa_labels("test")
     if args.evqa:

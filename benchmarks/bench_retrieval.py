@@ -111,7 +111,11 @@ def bench_bm25_libraries(ds: Path, repeats: int = 3) -> dict:
     """Same tokens (vltools' analysis), same k1/b: query throughput of bm25s vs rank-bm25, top-100."""
     import bm25s
     import numpy as np
-    import rank_bm25
+
+    try:
+        import rank_bm25
+    except ImportError as err:  # an extra: pip install 'vltools[bench]' (requirements.lock has it)
+        raise SystemExit("bench_retrieval needs rank-bm25: pip install 'vltools[bench]'") from err
 
     from vltools.store import _bm25, index_text
 

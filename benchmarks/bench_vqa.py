@@ -31,9 +31,9 @@ def demo_weights_hash() -> str:
     """First 16 hex digits of the demo CLIP weights' SHA-256 (read at the start of the run)."""
     import hashlib
 
-    from vltools.models.clip_demo import DEMO_DIR, WEIGHTS_FILE
+    from vltools.models.clip_demo import weights_resource
 
-    return hashlib.sha256((DEMO_DIR / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
+    return hashlib.sha256(weights_resource().read_bytes()).hexdigest()[:16]
 
 
 def qtype(question: str) -> str:

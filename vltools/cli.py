@@ -152,10 +152,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from vltools.graphs.workflow import run_workflow_cli
+class _RunProgress(_TqdmProgress):
+    """A workflow's step events as lines on stderr; the steps' own progress as a tqdm bar."""
 
-    return run_workflow_cli(args)
+    def __call__(self, done: float, total: float | None, note: str) -> None:
+        if note.startswith("step "):
+            self.close()
+            self.bar = None
+            _err(f"[{self.label}] {note}")
+        else:
+            super().__call__(done, total, note)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``vltools run FILE.yaml [--resume RUN_ID] [--db PATH]``: results JSON on stdout, progress on stderr.
+
+    A failed or interrupted run (Ctrl-C included) prints the command that resumes it.
+    """
+    from vltools.core.context import Context
+    from vltools.core.errors import InvalidInput
+    from vltools.graphs.workflow import WorkflowRun
+
+    if not args.file and not args.resume:
+        raise InvalidInput("give a workflow file, or --resume RUN_ID", hint="vltools run examples/rag_folder.yaml")
+    bar = _RunProgress("workflow")
+    ctx = Context(progress=bar)
+    run = WorkflowRun.prepare(args.file, resume=args.resume, db=args.db, ctx=ctx)
+    bar.label = run.run_id
+    verb = "resuming" if run.resumed else "running"
+    _err(f"[{run.run_id}] {verb} {run.workflow.name!r}: {len(run.workflow.steps)} steps; checkpoints in {run.db}")
+    again = f"vltools run --resume {run.run_id}" + (f" --db {args.db}" if args.db else "")
+    try:
+        result = run.execute(ctx)
+    except KeyboardInterrupt:
+        bar.close()
+        _err(f"[{run.run_id}] interrupted; to continue: {again}")
+        raise
+    except ToolError as err:
+        bar.close()
+        what = (getattr(err, "details", None) or {}).get("status", "failed")
+        _err(f"[{run.run_id}] {what}; fix the cause, then: {again}")
+        raise
+    bar.close()
+    _err(f"[{run.run_id}] completed ({len(result.steps_run)} steps run)")
+    _print_json(result.model_dump(mode="json"))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

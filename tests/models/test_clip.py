@@ -99,26 +99,107 @@ def test_uncached_pretrained_fails_fast_with_instructions(settings, tmp_path, mo
     assert "local-dir" in err.hint
 
 
-def test_uncached_pretrained_fails_before_importing_torch(tmp_path):
-    """The cache check reads open_clip's catalogue from its files: no torch/open_clip import (seconds)."""
+def test_uncached_pretrained_fails_without_touching_the_network_or_the_environment(tmp_path):
+    """No HF_HUB_OFFLINE anywhere: the cache check alone stops the load before any connection is tried."""
     import json
     import os
     import subprocess
     import sys
 
     code = (
-        "import sys, json\nfrom vltools.core.settings import Settings\nfrom vltools.models.clip import get_clip\n"
-        "try:\n    get_clip('open_clip:MobileCLIP-S2/datacompdr', Settings())\nexcept Exception as e:\n"
-        "    print(json.dumps([type(e).__name__, e.hint, [m for m in ('torch', 'open_clip') if m in sys.modules]]))"
+        "import json, os, socket, sys\n"
+        "tried = []\n"
+        "def refuse(*a, **k):\n    tried.append(repr(a[:2]))\n    raise OSError('network disabled by the test')\n"
+        "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+        "from vltools.core.settings import Settings\nfrom vltools.models.clip import get_clip\n"
+        "for spec in ('open_clip:MobileCLIP-S2/datacompdr', 'open_clip:hf-hub:timm/nope-clip'):\n"
+        "    try:\n        get_clip(spec, Settings(device='cpu'))\n"
+        "    except Exception as e:\n"
+        "        heavy = [m for m in ('torch', 'open_clip') if m in sys.modules]\n"
+        "        print(json.dumps([type(e).__name__, e.hint, heavy]))\n"
+        "print(json.dumps([tried, [k for k in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE') if k in os.environ]]))"
     )
-    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HOME": str(tmp_path), "VLTOOLS_DEVICE": "auto"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    name, hint, heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_HUB_CACHE=str(tmp_path / "hub"), HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    lines = [json.loads(x) for x in out.stdout.strip().splitlines()]
+    assert len(lines) == 3, out.stderr[-2000:]
+    (name, hint, heavy), (hub_name, hub_hint, _), (tried, offline_vars) = lines
     assert name == "BackendUnavailable" and "'MobileCLIP-S2', pretrained='datacompdr'" in hint
-    assert heavy == []
+    assert heavy == []  # with nothing cached, the check needs neither open_clip nor torch
+    assert hub_name == "BackendUnavailable" and "hf-hub:timm/nope-clip" in hub_hint
+    assert tried == [] and offline_vars == []  # vltools sets no process-wide offline switch
+
+
+def test_the_no_import_precheck_only_fires_when_no_weights_are_cached(tmp_path, monkeypatch):
+    from vltools.models.clip import _load
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert "ViT-B-32" in _load._builtin_arch_names() and "MobileCLIP-S2" in _load._builtin_arch_names()
+    assert not _load._weights_cached_anywhere()
+    snap = tmp_path / "hub" / "models--someone--other-clip" / "snapshots" / "abc"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    assert not _load._weights_cached_anywhere()
+    (snap / "open_clip_model.safetensors").write_bytes(b"x")
+    assert _load._weights_cached_anywhere()  # then open_clip's own table decides (exact tag checks)
+
+
+def test_spec_parsing():
+    from vltools.models.clip import parse_spec
+
+    assert parse_spec("demo").kind == "demo"
+    p = parse_spec(" open_clip:ViT-B-32/openai ")
+    assert (p.kind, p.arch, p.target, p.spec) == ("pretrained", "ViT-B-32", "openai", "open_clip:ViT-B-32/openai")
+    assert parse_spec("open_clip:ViT-B-32/random").kind == "random"
+    p = parse_spec("open_clip:ViT-B-32@/w/x.pt")
+    assert (p.kind, p.arch, p.target) == ("checkpoint", "ViT-B-32", "/w/x.pt")
+    assert parse_spec("open_clip:local-dir:/m/a@b").target == "/m/a@b"
+    assert parse_spec("open_clip:hf-hub:timm/x").target == "timm/x"
+
+
+def test_model_cache_is_bounded_lru(tiny_dir, settings, tmp_path, monkeypatch):
+    import shutil
+
+    from vltools.models.clip import _load, get_clip, loaded_specs
+
+    monkeypatch.setattr(_load, "MAX_LOADED", 2)
+    specs = []
+    for i in range(3):
+        folder = tmp_path / f"m{i}"
+        shutil.copytree(tiny_dir, folder)
+        specs.append(f"open_clip:local-dir:{folder}")
+    first = get_clip(specs[0], settings)
+    get_clip(specs[1], settings)
+    assert get_clip(specs[0], settings) is first  # a hit makes it the most recent
+    get_clip(specs[2], settings)  # evicts specs[1], the least recently used
+    loaded = [s for s, _ in loaded_specs()]
+    assert specs[1] not in loaded and loaded[-2:] == [specs[0], specs[2]] and len(loaded) <= 2
+    assert get_clip(specs[0], settings) is first
+
+
+def test_should_stop_is_checked_between_batches(tiny):
+    from vltools.core.errors import Timeout
+
+    asked = []
+
+    def stop_after_two():
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(Timeout, match="stopped after 4 of 7"):
+        tiny.encode_images(_images(7), batch_size=2, should_stop=stop_after_two)
+    asked.clear()
+    with pytest.raises(Timeout, match="stopped after 2 of 5"):
+        tiny.encode_texts(["a", "b", "c", "d", "e"], batch_size=1, should_stop=stop_after_two)
+    emb = tiny.encode_images(_images(3), batch_size=2, should_stop=lambda: False)
+    assert emb.shape == (3, 32)
 
 
 def test_bad_specs_list_valid_choices(settings):
+    import open_clip  # noqa: F401 - once open_clip is imported, unknown tags are named exactly
+
     from vltools.models.clip import get_clip
 
     with pytest.raises(InvalidInput) as exc:
@@ -239,3 +320,61 @@ def test_hf_text_tower_uses_its_extra_positions_then_chunks():
     assert not np.allclose(emb[1], cut[0], atol=1e-3)
     with pytest.raises(InvalidInput, match="no learned positions to stretch"):
         b.stretched_encoder()
+
+
+@pytest.mark.heavy
+def test_hf_text_tower_and_tokenizer_load_from_the_hub_cache_with_no_network(tmp_path):
+    """An architecture whose text tower and tokenizer are HF hub ids loads from the local HF cache with
+    sockets disabled and without HF_HUB_OFFLINE: snapshot folders and ``local_files_only`` only."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import open_clip
+    import torch
+
+    from vltools.models.clip_demo import minilm_dir
+
+    repo, rev = "vltools-test/minilm", "0" * 40
+    snap = tmp_path / "hub" / "models--vltools-test--minilm" / "snapshots" / rev
+    snap.mkdir(parents=True)
+    for f in minilm_dir().iterdir():
+        if f.is_file():
+            (snap / f.name).symlink_to(f)
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text(rev)
+    text_cfg = {"hf_model_name": repo, "hf_tokenizer_name": repo, "hf_proj_type": "linear",
+                "hf_pooler_type": "mean_pooler", "context_length": 32}
+    vision = {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16}
+    cfg = {"embed_dim": 32, "vision_cfg": vision,
+           "text_cfg": text_cfg}
+    arch_dir = tmp_path / "configs"
+    arch_dir.mkdir()
+    (arch_dir / "vltools-hf-tower-test.json").write_text(json.dumps(cfg))
+    torch.manual_seed(0)
+    local = open_clip.CustomTextCLIP(**{**cfg, "text_cfg": {**text_cfg, "hf_model_name": str(snap)}}).eval()
+    torch.save(local.state_dict(), tmp_path / "ckpt.pt")
+    with torch.inference_mode():
+        tok = open_clip.tokenizer.HFTokenizer(str(snap), context_length=32)
+        ref = torch.nn.functional.normalize(local.encode_text(tok(["a red circle"])), dim=-1)[0].tolist()
+
+    code = (
+        "import json, os, socket, sys\n"
+        "tried = []\n"
+        "def refuse(*a, **k):\n    tried.append(repr(a[:2]))\n    raise OSError('network disabled by the test')\n"
+        "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+        "import open_clip\n"
+        f"open_clip.add_model_config({str(arch_dir)!r})\n"
+        "from vltools.core.settings import Settings\nfrom vltools.models.clip import get_clip\n"
+        f"b = get_clip('open_clip:vltools-hf-tower-test@{tmp_path / 'ckpt.pt'}', Settings(device='cpu'))\n"
+        "e, _ = b.encode_texts(['a red circle'])\n"
+        "print(json.dumps([e[0].tolist(), tried, type(b.tokenizer).__name__, 'HF_HUB_OFFLINE' in os.environ]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_HUB_CACHE=str(tmp_path / "hub"), HF_HOME=str(tmp_path / "hf_home"), OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    emb, tried, tok_name, offline = json.loads(out.stdout.strip().splitlines()[-1])
+    assert tried == [] and tok_name == "HFTokenizer" and offline is False
+    np.testing.assert_allclose(emb, ref, atol=1e-5)

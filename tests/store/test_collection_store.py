@@ -176,12 +176,13 @@ def test_bm25_analysis(settings):
         coll.add(docs(1, start=9), unit(1))  # a model-less collection takes no vectors
 
 
-def test_bm25_on_image_collection_is_unsupported(settings):
+def test_bm25_on_image_collection_is_the_wrong_kind(settings):
     coll = create_collection(unique("img"), "image", model="demo", settings=settings)
     coll.add([{"id": "i1", "path": "/tmp/a.png", "hash": "h1", "text": "a red circle"}], unit(1))
     assert coll.find_by("hash", "h1") == ["i1"] and coll.find_by("path", "/tmp/a.png") == ["i1"]
     assert coll.get(["i1"])[0]["path"] == "/tmp/a.png"
-    with pytest.raises(Unsupported, match="no BM25"):
+    with pytest.raises(InvalidInput, match="needs a text collection; .* holds images") as err:
         coll.bm25_search("red", 3)
+    assert "image.search" in err.value.hint
     with pytest.raises(InvalidInput):
         create_collection(unique("img"), "image", model="none", settings=settings)

@@ -77,6 +77,19 @@ def test_writer_killed_after_commit_is_recovered_on_open():
     _consistent(name)
 
 
+def test_writer_killed_after_its_first_commit_is_recovered_on_open():
+    """The crash came before any manifest named a dimension: recovery takes it from the stored vectors."""
+    name = unique("killed0")
+    create_collection(name, "text", model="minilm", settings=get_settings())
+    p = _writer(name, "first", 1, 4, "crash-before-manifest")
+    p.communicate(timeout=300)
+    assert p.returncode == 17
+    again = open_collection(name, get_settings())
+    assert (again.count, again.dim) == (4, 16)
+    assert again.verify().search(np.ones(16, np.float32), 10)
+    _consistent(name)
+
+
 def test_writer_killed_before_commit_leaves_old_state_and_next_add_works():
     name = unique("killed2")
     coll = create_collection(name, "text", model="minilm", settings=get_settings())

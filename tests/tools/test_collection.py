@@ -8,7 +8,7 @@ import json
 import pytest
 
 import vltools
-from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge, Unsupported
+from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge
 
 from ..store._fixtures import some_docs, unique, write_jsonl
 
@@ -128,11 +128,12 @@ def test_duplicates_rejected_or_upserted():
     assert vltools.call("retrieve.bm25", {"collection": name, "query": "helicopter", "k": 3}).hits[0].id == "3"
 
 
-def test_add_to_image_collection_is_unsupported():
+def test_add_to_image_collection_is_the_wrong_kind():
     name = unique("img")
     vltools.call("collection.create", {"name": name, "kind": "image"})
-    with pytest.raises(Unsupported, match="image collection"):
+    with pytest.raises(InvalidInput, match="collection.add needs a text collection") as err:
         vltools.call("collection.add", {"collection": name, "documents": some_docs(1)})
+    assert "image.index" in err.value.hint
 
 
 def test_cli_create_add_info_and_errors(run_cli, tmp_path):
@@ -202,3 +203,18 @@ def test_encoder_fields_follow_the_kind_and_model_is_a_deprecated_alias():
         vltools.call("collection.create", {"name": unique("both"), "model": "none", "text_model": "none"})
     with pytest.raises(InvalidInput, match="nme"):
         vltools.call("collection.create", {"nme": unique("typo"), "text_model": "none"})
+def test_repair_of_a_healthy_collection_changes_nothing_unless_forced():
+    name = _bm25_only()
+    vltools.call("collection.add", {"collection": name, "documents": some_docs(5)})
+    version = vltools.call("collection.info", {"collection": name}).version
+    out = vltools.call("collection.repair", {"collection": name})
+    assert (out.status, out.problems, out.rebuilt, out.count) == ("healthy", [], [], 5)
+    assert vltools.call("collection.info", {"collection": name}).version == version
+    forced = vltools.call("collection.repair", {"collection": name, "force": True})
+    assert forced.status == "repaired" and forced.rebuilt[0] == "manifest.json" and forced.count == 5
+    assert vltools.call("collection.info", {"collection": name}).version == version + 1
+    assert vltools.call("retrieve.bm25", {"collection": name, "query": "flutter", "k": 1}).hits[0].id == "5"
+    spec = vltools.registry().spec("collection.repair")
+    assert (spec.effects, spec.idempotent) == ("writes", True)
+    with pytest.raises(NotFound):
+        vltools.call("collection.repair", {"collection": unique("none")})

@@ -156,7 +156,7 @@ def test_missing_collection_hint_and_wrong_kind(root, settings, spec):
         call("image.index", {"collection": "absent", "paths": [str(root)]}, settings)
     assert "collection.create" in exc.value.hint and '"kind": "image"' in exc.value.hint
     call("collection.create", {"name": "texts", "kind": "text", "text_model": "none"}, settings)
-    with pytest.raises(InvalidInput, match="not images"):
+    with pytest.raises(InvalidInput, match="image.index needs an image collection; .texts. holds text documents"):
         call("image.index", {"collection": "texts", "paths": [str(root)]}, settings)
     call("image.index", {"collection": "m", "paths": [str(root)], "create": True, "clip": spec}, settings)
     with pytest.raises(InvalidInput, match="was built with"):

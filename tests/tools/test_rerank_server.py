@@ -1,6 +1,6 @@
-"""The OpenAI-compatible server the project ships, started on loopback by the test: the openai:
-backend generates and reads top logprobs through it, rerank.first / rerank.listwise run against
-it, and rerank.icr on an openai: spec fails with `unsupported`. Also ``python -m vltools.llm_server``."""
+"""The OpenAI-compatible test double (`vltools.testing.openai_server`), started on loopback: the
+openai: backend generates and reads top logprobs through it, rerank.first / rerank.listwise run
+against it, and rerank.icr on an openai: spec fails with `unsupported`. Also its ``python -m`` entry."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def served():
     use_persistent_model_cache()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    from vltools.llm_server import serve_in_thread
     from vltools.models.llm import get_llm
+    from vltools.testing.openai_server import serve_in_thread
 
     local = get_llm("smollm2")
     server = serve_in_thread(local, name="smollm2")
@@ -85,7 +85,8 @@ def test_module_entry_point_serves_an_hf_folder(served):
 
     folder = smollm2_dir(get_settings())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vltools.llm_server", "--model", f"hf:{folder}", "--name", "tiny", "--port", "0"],
+        [sys.executable, "-m", "vltools.testing.openai_server", "--model", f"hf:{folder}", "--name", "tiny",
+         "--port", "0"],
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -20,7 +20,14 @@ def demo():
     pytest.importorskip("open_clip")
     from vltools.models.clip_demo import load_demo
 
-    return load_demo("cpu")
+    switches = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    before = {k: os.environ.pop(k, None) for k in switches}  # conftest sets them; load without them
+    try:
+        loaded = load_demo("cpu")
+        assert [k for k in switches if k in os.environ] == []  # no process-wide offline switch: local paths only
+    finally:
+        os.environ.update({k: v for k, v in before.items() if v is not None})
+    return loaded
 
 
 def test_world_generate_writes_images_videos_and_labels(tmp_path):
@@ -52,11 +59,37 @@ def test_world_generate_writes_images_videos_and_labels(tmp_path):
 
 
 @pytest.mark.heavy
+def test_demo_weights_are_a_package_resource_and_training_scripts_are_not_in_the_package():
+    import importlib.util
+    import tomllib
+    from pathlib import Path
+
+    from vltools.models.clip_demo import WEIGHTS_FILE, weights_resource
+
+    res = weights_resource()
+    assert res.is_file() and res.name == WEIGHTS_FILE == "demo_shapes_clip.safetensors"
+    assert Path(str(res)).parent.name == "weights" and Path(str(res)).parent.parent.name == "models"
+    repo = Path(__file__).resolve().parents[2]
+    data = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["vltools"]
+    assert "models/weights/*" in data
+    for name in ("vltools.world.train_demo", "vltools.world.eval_demo"):
+        assert importlib.util.find_spec(name) is None
+    assert (repo / "scripts" / "train_demo_clip.py").is_file() and (repo / "scripts" / "eval_demo_clip.py").is_file()
+    import ast
+
+    for py in (repo / "vltools").rglob("*.py"):  # the package never imports the scripts
+        for node in ast.walk(ast.parse(py.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.startswith("scripts") or n.endswith(("_demo_clip", "train_demo", "eval_demo"))
+                           for n in names), (py, names)
+
+
+@pytest.mark.heavy
 def test_demo_loads_offline_with_locked_minilm_text_tower(demo):
     import torch
 
     model, preprocess, tokenizer = demo
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
     assert type(model).__name__ == "CustomTextCLIP"
     assert all(not p.requires_grad for p in model.text.parameters())
     # the text tower is MiniLM itself: its embedding equals sentence-transformers' (mean pooled, normalised)

@@ -150,8 +150,7 @@ def test_degrade_rejects_bad_args():
 
 def test_dataset_seeds_never_reach_training_or_evaluation_scenes():
     from vltools.world.dataset import image_seed, video_seed
-    from vltools.world.eval_demo import EVAL_SEED_BASE
-    from vltools.world.train_demo import TRAIN_SEED_BASE
+    from vltools.world.splits import EVAL_SEED_BASE, TRAIN_SEED_BASE
 
     for seed in (0, 1, 2, 9, 2**31 - 1):
         for k in (0, 4999):

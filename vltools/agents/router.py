@@ -1,16 +1,20 @@
-"""`agent.ask`: pick the registry tool or graph for a free-text request, fill its input, run it.
+"""`agent.ask`: pick the registry tool or graph for a free-text request, fill its input, run it safely.
 
 Offline by default (tool retrieval): every catalogue entry is embedded from its summary, name,
 tags and example requests with the text encoder (MiniLM); the request is ranked against them.
-The input of the best entry is filled from the given inputs and the request (quoted phrases,
-collection names, paths, "top N"), validated against the entry's schema, and, when the entry
-consumes something the request does not provide, chained after an entry that produces it
-(e.g. retrieve -> evidence.select). With a tool-calling chat model (``llm``), a LangGraph
-tool-calling loop over the same registry tools runs instead (see `vltools.agents.loop`).
+When the best score is below a threshold calibrated on out-of-scope requests, nothing fits:
+the agent abstains and runs nothing. A request of several clauses ("index X into photos, then
+find red hearts") becomes a plan of one step per clause, later steps taking what earlier ones
+produce (registry `consumes`/`produces`). Each step's input is filled from the parsed request
+by its schema (`vltools.agents.slots`); a required field that cannot be filled is reported as
+``missing`` with a question, not run. Safety (`vltools.agents.safety`): destructive entries run
+only with ``confirm: true``; writing entries write only where the request says. With a
+tool-calling chat model (``llm``), a guarded LangGraph tool-calling loop runs instead.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Any
@@ -23,10 +27,13 @@ from vltools.core.registry import EntrySpec, get_registry
 from vltools.schemas import ToolInput
 
 SELF = "agent.ask"
-TEXT_FIELDS = ("query", "question", "claim", "request", "text", "prompt", "caption", "statement")
-PATH_FIELDS = ("path", "image", "video", "file", "folder", "images_dir", "root", "out_dir")
-_PATH_RE = re.compile(r"(?:(?<=\s)|^)((?:\.{0,2}/|~/)?[\w.\-/]+\.(?:jsonl|json|txt|csv|png|jpe?g|gif|bmp|webp|mp4|avi|mov|mkv|webm|yaml|yml)|(?:\.{0,2}/|~/|/)[\w.\-/]+)")  # noqa: E501
-_QUOTED_RE = re.compile(r"[\"“']([^\"”']{2,})[\"”']")
+# Abstain when the best entry scores below this. Calibrated on the dev split of
+# tests/data/router_bench.jsonl (out-of-scope requests labelled) by benchmarks/bench_router.py.
+ABSTAIN_BELOW = 0.2757
+# Among entries within FIT_MARGIN of the best score (at most FIT_CANDIDATES), choose the one whose
+# required input the request fills best (tuned on the dev split).
+FIT_MARGIN, FIT_CANDIDATES = 0.12, 4
+TECHNIQUE_BOOST = 0.15  # the request names an entry's technique ("bm25", "ICR")
 
 
 class AskInput(ToolInput):
@@ -34,8 +41,12 @@ class AskInput(ToolInput):
 
     request: str = Field(min_length=1, max_length=4000, description="What you want done, in plain words.")
     inputs: dict[str, Any] = Field(default_factory=dict, description="Typed inputs for the chosen tool (override).")
-    execute: bool = Field(True, description="Run the chosen tool; false only chooses and fills the input.")
+    execute: bool = Field(True, description="Run the plan; false only chooses and fills the input.")
+    confirm: bool = Field(False, description="Allow destructive entries (e.g. collection.delete) to run.")
     top_k: int = Field(3, ge=1, le=20, description="How many ranked choices to return.")
+    min_score: float | None = Field(
+        None, ge=-1, le=2, description="Abstain when the best score is below this (default: the calibrated threshold)."
+    )
     llm: str | None = Field(
         None, description="Tool-calling chat model (e.g. 'openai:BASE_URL#MODEL'); default: offline tool retrieval."
     )
@@ -48,16 +59,22 @@ class Choice(BaseModel):
 
 
 class Step(BaseModel):
-    tool: str = Field(description="Tool run at this step.")
-    input: dict[str, Any] = Field(description="The validated input it was given.")
+    tool: str = Field(description="Tool run (or planned) at this step.")
+    input: dict[str, Any] = Field(description="Its input (fields taken from an earlier step are filled when run).")
+    clause: str = Field("", description="The part of the request this step does.")
+    from_steps: dict[str, int] = Field(default_factory=dict, description="Fields taken from an earlier step's output.")
+    missing: list[str] = Field(default_factory=list, description="Required fields the request does not give.")
+    ran: bool = Field(False, description="Whether this step was run.")
 
 
 class AskOutput(BaseModel):
-    choice: list[Choice] = Field(description="Ranked candidate entries, best first.")
-    reason: str = Field(description="Why this entry was chosen and how its input was filled.")
-    input: dict[str, Any] | None = Field(None, description="The filled input of the chosen tool (when complete).")
+    choice: list[Choice] | None = Field(description="Ranked candidate entries, best first; null when abstaining.")
+    reason: str = Field(description="Why this entry was chosen (or none), and how its input was filled.")
+    input: dict[str, Any] | None = Field(None, description="The filled input of the (last) chosen tool.")
     missing: list[str] = Field(default_factory=list, description="Required fields that could not be filled.")
-    plan: list[Step] = Field(default_factory=list, description="Steps run (a chain when an input was produced).")
+    questions: list[str] = Field(default_factory=list, description="What to tell the agent to complete the input.")
+    needs_confirmation: bool = Field(False, description="A destructive step was planned and not run: pass confirm.")
+    plan: list[Step] = Field(default_factory=list, description="The steps, in order, with their inputs.")
     output: dict[str, Any] | None = Field(None, description="Output of the last step, when executed.")
 
 
@@ -91,11 +108,16 @@ def _index(entries: list[EntrySpec], encoder: Any) -> tuple[Any, Any, list[int]]
         return _CACHE[key]
 
 
+def candidate_entries() -> list[EntrySpec]:
+    """Every entry the router may choose: all but agents (an agent never routes to itself)."""
+    return [e for e in get_registry().list() if e.name != SELF and e.kind != "agent"]
+
+
 def rank_entries(request: str, encoder: Any, entries: list[EntrySpec] | None = None) -> list[tuple[str, float, str]]:
     """Entries ranked for ``request``: (name, score, closest example or '')."""
     import numpy as np
 
-    entries = entries if entries is not None else [e for e in get_registry().list() if e.name != SELF]
+    entries = entries if entries is not None else candidate_entries()
     dv, xv, owner = _index(entries, encoder)
     q = encoder.encode([request])[0]
     doc_sim = dv @ q
@@ -112,64 +134,77 @@ def rank_entries(request: str, encoder: Any, entries: list[EntrySpec] | None = N
     for i, e in enumerate(entries):  # naming a tool or its family is a strong hint
         if e.name in low or e.name.replace(".", "_") in low:
             score[i] += 0.3
+        elif _names_technique(e, request):
+            score[i] += TECHNIQUE_BOOST
     order = np.argsort(-score)
     return [(entries[i].name, float(score[i]), best_text[i]) for i in order]
 
 
+def _names_technique(e: EntrySpec, request: str) -> bool:
+    """The request names the entry's technique: its last name part with a digit ('bm25'), or written as
+    the acronym its summary uses ('ICR', 'FIRST', 'ETVA'), in capitals."""
+    seg = e.name.rsplit(".", 1)[-1]
+    if any(ch.isdigit() for ch in seg):
+        return re.search(rf"\b{re.escape(seg)}\b", request, re.IGNORECASE) is not None
+    acronym = seg.upper()
+    return (re.search(rf"\b{acronym}\b", e.summary) is not None
+            and re.search(rf"\b{acronym}\b", request) is not None)
+
+
 # -- input filling ---------------------------------------------------------------------------------
-def _known_collections(ctx: Context) -> list[str]:
+def known_collections(ctx: Context) -> dict[str, str]:
+    """Existing collections (name -> kind), through the registry's collection.list."""
     try:
         out = ctx.call("collection.list", {})
-        return [c.name for c in out.collections]
+        return {c.name: str(c.kind) for c in out.collections}
     except (ToolError, AttributeError):
-        return []
+        return {}
 
 
-def fill_input(
-    name: str, request: str, given: dict[str, Any], ctx: Context
-) -> tuple[dict[str, Any], list[str], list[str]]:
-    """(input, missing required fields, notes on how fields were filled)."""
+def fill_input(name: str, request: str, given: dict[str, Any], ctx: Context,
+               collections: dict[str, str] | None = None, carry: dict[str, Any] | None = None,
+               parsed: Any = None) -> Any:
+    """Fill ``name``'s input from ``request`` (a `vltools.agents.slots.Filled`)."""
+    from vltools.agents.parse import parse
+    from vltools.agents.slots import fill
+
     reg = get_registry()
+    collections = known_collections(ctx) if collections is None else collections
+    parsed = parse(request, list(collections)) if parsed is None else parsed
     schema = reg.get(name).input_model.model_json_schema()
-    props: dict[str, Any] = schema.get("properties", {})
-    required = list(schema.get("required", []))
-    inp = {k: v for k, v in given.items() if k in props}
-    notes = [f"{k} given" for k in inp]
-    quoted = _QUOTED_RE.findall(request)
-    for field in props:
-        if field in inp:
-            continue
-        if field in TEXT_FIELDS and (field in required or field in ("query", "question", "claim")):
-            inp[field] = quoted[0] if quoted else _after_colon(request)
-            notes.append(f"{field} from the request" + (" (quoted phrase)" if quoted else ""))
-        elif field == "collection":
-            words = set(re.findall(r"[\w.\-]+", request))
-            hits = [c for c in _known_collections(ctx) if c in words]
-            if hits:
-                inp[field] = hits[0]
-                notes.append(f"collection {hits[0]!r} named in the request")
-        elif field in PATH_FIELDS:
-            m = _PATH_RE.search(request)
-            if m:
-                inp[field] = m.group(1)
-                notes.append(f"{field} {m.group(1)!r} from the request")
-        elif field in ("k", "top_k", "n", "top_n"):
-            m = re.search(r"\btop[ -]?(\d{1,4})\b|\b(\d{1,4}) (?:results|hits|documents|passages|images)\b", request)
-            if m:
-                inp[field] = int(m.group(1) or m.group(2))
-                notes.append(f"{field}={inp[field]} from the request")
-    missing = [f for f in required if f not in inp]
-    return inp, missing, notes
+    return fill(schema, parsed, given, collections, carry, allow_new=reg.spec(name).effects == "writes")
 
 
-def _after_colon(request: str) -> str:
-    """'fact check: the sea is rising' -> 'the sea is rising' (a short instruction before a colon)."""
-    head, sep, tail = request.partition(":")
-    return tail.strip() if sep and tail.strip() and len(head.split()) <= 4 else request
+def pick_by_fit(ranked: list[tuple[str, float, str]], fills: dict[str, Any], parsed: Any = None,
+                margin: float = FIT_MARGIN) -> str:
+    """Among entries scoring within ``margin`` of the best, the one whose input the request fills best.
+
+    Fewest required fields missing first (ranking/passages/evidence an earlier step can give do
+    not count), then fewest paths and lists of the request left unused; ties keep the ranking's order.
+    """
+    best = ranked[0][1]
+    close = [n for n, sc, _ in ranked[:FIT_CANDIDATES] if sc >= best - margin and n in fills]
+    if not close:
+        return ranked[0][0]
+
+    def unused(n: str) -> int:
+        if parsed is None:
+            return 0
+        values = json.dumps(fills[n].input, default=str)
+        left = sum(json.dumps(p.text)[1:-1] not in values for p in parsed.paths)
+        return left + sum(not any(isinstance(v, list) and v == items for v in fills[n].input.values())
+                          for items in parsed.lists[:1])
+
+    def missing(n: str) -> int:
+        m = len([f for f in fills[n].missing if f not in CHAINABLE])
+        return m if m or _chain_fields(n, fills[n].input) else int(bool(_invalid(n, fills[n].input)))
+
+    return min(close, key=lambda n: (missing(n), unused(n)))
 
 
 # -- chaining through consumes/produces -------------------------------------------------------------
 CHAINABLE = ("passages", "ranking", "evidence", "hits")
+
 
 def _adapt(field: str, produced: dict[str, Any]) -> Any:
     """Map a producer's output onto a consumer's input field."""
@@ -198,83 +233,12 @@ def _producers(spec: EntrySpec, ranked: list[tuple[str, float, str]]) -> list[st
     return out
 
 
-@tool("agent.ask")
-def ask(inp: AskInput, ctx: Context) -> AskOutput:
-    """Route a free-text request to the right tool or graph (tool retrieval by embedding similarity), fill its input and
-    run it.
-
-    Returns the ranked choices with scores, the reason, the filled input and, unless
-    ``execute`` is false, the output. With ``llm`` set, a tool-calling chat model drives a
-    LangGraph loop over the top-ranked tools instead.
-    """
-    request = inp.request.strip()
-    if not request:
-        raise InvalidInput("the request is empty", hint="say what you want done in 'request'")
-    ctx.progress(0, 3, "ranking tools")
-    encoder = ctx.text(inp.text_model)
-    ranked = rank_entries(request, encoder)
-    choice = [Choice(tool=n, score=round(s, 4)) for n, s, _ in ranked[: inp.top_k]]
-    best, score, example = ranked[0]
-    reason = (f"ranked {len(ranked)} entries by {encoder.spec} similarity of the request to their summaries, tags "
-              f"and examples; chose {best} ({score:.3f})" + (f", closest example: {example!r}" if example else ""))
-    if inp.llm:
-        from vltools.agents.loop import run_tool_loop
-
-        names = [n for n, _, _ in ranked[: max(inp.top_k, 5)]]
-        out = run_tool_loop(inp.llm, request, names, ctx)
-        return AskOutput(choice=choice, reason=reason + f"; a tool-calling loop with {inp.llm} over {names}",
-                         plan=[Step(tool=t, input=a) for t, a in out["calls"]], output={"answer": out["answer"]})
-    ctx.progress(1, 3, f"filling {best}")
-    reg = get_registry()
-    filled, missing, notes = fill_input(best, request, inp.inputs, ctx)
-    spec = reg.spec(best)
-    problem = ", ".join(missing) if missing else _invalid(best, filled)
-    # What the chosen entry consumes but the request does not give: chain after an entry producing it.
-    chain_fields = [f for f in reg.get(best).input_model.model_fields
-                    if f not in filled and (f in missing or f in CHAINABLE)] if problem else []
-    producers: list[tuple[str, dict[str, Any]]] = []
-    for cand in _producers(spec, ranked) if (problem and spec.consumes and chain_fields) else []:
-        cand_input, cand_missing, _ = fill_input(cand, request, inp.inputs, ctx)
-        if not cand_missing and not _invalid(cand, cand_input):
-            producers.append((cand, cand_input))
-    producer, pre_input = producers[0] if producers else (None, {})
-    if producer:
-        notes.append(f"{'/'.join(chain_fields)} from {producer} (it produces {', '.join(spec.consumes)})")
-    if notes:
-        reason += "; input: " + "; ".join(notes)
-    if problem and not producer:
-        reason += f"; incomplete input: {problem}"
-        if inp.execute:
-            raise InvalidInput(f"{best} needs {problem}, which the request does not give",
-                               hint=f"pass it in 'inputs' (see `vltools describe {best}`) or use execute=false")
-        return AskOutput(choice=choice, reason=reason, input=None, missing=missing or [problem])
-    plan = [Step(tool=producer, input=pre_input)] if producer else []
-    if not inp.execute:
-        return AskOutput(choice=choice, reason=reason, input=filled, plan=plan)
-    ctx.progress(2, 3, f"running {best}")
-    if producer:
-        pre = None
-        for producer, pre_input in producers:  # the next producer when one cannot serve (e.g. no vectors)
-            try:
-                pre = ctx.call(producer, pre_input).model_dump(mode="json")
-                break
-            except Unsupported as err:
-                reason += f"; {producer} unsupported here ({err.message})"
-        if pre is None:
-            raise Unsupported(f"no producer of {', '.join(spec.consumes)} could run for {best}",
-                              hint="pass the input in 'inputs'")
-        plan = [Step(tool=producer, input=pre_input)]
-        for f in chain_fields:
-            value = _adapt(f, pre)
-            if value is not None:
-                filled[f] = value
-        if _invalid(best, filled):
-            raise InvalidInput(f"{producer}'s output does not complete {best}'s input: {_invalid(best, filled)}",
-                               hint="pass the fields in 'inputs'")
-    out = ctx.call(best, filled)
-    plan.append(Step(tool=best, input=filled))
-    ctx.progress(3, 3, "done")
-    return AskOutput(choice=choice, reason=reason, input=filled, plan=plan, output=out.model_dump(mode="json"))
+def _chain_fields(name: str, filled: dict[str, Any]) -> list[str]:
+    """The field of ``name`` an earlier step's ranking or evidence goes into (none when filled)."""
+    if not {"ranking", "evidence"} & set(get_registry().spec(name).consumes):
+        return []
+    fields = get_registry().get(name).input_model.model_fields
+    return [f for f in ("ranking", "passages", "evidence") if f in fields and f not in filled][:1]
 
 
 def _invalid(name: str, filled: dict[str, Any]) -> str:
@@ -284,3 +248,152 @@ def _invalid(name: str, filled: dict[str, Any]) -> str:
     except InvalidInput as err:
         return err.message
     return ""
+
+
+# -- the tool -----------------------------------------------------------------------------------------
+@tool("agent.ask")
+def ask(inp: AskInput, ctx: Context) -> AskOutput:
+    """Route a free-text request to the right tool or graph (tool retrieval by embedding similarity), fill its input and
+    run it.
+
+    Returns the ranked choices, the reason, the plan with each step's input and, when every
+    step could run, the last output. It abstains (``choice`` null) when no entry fits, asks
+    (``missing``, ``questions``) when a required input is not in the request, and asks for
+    ``confirm`` before anything destructive.
+    """
+    from vltools.agents.parse import parse, split_clauses
+    from vltools.agents.safety import check_call
+
+    request = inp.request.strip()
+    if not request:
+        raise InvalidInput("the request is empty", hint="say what you want done in 'request'")
+    reg = get_registry()
+    threshold = ABSTAIN_BELOW if inp.min_score is None else inp.min_score
+    ctx.progress(0, 3, "ranking tools")
+    encoder = ctx.text(inp.text_model)
+    clauses = split_clauses(request)
+    ranked_all = [rank_entries(c, encoder) for c in clauses]
+    ranked = ranked_all[-1] if len(clauses) > 1 else ranked_all[0]
+    choice = [Choice(tool=n, score=round(s, 4)) for n, s, _ in ranked[: inp.top_k]]
+    best, score, example = ranked[0]
+    reason = (f"ranked {len(ranked)} entries by {encoder.spec} similarity to their summaries, tags and examples; "
+              + ("; ".join(f"{c!r} -> {r[0][0]} ({r[0][1]:.3f})" for c, r in zip(clauses, ranked_all, strict=True))
+                 if len(clauses) > 1 else f"chose {best} ({score:.3f})"
+                 + (f", closest example: {example!r}" if example else "")))
+    if inp.llm:
+        from vltools.agents.loop import run_tool_loop
+
+        names = list(dict.fromkeys(n for r in ranked_all for n, _, _ in r[: max(inp.top_k, 5)]))
+        out = run_tool_loop(inp.llm, request, names, ctx, confirm=inp.confirm, given=inp.inputs)
+        return AskOutput(choice=choice, reason=reason + f"; a guarded tool-calling loop with {inp.llm} over {names}"
+                         + (f"; refused: {'; '.join(out['refused'])}" if out["refused"] else ""),
+                         plan=[Step(tool=t, input=a, ran=True) for t, a in out["calls"]],
+                         output={"answer": out["answer"]})
+    weakest = min(range(len(clauses)), key=lambda i: ranked_all[i][0][1])
+    if ranked_all[weakest][0][1] < threshold:
+        part = f" for {clauses[weakest]!r}" if len(clauses) > 1 else ""
+        return AskOutput(choice=None, reason=f"no tool fits{part}: the closest entry, {ranked_all[weakest][0][0]}, "
+                         f"scores {ranked_all[weakest][0][1]:.3f} < {threshold:.3f}; nothing was run")
+    ctx.progress(1, 3, "filling inputs")
+    collections = known_collections(ctx)
+    steps: list[Step] = []
+    notes: list[str] = []
+    questions: list[str] = []
+    carry: dict[str, Any] = {}
+    alternatives: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for i, (clause, r) in enumerate(zip(clauses, ranked_all, strict=True)):
+        given = inp.inputs if i == len(clauses) - 1 else {}
+        parsed = parse(clause, list(collections))
+        fills = {n: fill_input(n, clause, given, ctx, collections, carry, parsed)
+                 for n, sc, _ in r[:FIT_CANDIDATES] if sc >= r[0][1] - FIT_MARGIN}
+        name = pick_by_fit(r, fills, parsed)
+        filled = fills[name]
+        if name != r[0][0]:
+            notes.append(f"{name} rather than {r[0][0]}: the request fills its input")
+            if i == len(clauses) - 1:
+                choice.sort(key=lambda c: c.tool != name)
+                if name not in [c.tool for c in choice]:
+                    choice = [Choice(tool=name, score=round(next(sc for n, sc, _ in r if n == name), 4)), *choice]
+                    choice = choice[: inp.top_k]
+        spec = reg.spec(name)
+        step = Step(tool=name, input=filled.input, clause=clause if len(clauses) > 1 else "")
+        # what this step consumes and an earlier step produces is taken from that step's output
+        for f in _chain_fields(name, filled.input):
+            for j in range(len(steps) - 1, -1, -1):
+                if set(spec.consumes) & set(reg.spec(steps[j].tool).produces):
+                    step.from_steps[f] = j
+                    break
+        step.missing = [f for f in filled.missing if f not in step.from_steps]
+        chain = _chain_fields(name, filled.input)
+        if chain and i == 0 and len(clauses) == 1 and (step.missing or _invalid(name, filled.input)):
+            # a single request consuming what it does not give: chain after an entry producing it
+            viable = []
+            for cand in _producers(spec, r):
+                pre = fill_input(cand, clause, inp.inputs, ctx, collections, parsed=parsed)
+                if not pre.missing and not _invalid(cand, pre.input):
+                    viable.append((cand, pre.input))
+            if viable:
+                steps.append(Step(tool=viable[0][0], input=viable[0][1]))
+                alternatives[0] = viable[1:]  # tried in turn when one cannot serve (e.g. no vectors)
+                step.from_steps = {f: 0 for f in chain}
+                step.missing = [f for f in filled.missing if f not in chain]
+                notes.append(f"{'/'.join(chain)} from {viable[0][0]} (it produces {', '.join(spec.consumes)})")
+        notes += [f"{name}: {n}" if len(clauses) > 1 else n for n in filled.notes]
+        questions += [q for q in filled.questions if any(f"`{m}`" in q for m in step.missing)]
+        steps.append(step)
+        for f, kind in filled.targets.items():
+            if kind == "collection" and f in filled.input:
+                carry = {"collection": filled.input[f], "collection_kind": collections.get(filled.input[f], "")}
+    if notes:
+        reason += "; input: " + "; ".join(notes)
+    last = steps[-1]
+    missing = [m for s in steps for m in s.missing]
+    base = AskOutput(choice=choice, reason=reason, input=last.input, plan=steps)
+    if missing:
+        base.reason += f"; incomplete input: {', '.join(missing)} (nothing was run)"
+        base.missing, base.questions = missing, questions
+        base.input = None if last.missing else last.input
+        return base
+    for s in steps:  # inputs that are complete must validate (chained fields are checked when run)
+        problem = _invalid(s.tool, s.input) if not s.from_steps else ""
+        if problem:
+            base.reason += f"; {s.tool}'s filled input is not valid: {problem} (nothing was run)"
+            base.missing = [s.tool]
+            base.questions = [f"Give {s.tool}'s input in 'inputs' ({problem})"]
+            return base
+    parsed_all = parse(request, list(collections))
+    blocked = [(s, check_call(s.tool, s.input, parsed_all, confirm=inp.confirm, given=inp.inputs)) for s in steps]
+    blocked = [(s, why) for s, why in blocked if why]
+    if blocked:
+        base.needs_confirmation = any(reg.spec(s.tool).effects == "destructive" for s, _ in blocked)
+        base.reason += "; not run: " + "; ".join(why for _, why in blocked)
+        return base
+    if not inp.execute:
+        return base
+    ctx.progress(2, 3, f"running {' -> '.join(s.tool for s in steps)}")
+    outputs: list[dict[str, Any]] = []
+    for k, s in enumerate(steps):
+        for f, j in s.from_steps.items():
+            value = _adapt(f, outputs[j])
+            if value is not None:
+                s.input[f] = value
+        if s.from_steps and _invalid(s.tool, s.input):
+            raise InvalidInput(f"step {k + 1}'s output does not complete {s.tool}'s input: {_invalid(s.tool, s.input)}",
+                               hint="pass the fields in 'inputs'")
+        while True:
+            try:
+                out = ctx.call(s.tool, s.input)
+                break
+            except Unsupported as err:
+                if not alternatives.get(k):
+                    raise Unsupported(f"step {k + 1} ({s.tool}) cannot run here: {err.message}",
+                                      hint=err.hint) from err
+                base.reason += f"; {s.tool} unsupported here ({err.message})"
+                s.tool, s.input = alternatives[k].pop(0)
+                if get_registry().spec(s.tool).effects != "read_only":
+                    raise
+        outputs.append(out.model_dump(mode="json"))
+        s.ran = True
+    ctx.progress(3, 3, "done")
+    base.input, base.output = steps[-1].input, outputs[-1]
+    return base

@@ -4,6 +4,7 @@ from vltools.core.context import Context
 from vltools.core.errors import (
     BackendUnavailable,
     Conflict,
+    Corrupt,
     InvalidInput,
     NotFound,
     RegistryError,
@@ -20,6 +21,7 @@ __all__ = [
     "BackendUnavailable",
     "Conflict",
     "Context",
+    "Corrupt",
     "InvalidInput",
     "NotFound",
     "Registry",

@@ -61,5 +61,11 @@ class Conflict(ToolError):
     code = "conflict"
 
 
+class Corrupt(ToolError):
+    """Stored data is damaged (e.g. a collection file); the message names the file, the hint the repair."""
+
+    code = "corrupt"
+
+
 class RegistryError(RuntimeError):
     """A developer mistake in registry.yaml or a plugin: raised loudly, never shown as a tool result."""

@@ -30,7 +30,7 @@ Tag = Literal[
     # data
     "dataset", "synthetic",
     # orchestration
-    "graph", "agent",
+    "graph", "agent", "workflow",
 ]  # fmt: skip
 
 Need = Literal[

@@ -195,7 +195,7 @@ class HFLLM(LLM):
     # -- generate -------------------------------------------------------------------------
     def complete(
         self,
-        messages: Messages,
+        messages: Messages | str,
         *,
         max_tokens: int = 256,
         temperature: float = 0.0,

@@ -1,5 +1,5 @@
 """OpenAI-compatible HTTP backend (``openai:BASE_URL#MODEL``): vLLM, llama.cpp server, Ollama,
-``python -m vltools.llm_server``.
+``python -m vltools.testing.openai_server`` (a test double).
 
 Capabilities: ``generate``; ``next_token_logits`` through ``top_logprobs`` (servers that do not
 return logprobs fail with `Unsupported`). No attentions. Token counts for truncation are estimates
@@ -55,7 +55,7 @@ class OpenAILLM(LLM):
         except httpx.HTTPError as err:
             raise BackendUnavailable(
                 f"cannot reach the LLM server {self.base_url}: {err}",
-                hint="start the server (e.g. python -m vltools.llm_server --model smollm2 --port 8000) or fix the URL",
+                hint="start the server (vLLM, llama.cpp server, Ollama) or fix the URL",
             ) from err
         if r.status_code >= 400:
             raise BackendUnavailable(
@@ -137,7 +137,7 @@ class OpenAILLM(LLM):
         if not top:
             raise Unsupported(
                 f"the server behind {self.spec!r} returned no top_logprobs",
-                hint="use a server with logprobs support (vLLM, llama.cpp, vltools.llm_server) or smollm2 / hf:PATH",
+                hint="use a server with logprobs support (vLLM, llama.cpp) or smollm2 / hf:PATH",
             )
         floor = min(float(lp) for _, lp in top) - 1.0
         best: dict[str, float] = {}

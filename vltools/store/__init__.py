@@ -9,6 +9,7 @@ Importing this package loads neither faiss nor bm25s (they load on first use).
 """
 
 from vltools.store._db import index_text
+from vltools.store._repair import repair_collection
 from vltools.store.collection import (
     Collection,
     create_collection,
@@ -24,4 +25,5 @@ __all__ = [
     "index_text",
     "list_collections",
     "open_collection",
+    "repair_collection",
 ]

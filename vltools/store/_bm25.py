@@ -7,6 +7,7 @@ documents); it lives in a versioned folder next to a ``rids.npy`` that maps posi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import threading
@@ -60,8 +61,17 @@ def build(texts: list[str], params: dict[str, Any]) -> Any:
     return retriever
 
 
-def save(retriever: Any, rids: np.ndarray, folder: Path) -> None:
-    """Write into a temp folder and rename it into place."""
+def digest(folder: Path) -> dict[str, list[Any]]:
+    """{file name: [size, sha256]} of the files in an index folder."""
+    out: dict[str, list[Any]] = {}
+    for f in sorted(folder.iterdir()):
+        data = f.read_bytes()
+        out[f.name] = [len(data), hashlib.sha256(data).hexdigest()]
+    return out
+
+
+def save(retriever: Any, rids: np.ndarray, folder: Path) -> dict[str, list[Any]]:
+    """Write into a temp folder and rename it into place; returns its `digest` for the manifest."""
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -70,16 +80,26 @@ def save(retriever: Any, rids: np.ndarray, folder: Path) -> None:
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
+    sums = digest(tmp)
     if folder.exists():  # left by a writer that died before committing this version (we hold the lock)
         shutil.rmtree(folder)
     os.replace(tmp, folder)
+    return sums
 
 
-def load(folder: Path) -> tuple[Any, np.ndarray]:
+def load(folder: Path, checksum: dict[str, Any] | None = None) -> tuple[Any, np.ndarray]:
+    """Read an index folder; with ``checksum`` (a `digest`) its files are verified first (ValueError if not)."""
     import bm25s
 
+    if not folder.is_dir():
+        raise FileNotFoundError(str(folder))
+    if checksum is not None:
+        found = digest(folder)
+        if found != checksum:
+            odd = sorted(set(found) ^ set(checksum)) or [n for n in checksum if found.get(n) != checksum[n]]
+            raise ValueError(f"does not match the checksums recorded in the manifest ({', '.join(odd[:3])})")
     retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
-    return retriever, np.load(folder / "rids.npy")
+    return retriever, np.load(folder / "rids.npy", allow_pickle=False)
 
 
 def search(retriever: Any, rids: np.ndarray, query: str, k: int, params: dict[str, Any]) -> list[tuple[int, float]]:

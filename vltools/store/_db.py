@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,26 +34,113 @@ _CHUNK = 900  # stay under SQLite's bound-parameter limit
 FIELDS = ("id", "title", "text", "path", "hash", "metadata")
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Autocommit connection (transactions are explicit ``BEGIN IMMEDIATE``) with WAL for concurrent readers."""
-    conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+COLUMNS = {"rid", "id", "title", "text", "path", "hash", "metadata", "vector"}
+_HEADER = b"SQLite format 3\x00"
+
+
+def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    """Autocommit connection (transactions are explicit ``BEGIN IMMEDIATE``) with WAL for concurrent readers.
+
+    Without ``create`` a missing file is an error (sqlite3 would silently create an empty database).
+    """
+    uri = f"file:{urllib.parse.quote(str(path))}?mode={'rwc' if create else 'rw'}"
+    conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 60000")
     return conn
 
 
-def init(path: Path) -> None:
-    conn = connect(path)
+def init(path: Path, config: dict[str, Any]) -> None:
+    conn = connect(path, create=True)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(SCHEMA)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('version', '0')")
+        set_config(conn, config)
     finally:
         conn.close()
 
 
+def set_config(conn: sqlite3.Connection, config: dict[str, Any]) -> None:
+    """Keep a copy of the collection's settings next to the documents, so a lost manifest can be rebuilt."""
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (json.dumps(config, sort_keys=True),))
+
+
+def config(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    try:
+        out = json.loads(row[0]) if row else None
+    except ValueError:
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def header_problem(path: Path) -> str | None:
+    """A cheap look at the file before SQLite opens it: missing, empty, not SQLite, or shorter than it says."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except FileNotFoundError:
+        return "is missing"
+    except IsADirectoryError:
+        return "is a folder"
+    if size == 0:
+        return "is empty"
+    if len(head) < 100 or not head.startswith(_HEADER):
+        return "is not an SQLite database"
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(head[28:32], "big")
+    wal = path.with_name(path.name + "-wal")
+    valid = head[24:28] == head[92:96]  # the in-header page count is only valid when these agree
+    if valid and pages and pages * page > size and not (wal.exists() and wal.stat().st_size):
+        return f"is truncated ({size:,} of {pages * page:,} bytes)"
+    return None
+
+
+def schema_problem(conn: sqlite3.Connection) -> str | None:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"docs", "meta"} <= tables:
+        return f"has no {' or '.join(sorted({'docs', 'meta'} - tables))} table"
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(docs)")}
+    if not COLUMNS <= cols:
+        return f"has a docs table without the column(s) {', '.join(sorted(COLUMNS - cols))}"
+    return None
+
+
+def integrity_problem(path: Path) -> str | None:
+    """Full check (reads every page): header, schema, ``PRAGMA integrity_check``; None when sound."""
+    why = header_problem(path)
+    if why:
+        return why
+    try:
+        conn = connect(path)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
+            if rows != ["ok"]:
+                return f"fails SQLite's integrity check ({'; '.join(rows)[:200]})"
+            return schema_problem(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        return f"cannot be read ({err})"
+
+
+def snapshot(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(version, document count) read in one transaction."""
+    conn.execute("BEGIN")
+    try:
+        return version(conn), conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+    finally:
+        conn.execute("COMMIT")
+
+
 def version(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
-    return int(row[0]) if row else 0
+    try:
+        return int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        raise sqlite3.DatabaseError(f"meta.version is {row[0]!r}, not a number") from None
 
 
 def set_version(conn: sqlite3.Connection, v: int) -> None:
@@ -145,6 +233,12 @@ def get(conn: sqlite3.Connection, ids: list[str]) -> list[dict[str, Any]]:
 
 def find_by(conn: sqlite3.Connection, field: str, value: str) -> list[str]:
     return [r[0] for r in conn.execute(f"SELECT id FROM docs WHERE {field} = ? ORDER BY rid", (value,))]
+
+
+def vector_dim(conn: sqlite3.Connection) -> int | None:
+    """Dimension of the stored vectors (from the first row that has one), None when there are none."""
+    row = conn.execute("SELECT length(vector) FROM docs WHERE vector IS NOT NULL ORDER BY rid LIMIT 1").fetchone()
+    return row[0] // 4 if row and row[0] else None
 
 
 def all_vectors(conn: sqlite3.Connection, dim: int) -> tuple[np.ndarray, np.ndarray]:

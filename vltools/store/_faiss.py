@@ -11,6 +11,7 @@ faiss is imported inside the functions (never at vltools import time).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import threading
@@ -109,17 +110,27 @@ def update(
     return out
 
 
-def save(index: Any, path: Path) -> None:
-    """Write next to ``path`` and rename into place."""
+def save(index: Any, path: Path) -> dict[str, Any]:
+    """Write next to ``path`` and rename into place; returns {"size", "sha256"} for the manifest."""
+    data = _faiss().serialize_index(index)
     tmp = path.with_name(f".{path.name}.tmp")
-    _faiss().write_index(index, str(tmp))
-    with open(tmp, "rb") as f:
+    with open(tmp, "wb") as f:
+        f.write(memoryview(data))
+        f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    return {"size": int(data.nbytes), "sha256": hashlib.sha256(memoryview(data)).hexdigest()}
 
 
-def load(path: Path) -> Any:
-    return _faiss().read_index(str(path))
+def load(path: Path, checksum: dict[str, Any] | None = None) -> Any:
+    """Read an index; with ``checksum`` the bytes are verified before FAISS parses them (ValueError if not)."""
+    data = path.read_bytes()
+    if checksum is not None:
+        if len(data) != checksum.get("size"):
+            raise ValueError(f"has {len(data):,} bytes, the manifest recorded {checksum.get('size'):,}")
+        if hashlib.sha256(data).hexdigest() != checksum.get("sha256"):
+            raise ValueError("does not match the checksum recorded in the manifest")
+    return _faiss().deserialize_index(np.frombuffer(data, dtype=np.uint8))
 
 
 def search(index: Any, index_type: str, params: dict[str, Any], queries: np.ndarray, k: int):

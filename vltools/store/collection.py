@@ -12,13 +12,22 @@ Write protocol (``Collection.add``), all under the collection's cross-process fi
 
 A crash between 4's commit and the manifest leaves the database one version ahead; the next
 open notices (``meta.version != manifest.version``) and rebuilds the derived indexes from SQLite.
+
+Damage is detected, never papered over (`Corrupt`, naming the file): opening checks the manifest's
+keys and types, that docs.sqlite is an SQLite file of our schema whose version and row count equal
+the manifest's, and that the index files exist with the sizes the manifest recorded; loading an
+index checks its sha256 (recorded in the manifest at each write), its vector count and dimension.
+A missing docs.sqlite is never recreated. `repair_collection` rebuilds what SQLite still holds;
+`delete_collection` never opens the collection, so a damaged one can always be removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import sqlite3
 import threading
 import uuid
 from pathlib import Path
@@ -26,35 +35,75 @@ from typing import Any
 
 import numpy as np
 
-from vltools.core.errors import Conflict, InvalidInput, NotFound, Unsupported
+from vltools.core.errors import Conflict, InvalidInput, NotFound, ToolError, Unsupported
 from vltools.store import _bm25, _db, _faiss
-from vltools.store._manifest import DB, FORMAT, MANIFEST, check_name, now, read_manifest, write_lock, write_manifest
+from vltools.store._manifest import (
+    DB,
+    FORMAT,
+    MANIFEST,
+    NAME_RE,
+    check_name,
+    damaged,
+    now,
+    read_manifest,
+    write_lock,
+    write_manifest,
+)
 from vltools.store._records import dedupe, normalise
-from vltools.store._recovery import cleanup, rebuild, recover
+from vltools.store._recovery import cleanup, config_of, rebuild, recover
 
 KINDS = ("text", "image", "video")
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 NO_MODEL = "none"  # a text collection with BM25 only
+TRASH_PREFIX = ".trash-"
+_NOUN = {"text": "text documents", "image": "images", "video": "videos"}
+_KIND_TOOLS = {
+    "text": "collection.add, retrieve.bm25/dense/hybrid and eval.retrieval",
+    "image": "image.index, image.search and retrieve.dense",
+    "video": "video.index, video.search and retrieve.dense",
+}
 
-# Loaded derived indexes, per collection folder: {"faiss"|"bm25": (version, object)}.
-_CACHE: dict[str, dict[str, tuple[int, Any]]] = {}
+# Loaded derived indexes, per collection folder: {"faiss"|"bm25": (version, file signature, object)}.
+_CACHE: dict[str, dict[str, tuple[int, Any, Any]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _cached(folder: Path, what: str, version: int) -> Any | None:
+def _cached(folder: Path, what: str, version: int, sig: Any) -> Any | None:
     with _CACHE_LOCK:
         hit = _CACHE.get(str(folder), {}).get(what)
-    return hit[1] if hit and hit[0] == version else None
+    return hit[2] if hit and hit[0] == version and hit[1] == sig else None
 
 
-def _remember(folder: Path, what: str, version: int, obj: Any) -> None:
+def _remember(folder: Path, what: str, version: int, sig: Any, obj: Any) -> None:
     with _CACHE_LOCK:
-        _CACHE.setdefault(str(folder), {})[what] = (version, obj)
+        _CACHE.setdefault(str(folder), {})[what] = (version, sig, obj)
 
 
 def _forget(folder: Path) -> None:
     with _CACHE_LOCK:
         _CACHE.pop(str(folder), None)
+
+
+def _signature(path: Path) -> tuple[Any, ...]:
+    """Identity of an index file or folder (inode, size, mtime of it and its files): a cached index is
+    reused only while this is unchanged, so a replaced or damaged file is read (and checked) again."""
+    st = os.stat(path)
+    sig: list[Any] = [(st.st_ino, st.st_size, st.st_mtime_ns)]
+    if path.is_dir():
+        for e in sorted(os.scandir(path), key=lambda e: e.name):
+            es = e.stat()
+            sig.append((e.name, es.st_ino, es.st_size, es.st_mtime_ns))
+    return tuple(sig)
+
+
+def _why(err: BaseException) -> str:
+    """How an index file failed to load, in a few words."""
+    if isinstance(err, FileNotFoundError):
+        return "is missing"
+    if isinstance(err, ValueError):
+        return str(err)
+    first = (str(err).strip().splitlines() or [""])[0][:160]
+    return f"cannot be read ({type(err).__name__}: {first})"
 
 
 class Collection:
@@ -84,39 +133,183 @@ class Collection:
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, kind={self.kind}, model={self.model}, count={self.count})"
 
+    def require_kind(self, kind: str, tool: str = "this tool") -> None:
+        """InvalidInput unless the collection holds ``kind``; the hint names the tools for what it holds."""
+        if self.kind != kind:
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise InvalidInput(
+                f"{tool} needs {article} {kind} collection; {self.name!r} holds {_NOUN.get(self.kind, self.kind)}",
+                hint=f"{self.kind} collections work with {_KIND_TOOLS.get(self.kind, 'other tools')}; "
+                f"pass {article} {kind} collection here",
+            )
+
+    # -- files and errors -------------------------------------------------------------
     def _conn(self):
         return _db.connect(self.path / DB)
 
+    def _gone(self) -> bool:
+        return not self.path.is_dir()
+
+    def _deleted(self) -> NotFound:
+        return NotFound(
+            f"collection {self.name!r} was deleted",
+            hint="create it again with collection.create, or use another collection",
+        )
+
+    def _db_error(self, err: sqlite3.Error) -> ToolError:
+        """A ToolError for an SQLite failure: deleted meanwhile, busy, or a damaged docs.sqlite."""
+        if self._gone():
+            return self._deleted()
+        text = str(err)
+        if "locked" in text or "busy" in text:
+            return Conflict(f"collection {self.name!r} is busy ({text})", hint="retry in a moment")
+        why = _db.header_problem(self.path / DB) or f"cannot be read ({text})"
+        return damaged(self.name, f"{DB} {why}", repairable=False)
+
+    @contextlib.contextmanager
+    def _sql(self):
+        """A connection to docs.sqlite whose failures become ToolErrors (never raw sqlite3 errors)."""
+        try:
+            conn = self._conn()
+        except sqlite3.Error as err:
+            raise self._db_error(err) from None
+        try:
+            yield conn
+        except sqlite3.Error as err:
+            raise self._db_error(err) from None
+        finally:
+            conn.close()
+
     def refresh(self) -> Collection:
-        self.manifest = read_manifest(self.path)
+        """Re-read the manifest (NotFound when the collection was deleted, Corrupt when it is damaged)."""
+        try:
+            self.manifest = read_manifest(self.path)
+        except FileNotFoundError:
+            if self._gone():
+                raise self._deleted() from None
+            raise damaged(self.path.name, f"{MANIFEST} is missing") from None
+        except NotADirectoryError:
+            raise self._deleted() from None
+        return self
+
+    def _expects(self, what: str) -> bool:
+        """Whether the current manifest must name an index file of this kind."""
+        if what == "faiss":
+            return self.has_vectors and self.count > 0
+        return self.has_bm25 and self.count > 0
+
+    def _quick_problem(self, what: str) -> str | None:
+        """Missing file or wrong size, from a stat (no reading)."""
+        fname = self.manifest["files"].get(what)
+        if fname is None:
+            return f"{MANIFEST} names no {what} index for {self.count} documents" if self._expects(what) else None
+        path = self.path / fname
+        sums = self.manifest.get("checksums", {}).get(what)
+        if what == "faiss":
+            expected = {fname: sums.get("size") if sums else None}
+            folder = self.path
+        else:
+            expected = {f: size for f, (size, _) in (sums or {"rids.npy": (None, None)}).items()}
+            folder = path
+            if not path.is_dir():
+                return f"{fname} is missing"
+        for f, size in expected.items():
+            shown = f if what == "faiss" else f"{fname}/{f}"
+            try:
+                found = (folder / f).stat().st_size
+            except FileNotFoundError:
+                return f"{shown} is missing"
+            if size is not None and found != size:
+                return f"{shown} has {found:,} bytes, the manifest recorded {size:,}"
+        return None
+
+    def check(self, *, _again: bool = True) -> Collection:
+        """The checks done on open: docs.sqlite readable with our schema, its version and count equal to
+        the manifest's (a crashed writer's commit is settled first), index files present with their
+        recorded sizes. Raises NotFound or Corrupt (naming the file)."""
+        why = _db.header_problem(self.path / DB)
+        if why:
+            if self._gone():
+                raise self._deleted()
+            raise damaged(self.name, f"{DB} {why}", repairable=False)
+        with self._sql() as conn:
+            problem = _db.schema_problem(conn)
+            if problem:
+                raise damaged(self.name, f"{DB} {problem}", repairable=False)
+            version, count = _db.snapshot(conn)
+        if version != self.manifest["version"] and _again:
+            # A writer crashed after committing, or one is just finishing: settle under the lock.
+            with write_lock(self.path.parent, self.name):
+                self.refresh()
+                recover(self)
+            return self.check(_again=False)
+        if version != self.manifest["version"]:
+            raise damaged(self.name, f"{DB} is at version {version}, {MANIFEST} at {self.manifest['version']}")
+        if count != self.count:
+            raise damaged(self.name, f"{DB} holds {count} documents but {MANIFEST} records {self.count}")
+        for what in ("faiss", "bm25"):
+            for _ in range(5):
+                problem = self._quick_problem(what)
+                if problem is None:
+                    break
+                old = self.manifest["version"]
+                self.refresh()  # a writer may have moved on and removed the files we were told about
+                if self.manifest["version"] == old:
+                    raise damaged(self.name, problem)
+        return self
+
+    def verify(self) -> Collection:
+        """`check` plus loading both indexes (checksums, vector count and dimension); raises Corrupt."""
+        self.check()
+        self._load("faiss")
+        self._load("bm25")
         return self
 
     # -- reading ----------------------------------------------------------------------
+    def _read_index(self, what: str, path: Path) -> Any:
+        sums = self.manifest.get("checksums", {}).get(what)
+        if what == "faiss":
+            index = _faiss.load(path, sums)
+            if index.ntotal != self.count:
+                raise ValueError(f"holds {index.ntotal} vectors but the collection has {self.count} documents")
+            if self.dim is not None and index.d != self.dim:
+                raise ValueError(f"has dimension {index.d}, the collection {self.dim}")
+            return index
+        retriever, rids = _bm25.load(path, sums)
+        if len(rids) != self.count:
+            raise ValueError(f"indexes {len(rids)} documents but the collection has {self.count}")
+        return retriever, rids
+
     def _load(self, what: str) -> Any:
-        """The FAISS index or (bm25 retriever, rids) of the current manifest version."""
+        """The FAISS index or (bm25 retriever, rids) of the current manifest version.
+
+        A file that fails to load is a concurrent writer's doing only if the manifest moved on
+        meanwhile; otherwise the collection is damaged (Corrupt, naming the file).
+        """
         for _ in range(5):
             version, fname = self.manifest["version"], self.manifest["files"].get(what)
             if fname is None:
+                if self._expects(what):
+                    raise damaged(self.name, f"{MANIFEST} names no {what} index for {self.count} documents")
                 return None
-            obj = _cached(self.path, what, version)
-            if obj is not None:
-                return obj
+            path = self.path / fname
             try:
-                obj = _faiss.load(self.path / fname) if what == "faiss" else _bm25.load(self.path / fname)
-            except (FileNotFoundError, RuntimeError):
-                # A writer replaced this version meanwhile: read the new manifest and retry.
-                self.refresh()
-                continue
-            _remember(self.path, what, version, obj)
-            return obj
-        raise RuntimeError(f"collection {self.name}: index files keep changing; try again")
+                sig = _signature(path)
+                obj = _cached(self.path, what, version, sig)
+                if obj is None:
+                    obj = self._read_index(what, path)
+                    _remember(self.path, what, version, sig, obj)
+                return obj
+            except Exception as err:  # missing, truncated, garbage, checksum, count or dimension
+                problem = f"{fname} {_why(err)}"
+            self.refresh()  # NotFound when deleted meanwhile, Corrupt when the manifest is damaged
+            if self.manifest["version"] == version:
+                raise damaged(self.name, problem)
+        raise Conflict(f"collection {self.name!r} is being rewritten faster than it can be read", hint="retry")
 
     def _ids(self, rids: list[int]) -> dict[int, str]:
-        conn = self._conn()
-        try:
+        with self._sql() as conn:
             return _db.ids_of(conn, rids)
-        finally:
-            conn.close()
 
     def search_many(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """Nearest documents by inner product for each row of ``vectors`` (n, dim)."""
@@ -144,11 +337,7 @@ class Collection:
 
     def bm25_search(self, query: str, k: int) -> list[tuple[str, float]]:
         """BM25 top-k (id, score), best first; documents sharing no term with the query are left out."""
-        if not self.has_bm25:
-            raise Unsupported(
-                f"collection {self.name!r} holds {self.kind}s, which have no BM25 index",
-                hint="BM25 works on text collections; use dense retrieval for image and video collections",
-            )
+        self.require_kind("text", "BM25 retrieval")
         loaded = self._load("bm25")
         if loaded is None:
             return []
@@ -159,28 +348,19 @@ class Collection:
 
     def get(self, ids: list[str]) -> list[dict[str, Any]]:
         """Stored records for ``ids`` in the order given (missing ids skipped)."""
-        conn = self._conn()
-        try:
+        with self._sql() as conn:
             return _db.get(conn, list(ids))
-        finally:
-            conn.close()
 
     def has(self, ids: list[str]) -> set[str]:
-        conn = self._conn()
-        try:
+        with self._sql() as conn:
             return set(_db.rids_of(conn, ids))
-        finally:
-            conn.close()
 
     def find_by(self, field: str, value: str) -> list[str]:
         """Ids of records whose ``field`` ("hash" or "path") equals ``value``."""
         if field not in ("hash", "path"):
             raise InvalidInput(f"find_by field must be 'hash' or 'path', not {field!r}")
-        conn = self._conn()
-        try:
+        with self._sql() as conn:
             return _db.find_by(conn, field, value)
-        finally:
-            conn.close()
 
     # -- writing ----------------------------------------------------------------------
     def add(
@@ -212,6 +392,7 @@ class Collection:
         with write_lock(self.path.parent, self.name):
             self.refresh()
             recover(self)
+            self.check(_again=False)  # we hold the lock: nothing to settle, and a damaged file stops the add
             return self._write(recs, vecs, upsert, note)
 
     def _check_vectors(self, recs: list[dict[str, Any]], vectors: np.ndarray | None) -> np.ndarray | None:
@@ -242,54 +423,54 @@ class Collection:
         if vecs is not None and man["dim"] is None:
             man["dim"] = int(vecs.shape[1])
         new_files: list[Path] = []
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            existing = _db.rids_of(conn, [r["id"] for r in recs])
-            if existing and not upsert:
-                some = ", ".join(sorted(existing)[:5])
-                raise Conflict(
-                    f"{len(existing)} id(s) already in collection {self.name!r}: {some}",
-                    hint="pass upsert=true to replace them, or use new ids",
-                )
-            note(0, len(recs), "writing documents")
-            new_rids, upd_rids = _db.write_rows(conn, recs, vecs, existing)
-            _db.set_version(conn, version)
-            files: dict[str, str | None] = {"faiss": None, "bm25": None}
-            if vecs is not None:
-                note(0, len(recs), "indexing vectors")
-                is_new = np.array([r["id"] not in existing for r in recs])
-                index = _faiss.update(
-                    self._load("faiss"),
-                    self.index_type,
-                    man["dim"],
-                    man["index"]["params"],
-                    np.array(new_rids, dtype=np.int64),
-                    vecs[is_new],
-                    np.array(upd_rids, dtype=np.int64),
-                    vecs[~is_new],
-                    lambda: _db.all_vectors(conn, man["dim"]),
-                )
-                files["faiss"] = f"index.{version}.faiss"
-                new_files.append(self.path / files["faiss"])
-                _faiss.save(index, new_files[-1])
-            if self.has_bm25:
-                note(0, len(recs), "indexing BM25")
-                rids, texts = _db.all_texts(conn)
-                files["bm25"] = f"bm25.{version}"
-                new_files.append(self.path / files["bm25"])
-                _bm25.save(_bm25.build(texts, man["bm25"]), rids, new_files[-1])
-            total = _db.count(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for f in new_files:
-                shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
-            raise
-        finally:
-            conn.close()
-        man.update(version=version, count=total, files=files, updated=now())
+        files: dict[str, str | None] = {"faiss": None, "bm25": None}
+        sums: dict[str, Any] = {}
+        with self._sql() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                existing = _db.rids_of(conn, [r["id"] for r in recs])
+                if existing and not upsert:
+                    some = ", ".join(sorted(existing)[:5])
+                    raise Conflict(
+                        f"{len(existing)} id(s) already in collection {self.name!r}: {some}",
+                        hint="pass upsert=true to replace them, or use new ids",
+                    )
+                note(0, len(recs), "writing documents")
+                new_rids, upd_rids = _db.write_rows(conn, recs, vecs, existing)
+                _db.set_version(conn, version)
+                _db.set_config(conn, config_of(man))
+                if vecs is not None:
+                    note(0, len(recs), "indexing vectors")
+                    is_new = np.array([r["id"] not in existing for r in recs])
+                    index = _faiss.update(
+                        self._load("faiss"),
+                        self.index_type,
+                        man["dim"],
+                        man["index"]["params"],
+                        np.array(new_rids, dtype=np.int64),
+                        vecs[is_new],
+                        np.array(upd_rids, dtype=np.int64),
+                        vecs[~is_new],
+                        lambda: _db.all_vectors(conn, man["dim"]),
+                    )
+                    files["faiss"] = f"index.{version}.faiss"
+                    new_files.append(self.path / files["faiss"])
+                    sums["faiss"] = _faiss.save(index, new_files[-1])
+                if self.has_bm25:
+                    note(0, len(recs), "indexing BM25")
+                    rids, texts = _db.all_texts(conn)
+                    files["bm25"] = f"bm25.{version}"
+                    new_files.append(self.path / files["bm25"])
+                    sums["bm25"] = _bm25.save(_bm25.build(texts, man["bm25"]), rids, new_files[-1])
+                total = _db.count(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                for f in new_files:
+                    shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+                raise
+        man.update(version=version, count=total, files=files, checksums=sums, updated=now())
         write_manifest(self.path, man)
         self.manifest = man
         cleanup(self.path, keep_from=version - 1)
@@ -330,8 +511,15 @@ def create_collection(
     root.mkdir(parents=True, exist_ok=True)
     with write_lock(root, name):
         folder = root / name
-        if (folder / MANIFEST).exists():
-            coll = Collection(folder, read_manifest(folder), settings)
+        if os.path.lexists(folder):
+            try:
+                coll = Collection(folder, read_manifest(folder), settings)
+            except (OSError, ToolError) as err:
+                why = err.message if isinstance(err, ToolError) else f"{MANIFEST} cannot be read"
+                raise Conflict(
+                    f"collection {name!r} already exists and is damaged ({why})",
+                    hint="repair it with collection.repair, or remove it with collection.delete",
+                ) from None
             if exist_ok and coll.kind == kind and coll.model == model:
                 return coll
             why = "" if not exist_ok else f" with kind={coll.kind}, model={coll.model}"
@@ -339,8 +527,6 @@ def create_collection(
                 f"collection {name!r} already exists{why}",
                 hint="pick another name, or delete it first with collection.delete",
             )
-        if folder.exists():  # a half-created folder from a crash: nothing in it was ever visible
-            shutil.rmtree(folder)
         manifest = {
             "format": FORMAT,
             "name": name,
@@ -359,7 +545,7 @@ def create_collection(
         tmp = root / f".{name}.creating.{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
-            _db.init(tmp / DB)
+            _db.init(tmp / DB, config_of(manifest))
             write_manifest(tmp, manifest)
             tmp.rename(folder)
         except BaseException:
@@ -369,44 +555,73 @@ def create_collection(
     return Collection(folder, manifest, settings)
 
 
+def clean_trash(root: Path) -> None:
+    """Remove what deletes left behind (a killed delete, or files a reader created meanwhile)."""
+    try:
+        entries = [e for e in os.scandir(root) if e.name.startswith(TRASH_PREFIX)]
+    except OSError:
+        return
+    for e in entries:
+        path = Path(e.path)
+        if path.is_symlink() or not path.is_dir():
+            path.unlink(missing_ok=True)
+            continue
+        for _ in range(3):  # a reader may still create a -wal/-shm file in it while we remove it
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.lexists(path):
+                break
+
+
 def list_collections(settings: Any) -> list[str]:
+    """Names of the collection folders (damaged ones too: opening them says what is wrong)."""
     root = settings.collections_dir
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file())
+    clean_trash(root)
+    return sorted(p.name for p in root.iterdir() if NAME_RE.fullmatch(p.name) and p.is_dir())
+
+
+def _not_found(name: str, settings: Any, hint: str | None = None) -> NotFound:
+    if hint is None:
+        names = list_collections(settings)
+        hint = f"existing collections: {', '.join(names[:20])}" if names else "create one with collection.create"
+    return NotFound(f"no collection named {name!r}", hint=hint)
 
 
 def open_collection(name: str, settings: Any) -> Collection:
-    """Open an existing collection (NotFound lists the existing names)."""
+    """Open an existing collection and check it (NotFound lists the existing names; Corrupt names the
+    damaged file)."""
     check_name(name)
-    folder = settings.collections_dir / name
+    root = settings.collections_dir
+    clean_trash(root)
+    folder = root / name
+    if not folder.is_dir():
+        raise _not_found(name, settings)
     try:
         manifest = read_manifest(folder)
-    except FileNotFoundError:
-        names = list_collections(settings)
-        hint = f"existing collections: {', '.join(names[:20])}" if names else "create one with collection.create"
-        raise NotFound(f"no collection named {name!r}", hint=hint) from None
-    coll = Collection(folder, manifest, settings)
-    conn = coll._conn()
-    try:
-        behind = _db.version(conn) != manifest["version"]
-    finally:
-        conn.close()
-    if behind:  # a writer crashed after committing, or one is just finishing: settle under the lock
-        with write_lock(settings.collections_dir, name):
-            coll.refresh()
-            recover(coll)
-    return coll
+    except (FileNotFoundError, NotADirectoryError):
+        if not folder.is_dir():  # deleted meanwhile
+            raise _not_found(name, settings) from None
+        raise damaged(name, f"{MANIFEST} is missing") from None
+    return Collection(folder, manifest, settings).check()
 
 
-def delete_collection(name: str, settings: Any) -> None:
-    """Delete a collection folder (NotFound if it does not exist)."""
-    coll = open_collection(name, settings)
+def delete_collection(name: str, settings: Any) -> int | None:
+    """Delete a collection folder, even a damaged one (it is not opened); returns the document count
+    its manifest recorded (None when unreadable). NotFound if there is no such folder."""
+    check_name(name)
     root = settings.collections_dir
+    folder = root / name
+    if not os.path.lexists(folder):
+        raise _not_found(name, settings)
     with write_lock(root, name):
-        if not (coll.path / MANIFEST).exists():  # deleted by someone else while we waited
-            raise NotFound(f"no collection named {name!r}", hint="it was just deleted")
-        trash = root / f".trash-{name}-{uuid.uuid4().hex}"
-        coll.path.rename(trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    _forget(coll.path)
+        if not os.path.lexists(folder):  # deleted by someone else while we waited
+            raise _not_found(name, settings, hint="it was just deleted")
+        try:
+            count: int | None = read_manifest(folder)["count"]
+        except (OSError, ToolError):
+            count = None
+        os.rename(folder, root / f"{TRASH_PREFIX}{name}-{uuid.uuid4().hex}")
+    _forget(folder)
+    clean_trash(root)
+    return count

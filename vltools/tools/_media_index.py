@@ -48,8 +48,7 @@ def open_media_collection(
                 'or pass "create": true',
             ) from None
         return None, clip or ctx.settings.clip
-    if coll.kind != kind:
-        raise InvalidInput(f"collection {name!r} holds {coll.kind}s, not {kind}s", hint=f"use a {kind} collection")
+    coll.require_kind(kind, f"{kind}.index")
     if clip and clip != coll.model:
         raise InvalidInput(
             f"collection {name!r} was built with {coll.model}, not {clip}",

@@ -1,4 +1,4 @@
-"""Collections of documents (text) or media (image, video): create, add, info, list, delete.
+"""Collections of documents (text) or media (image, video): create, add, info, list, delete, repair.
 
 Text documents are encoded with the collection's text model (default ``minilm``) and indexed
 in FAISS and BM25 (see ``vltools.store``). Needs: the text encoder for adds to text collections.
@@ -13,11 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from vltools.core.context import Context
-from vltools.core.errors import Conflict, InvalidInput, TooLarge, Unsupported
+from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge, ToolError
 from vltools.core.paths import check_path
 from vltools.core.tool import tool
 from vltools.schemas import ToolInput
-from vltools.store import create_collection, delete_collection, index_text, list_collections
+from vltools.store import create_collection, delete_collection, index_text, list_collections, repair_collection
 from vltools.store._io import read_jsonl
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -200,11 +200,7 @@ def add(inp: CollectionAddInput, ctx: Context) -> CollectionAddOutput:
     """Add text documents (inline or from a JSONL file) to a collection; encoded, indexed, all or nothing."""
     t0 = time.monotonic()
     coll = ctx.collection(inp.collection)
-    if coll.kind != "text":
-        raise Unsupported(
-            f"collection.add adds text documents; {coll.name!r} is a {coll.kind} collection",
-            hint=f"add {coll.kind}s with the {coll.kind} tools (vltools list --tag {coll.kind})",
-        )
+    coll.require_kind("text", "collection.add")
     docs, where = load_documents(inp, ctx)
     if not inp.upsert:  # fail before spending minutes on encoding
         first: dict[str, str] = {}
@@ -238,39 +234,125 @@ class CollectionRef(ToolInput):
 @tool("collection.info")
 def info(inp: CollectionRef, ctx: Context) -> CollectionInfo:
     """Describe a collection - kind, document count, model, vector dimension, index type and path."""
-    return info_of(ctx.collection(inp.collection))
+    return info_of(ctx.collection(inp.collection).verify())  # a damaged index file is reported here too
 
 
 class CollectionListInput(ToolInput):
     kind: Literal["text", "image", "video"] | None = Field(None, description="Only collections of this kind.")
 
 
+class DamagedCollection(BaseModel):
+    name: str = Field(description="Collection name.")
+    error: str = Field(description="What is damaged (the file and how).")
+    hint: str | None = Field(None, description="How to fix it (collection.repair or collection.delete).")
+
+
 class CollectionListOutput(BaseModel):
     collections: list[CollectionInfo] = Field(description="The collections, by name.")
+    damaged: list[DamagedCollection] = Field(
+        default_factory=list, description="Collections that cannot be opened, whatever their kind."
+    )
 
 
 @tool("collection.list")
 def list_(inp: CollectionListInput, ctx: Context) -> CollectionListOutput:
     """List the collections stored under VLTOOLS_HOME with their kind, size and model."""
-    out = []
+    out, damaged = [], []
     for name in list_collections(ctx.settings):
         try:
             coll = ctx.collection(name)
-        except Exception:  # a collection being deleted right now
+        except NotFound:  # deleted right now
+            continue
+        except ToolError as err:
+            damaged.append(DamagedCollection(name=name, error=err.message, hint=err.hint))
             continue
         if inp.kind is None or coll.kind == inp.kind:
             out.append(info_of(coll))
-    return CollectionListOutput(collections=out)
+    return CollectionListOutput(collections=out, damaged=damaged)
 
 
 class CollectionDeleteOutput(BaseModel):
     deleted: str = Field(description="Name of the deleted collection.")
-    count: int = Field(description="Documents it held.")
+    count: int | None = Field(description="Documents it held (null when its manifest was unreadable).")
 
 
 @tool("collection.delete")
 def delete(inp: CollectionRef, ctx: Context) -> CollectionDeleteOutput:
-    """Delete a collection and everything stored in it (cannot be undone)."""
-    coll = ctx.collection(inp.collection)
-    delete_collection(coll.name, ctx.settings)
-    return CollectionDeleteOutput(deleted=coll.name, count=coll.count)
+    """Delete a collection and everything stored in it (cannot be undone).
+
+    Works on damaged collections too: the collection is never opened first.
+    """
+    count = delete_collection(inp.collection, ctx.settings)  # never opens it: a damaged one goes as well
+    return CollectionDeleteOutput(deleted=inp.collection, count=count)
+
+
+# -- collection.repair ----------------------------------------------------------------------
+class CollectionRepairInput(ToolInput):
+    collection: str = Field(description="Collection to check and repair.")
+    force: bool = Field(False, description="Rebuild the indexes even when no damage is found.")
+    drop_unrepairable: bool = Field(
+        False,
+        description="Remove documents whose vectors cannot be recomputed (e.g. an image file that is gone) "
+        "instead of refusing to repair.",
+    )
+
+
+class CollectionRepairOutput(BaseModel):
+    collection: str = Field(description="Collection name.")
+    status: Literal["healthy", "repaired"] = Field(description="healthy: nothing was wrong and nothing rewritten.")
+    problems: list[str] = Field(description="The damage found (files and how), before the repair.")
+    rebuilt: list[str] = Field(description="Files written anew (manifest, FAISS index, BM25 index).")
+    reencoded: int = Field(description="Documents whose missing vectors were recomputed with the model.")
+    dropped: list[str] = Field(description="Ids removed because their vectors could not be recomputed.")
+    count: int = Field(description="Documents in the collection after the repair.")
+
+
+def _reencoder(ctx: Context) -> Any:
+    """Vectors for documents that lost theirs: text re-encoded, images re-embedded from their files,
+    videos from the frame features video.index stored; a string says why one cannot be made."""
+    import numpy as np
+
+    def encode(kind: str, model: str, records: list[dict[str, Any]]) -> list[Any]:
+        if kind == "text":
+            texts = [index_text(r.get("title"), r.get("text")) for r in records]
+            return list(ctx.text(model).encode(texts, batch_size=64, progress=ctx.progress))
+        out: list[Any] = []
+        if kind == "video":
+            for r in records:
+                frames = (r.get("metadata") or {}).get("frame_features")
+                out.append(np.asarray(frames, dtype=np.float32).mean(0) if frames else
+                           "no stored frame features; re-index the file with video.index (upsert)")
+            return out
+        from vltools.models.media import load_image
+
+        images, where = [], []
+        for i, r in enumerate(records):
+            ctx.progress(i, len(records), "reading images")
+            try:
+                images.append(load_image(r.get("path") or "", ctx.settings))
+                where.append(i)
+                out.append(None)
+            except ToolError as err:
+                out.append(f"its file cannot be read again ({err.message})")
+        if images:
+            vecs = ctx.clip(model).encode_images(images)
+            for i, v in zip(where, vecs, strict=True):
+                out[i] = v
+        return out
+
+    return encode
+
+
+@tool("collection.repair")
+def repair(inp: CollectionRepairInput, ctx: Context) -> CollectionRepairOutput:
+    """Check a collection and rebuild its FAISS and BM25 indexes (and a lost manifest) from the stored
+    documents; says so when the documents themselves are damaged."""
+    out = repair_collection(
+        inp.collection,
+        ctx.settings,
+        encode=_reencoder(ctx),
+        force=inp.force,
+        drop_unrepairable=inp.drop_unrepairable,
+        progress=ctx.progress,
+    )
+    return CollectionRepairOutput(collection=inp.collection, **out)

@@ -137,9 +137,7 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
     if (inp.query is None) == (inp.image is None):
         raise InvalidInput("give exactly one of query (text) or image (path)")
     coll = ctx.collection(inp.collection)
-    if coll.kind != "image":
-        raise InvalidInput(f"collection {inp.collection!r} holds {coll.kind}s, not images",
-                           hint="search a collection filled by image.index")
+    coll.require_kind("image", "image.search")
     if not coll.count:
         return SearchOutput(hits=[])
     backend = ctx.clip(coll.model)

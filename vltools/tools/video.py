@@ -169,9 +169,7 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
     import numpy as np
 
     coll = ctx.collection(inp.collection)
-    if coll.kind != "video":
-        raise InvalidInput(f"collection {inp.collection!r} holds {coll.kind}s, not videos",
-                           hint="search a collection filled by video.index")
+    coll.require_kind("video", "video.search")
     if not coll.count:
         return SearchOutput(hits=[])
     backend = ctx.clip(coll.model)

@@ -5,7 +5,8 @@
     v = generate_video(7)             # .frames (uint8 arrays), .fps, .caption, .captions, .events, .labels
 
 Modules: `vocab` (words, held-out synonyms and phrasings), `render` (drawing), `scene`, `video`,
-`degrade`, `dataset` (labels.jsonl + files on disk), `train_demo` / `eval_demo` (the demo CLIP).
+`degrade`, `dataset` (labels.jsonl + files on disk), `splits` (seed ranges and easy-VQA labels of the
+demo CLIP's training and evaluation; the scripts themselves live in the repository's `scripts/`).
 Names are resolved lazily so importing the package costs nothing.
 """
 

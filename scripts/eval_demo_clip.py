@@ -1,4 +1,4 @@
-"""Evaluate the demo CLIP on held-out data: ``python -m vltools.world.eval_demo``.
+"""Evaluate the demo CLIP on held-out data: ``python scripts/eval_demo_clip.py``.
 
 Writes ``benchmarks/results/demo_clip_eval.json`` and ``.md``. Everything here is held out from
 training: world scenes use seeds from EVAL_SEED_BASE (training uses TRAIN_SEED_BASE..+layouts),
@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-EVAL_SEED_BASE = 9_000_000
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _encode_images(model, preprocess, images, batch: int = 128) -> np.ndarray:
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from vltools.world import vocab
     from vltools.world.degrade import KINDS, degrade
     from vltools.world.scene import generate_scene
-    from vltools.world.train_demo import easy_vqa_labels
+    from vltools.world.splits import EVAL_SEED_BASE, easy_vqa_labels
 
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -202,7 +201,7 @@ def render_md(r: dict) -> str:
     lines = [
         "# Demo CLIP: held-out evaluation",
         "",
-        "Produced by `python -m vltools.world.eval_demo` (protocol in its docstring and in benchmarks/README.md).",
+        "Produced by `python scripts/eval_demo_clip.py` (protocol in its docstring and in benchmarks/README.md).",
         "",
         "| zero-shot colour x shape | images | classes | top-1 | colour | shape | chance |",
         "|---|---|---|---|---|---|---|",

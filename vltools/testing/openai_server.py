@@ -1,13 +1,18 @@
-"""A small OpenAI-compatible HTTP server for a local vltools LLM backend.
+"""A test double: a small OpenAI-compatible HTTP server in front of a local vltools LLM backend.
 
-    python -m vltools.llm_server --model smollm2 --port 8000
+    python -m vltools.testing.openai_server --model smollm2 --port 8000
     # then: openai:http://127.0.0.1:8000/v1#smollm2
+
+It exists to test the ``openai:`` spec (and any OpenAI client) offline; for real serving use vLLM,
+llama.cpp's server or Ollama. It uses only the public `vltools.models.llm.LLM` API:
+``complete`` (text, usage, per-token top logprobs), so it fronts any backend with the
+``generate`` capability.
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (``max_tokens``, ``temperature``,
 ``stop``, ``logprobs`` + ``top_logprobs``), ``POST /v1/completions`` (``max_tokens`` = 1 with
-``logprobs`` = N gives next-token top logprobs; longer completions of raw prompts are not served).
-Requests are served one at a time per model (a lock in the backend). It binds to loopback by
-default and has no authentication: do not expose it. Logs go to stderr.
+``logprobs`` = N gives next-token top logprobs of a raw prompt; longer raw completions are not
+served). The backend serialises its own calls. It binds to loopback by default and has no
+authentication: do not expose it. Logs go to stderr.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from vltools.core.errors import ToolError
+from vltools.models.llm import LLM, Completion
 
-log = logging.getLogger("vltools.llm_server")
+log = logging.getLogger("vltools.testing.openai_server")
 MAX_BODY = 8 * 1024 * 1024
 
 
-def _handler(llm: Any, name: str) -> type[BaseHTTPRequestHandler]:
+def _handler(llm: LLM, name: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -88,7 +94,8 @@ def _clean(x: float) -> float:
     return x if math.isfinite(x) else -1e9
 
 
-def chat(llm: Any, name: str, req: dict[str, Any]) -> dict[str, Any]:
+def chat(llm: LLM, name: str, req: dict[str, Any]) -> dict[str, Any]:
+    """``/v1/chat/completions`` through `LLM.complete`."""
     messages = [{"role": str(m["role"]), "content": str(m.get("content") or "")} for m in req["messages"]]
     stop = req.get("stop")
     stop = [stop] if isinstance(stop, str) else stop
@@ -127,32 +134,32 @@ def chat(llm: Any, name: str, req: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def completions(llm: Any, name: str, req: dict[str, Any]) -> dict[str, Any]:
-    """Raw-prompt completion: only one-token requests (what next-token scoring needs)."""
+def completions(llm: LLM, name: str, req: dict[str, Any]) -> dict[str, Any]:
+    """Raw-prompt completion: only one-token requests (what next-token scoring needs).
+
+    `LLM.complete` continues a raw prompt string as is (no chat template); its one generated
+    token's top logprobs are the next-token distribution's top ``logprobs`` entries.
+    """
     if int(req.get("max_tokens") or 16) != 1:
         raise ValueError("this server serves /v1/completions only with max_tokens=1; use /v1/chat/completions")
-    import torch
-
     prompt = req["prompt"]
-    ids = llm._ids(prompt)
-    with llm._lock, torch.no_grad():
-        logits = llm.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
-    logp = torch.log_softmax(logits, dim=-1)
+    if not isinstance(prompt, str):
+        raise ValueError("prompt must be one string")
     k = min(max(int(req.get("logprobs") or 0), 1), 20)
-    vals, idx = logp.topk(k)
-    top = {llm.tok.decode([int(i)]): _clean(float(v)) for v, i in zip(vals, idx, strict=True)}
-    best = int(idx[0])
-    text = llm.tok.decode([best])
+    c: Completion = llm.complete(prompt, max_tokens=1, temperature=0.0, top_logprobs=k)
+    first = c.logprobs[0] if c.logprobs else None
+    text = first.token if first is not None else c.text
     lp = None
-    if req.get("logprobs"):
-        lp = {"tokens": [text], "token_logprobs": [_clean(float(vals[0]))], "top_logprobs": [top], "text_offset": [0]}
+    if req.get("logprobs") and first is not None:
+        top = {tok: _clean(v) for tok, v in first.top}
+        lp = {"tokens": [text], "token_logprobs": [_clean(first.logprob)], "top_logprobs": [top], "text_offset": [0]}
     return {
         "id": f"cmpl-{uuid.uuid4().hex[:12]}",
         "object": "text_completion",
         "created": int(time.time()),
         "model": name,
         "choices": [{"index": 0, "text": text, "logprobs": lp, "finish_reason": "length"}],
-        "usage": {"prompt_tokens": int(ids.shape[1]), "completion_tokens": 1, "total_tokens": int(ids.shape[1]) + 1},
+        "usage": _usage(c.usage),
     }
 
 
@@ -164,22 +171,22 @@ def _usage(u: Any) -> dict[str, int]:
     }
 
 
-def make_server(llm: Any, *, name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def make_server(llm: LLM, *, name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server (not yet serving) for ``llm`` under model name ``name``; port 0 picks a free port."""
     server = ThreadingHTTPServer((host, port), _handler(llm, name))
     server.daemon_threads = True
     return server
 
 
-def serve_in_thread(llm: Any, *, name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def serve_in_thread(llm: LLM, *, name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; returns the server (``server.server_address`` has the port)."""
     server = make_server(llm, name=name, host=host, port=port)
-    threading.Thread(target=server.serve_forever, name="vltools-llm-server", daemon=True).start()
+    threading.Thread(target=server.serve_forever, name="vltools-openai-test-server", daemon=True).start()
     return server
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vltools.llm_server", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m vltools.testing.openai_server", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="smollm2", help="backend spec: smollm2 or hf:NAME_OR_PATH")
     p.add_argument("--name", default=None, help="model name clients use (default: the spec)")
     p.add_argument("--host", default="127.0.0.1")

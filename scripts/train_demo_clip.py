@@ -1,4 +1,4 @@
-"""Train the demo CLIP's image tower: ``python -m vltools.world.train_demo [--quick]``.
+"""Train the demo CLIP's image tower: ``python scripts/train_demo_clip.py [--quick]``.
 
 Data: world scenes (seeds from TRAIN_SEED_BASE on; evaluation uses other seed ranges) and the
 **train** split of easy-VQA (captions derived from its questions and answers: the one shape's
@@ -14,7 +14,7 @@ single-object images (the zero-shot classification objective, with all 87 other 
 Single-object layouts are 2/3 of the world data, and a third of those draw only the confusable
 shapes (circle, hexagon, square, rectangle).
 
-Writes ``vltools/world/weights/demo_clip.safetensors`` (fp16, image tower + logit scale) and
+Writes ``vltools/models/weights/demo_shapes_clip.safetensors`` (fp16, image tower + logit scale) and
 ``benchmarks/demo_clip_train_log.txt`` / ``.json``. Deterministic given the seed (CPU, 2 threads).
 """
 
@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-TRAIN_SEED_BASE = 1_000_000
-REPO = Path(__file__).resolve().parents[2]
+from vltools.world.splits import TRAIN_SEED_BASE, easy_vqa_labels
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def log(msg: str, fh=None) -> None:
@@ -40,52 +41,6 @@ def log(msg: str, fh=None) -> None:
     if fh is not None:
         fh.write(line + "\n")
         fh.flush()
-
-
-def easy_vqa_labels(split: str) -> list[tuple[str, str, str]]:
-    """[(image_path, colour, shape)] for easy-VQA ``split`` ('train' or 'test'), from its Q/A pairs."""
-    import easy_vqa
-
-    if split == "train":
-        qs, ans, ids = easy_vqa.get_train_questions()
-        paths = easy_vqa.get_train_image_paths()
-    else:
-        qs, ans, ids = easy_vqa.get_test_questions()
-        paths = easy_vqa.get_test_image_paths()
-    shapes = ("circle", "rectangle", "triangle")
-    colours = ("red", "green", "blue", "yellow", "gray", "teal", "black", "brown")
-    colour: dict[int, str] = {}
-    shape: dict[int, str] = {}
-    absent: dict[int, set[str]] = {}
-    for q, a, i in zip(qs, ans, ids, strict=True):
-        words = q.rstrip("?").split()
-        qs_shape = [s for s in shapes if s in words]
-        qs_colour = [c for c in colours if c in words]
-        if a in shapes:  # "what shape is ...", "what is the blue shape?"
-            shape[i] = a
-            if qs_colour:
-                colour[i] = qs_colour[0]
-        elif a in colours:  # "what color is the triangle?"
-            colour[i] = a
-            if qs_shape:
-                shape[i] = qs_shape[0]
-        elif a in ("yes", "no"):
-            present = (a == "yes") != ("not" in words or "no" in words)  # "is no red shape present?" -> "no": present
-            if present and qs_shape:
-                shape[i] = qs_shape[0]
-            if present and qs_colour:
-                colour[i] = qs_colour[0]
-            if not present and qs_shape:
-                absent.setdefault(i, set()).add(qs_shape[0])
-    for i, gone in absent.items():  # one shape per image: two absent shapes name the third
-        left = [s for s in shapes if s not in gone]
-        if i not in shape and len(left) == 1:
-            shape[i] = left[0]
-    out = []
-    for i in sorted(paths):
-        if i in colour and i in shape:
-            out.append((paths[i], colour[i], shape[i]))
-    return out
 
 
 def to_array(img, size: int) -> np.ndarray:
@@ -217,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="caption-embedding cache (MiniLM is locked, so embeddings never change)")
     ap.add_argument("--no-cache", action="store_true", help="embed every caption afresh")
     ap.add_argument("--quick", action="store_true", help="a few-minute run (800 layouts x 3, 2 epochs)")
-    ap.add_argument("--out", default=None, help="weights file (default: vltools/world/weights/demo_clip.safetensors)")
+    ap.add_argument("--out", default=None,
+                    help="weights file (default: vltools/models/weights/demo_shapes_clip.safetensors here)")
     ap.add_argument("--log", default=str(REPO / "benchmarks" / "demo_clip_train_log"), help="log path without suffix")
     args = ap.parse_args(argv)
     if args.quick:
@@ -331,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"lr {lr_at(step):.2e} {args.batch * step / el:.1f} img/s, cpu {time.process_time():.0f}s", fh)
 
     model.eval()
-    out = Path(args.out) if args.out else clip_demo.DEMO_DIR / clip_demo.WEIGHTS_FILE
+    out = Path(args.out) if args.out else REPO / "vltools" / "models" / "weights" / clip_demo.WEIGHTS_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in clip_demo.trained_state(model).items()}
     tmp = out.with_suffix(".tmp")
