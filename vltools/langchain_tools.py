@@ -6,10 +6,12 @@
 - ``name`` is the MCP-style name (``retrieve_bm25``): chat-model tool names cannot contain dots.
 - ``args_schema`` is the tool's pydantic input model, so the model sees the same JSON Schema as
   MCP clients; ``description`` is the catalogue summary plus the tool's docstring.
-- A `ToolError` becomes a ``ToolException`` and invalid arguments are answered with the
-  registry's message naming the field; both with ``handle_tool_error``/``handle_validation_error``
-  set, so a ``ToolNode`` returns a ``ToolMessage`` with ``status="error"`` and the graph goes on.
-  Other exceptions (bugs) propagate.
+- A `ToolError` (a bug inside a tool included: the registry's `InternalError`) becomes a
+  ``ToolException`` whose text is the one-line message plus the error's ``details`` as JSON when
+  it has any; invalid arguments are answered with the registry's message naming the field; both
+  with ``handle_tool_error``/``handle_validation_error`` set, so a ``ToolNode`` returns a
+  ``ToolMessage`` with ``status="error"`` and the graph goes on.
+- Nested calls of a tool run on the registry the tools were built from.
 - The result is the output model as a JSON-ready dict (``response_format="content"``), or with
   ``response_format="content_and_artifact"`` the JSON text as content and the output model as
   the message's artifact.
@@ -85,7 +87,10 @@ def make_tool(
         try:
             out = reg.call(name, kwargs, progress=sink)
         except ToolError as err:
-            raise ToolException(err.render()) from err
+            text = err.render()
+            if err.details:
+                text += " details: " + json.dumps(err.details, ensure_ascii=False, default=str)
+            raise ToolException(text) from err
         data = out.model_dump(mode="json")
         if response_format == "content_and_artifact":
             return json.dumps(data, ensure_ascii=False), out

@@ -8,8 +8,12 @@
   (true only when the tool may reach a network endpoint: it can use an LLM, whose spec may be an
   ``openai:`` URL, or runs caller-chosen tools; see `may_reach_network`).
 - A `ToolError` (including invalid input, which names the field) is an ``isError`` result with
-  its one-line message; any other exception is an ``isError`` result ``internal error: ...`` and
-  the server keeps running.
+  its one-line message as text and the error's ``{code, message, hint, details}`` in the result's
+  ``_meta["vltools/error"]`` (not ``structuredContent``, which clients check against the tool's
+  output schema); a bug inside a tool is the registry's `InternalError` (code ``internal``); any other
+  exception is an ``isError`` result ``internal error: ...`` and the server keeps running.
+- A client's ``notifications/cancelled`` cancels the call's context: the tool's backends stop at
+  their next check (between tokens or batches), so the model is free for the next request.
 - When the client sends a ``progressToken``, ``ctx.progress(...)`` becomes
   ``notifications/progress`` (throttled, monotonic across phases of one call).
 - stdio: the protocol owns the real stdout; file descriptor 1 and ``sys.stdout`` are pointed at
@@ -125,8 +129,15 @@ def list_mcp_tools(reg: Registry) -> list[types.Tool]:
 
 
 # -- results ---------------------------------------------------------------------------------
-def error_result(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=True)
+def error_result(error: str | ToolError) -> types.CallToolResult:
+    """An ``isError`` result: the one-line message, plus ``_meta["vltools/error"]`` for a `ToolError`."""
+    if isinstance(error, ToolError):
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=error.render())],
+            isError=True,
+            _meta={"vltools/error": error.to_dict()},
+        )
+    return types.CallToolResult(content=[types.TextContent(type="text", text=error)], isError=True)
 
 
 def ok_result(data: Any) -> types.CallToolResult:
@@ -193,7 +204,10 @@ async def run_tool(
     *,
     progress: Callable[[float, float | None, str], None] | None = None,
 ) -> types.CallToolResult:
-    """Run one registry tool in a worker thread and map the outcome to an MCP result."""
+    """Run one registry tool in a worker thread and map the outcome to an MCP result.
+
+    ``reg`` is any registry: its `call` puts itself on the context, so nested calls stay on it.
+    """
     ctx = Context(progress=progress)
     try:
         spec = reg.spec(name)
@@ -202,9 +216,9 @@ async def run_tool(
         )
         data = out.model_dump(mode="json")
     except ToolError as err:
-        return error_result(err.render())
+        return error_result(err)
     except anyio.get_cancelled_exc_class():
-        ctx.cancelled.set()  # the abandoned worker stops at its next ctx.progress / ctx.check
+        ctx.cancel()  # the abandoned worker's backends stop at their next check and free the model
         raise
     except Exception as err:  # a bug in a tool must not take the server down
         log.exception("tool %s failed", name)
@@ -361,7 +375,8 @@ def _setup_logging() -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("vltools-mcp %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    level = os.environ.get("VLTOOLS_LOG_LEVEL", "WARNING").upper()
+    # `vltools serve` owns its process, so it configures the root logger (setting log_level).
+    level = get_settings().log_level.upper()
     root.setLevel(level)
     for noisy in ("mcp", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -162,9 +162,9 @@ def test_spec_parsing():
 def test_model_cache_is_bounded_lru(tiny_dir, settings, tmp_path, monkeypatch):
     import shutil
 
-    from vltools.models.clip import _load, get_clip, loaded_specs
+    from vltools.models.clip import get_clip, loaded_specs
 
-    monkeypatch.setattr(_load, "MAX_LOADED", 2)
+    settings = settings.model_copy(update={"max_loaded_models": 2})
     specs = []
     for i in range(3):
         folder = tmp_path / f"m{i}"

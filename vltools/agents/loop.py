@@ -102,7 +102,7 @@ def run_tool_loop(model: Any, request: str, names: list[str], ctx: Context | Non
     names = [n for n in names if reg.spec(n).kind != "agent"]
     tools = vltools.as_langchain_tools(names=names)
     by_lc = {t.name: reg.spec(t.name).name for t in tools}
-    parsed = parse(request, list(known_collections(ctx or Context())))
+    parsed = parse(request, list(known_collections(ctx or Context(registry=reg))))
 
     def guard(lc_name: str, args: dict[str, Any]) -> str:
         name = by_lc.get(lc_name)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 import importlib
 import json
+import logging
 import threading
 import time
+import weakref
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Literal
@@ -19,12 +21,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vltools.core.cancel import stop_signal
 from vltools.core.context import Context, ProgressCallback
-from vltools.core.errors import InvalidInput, NotFound, RegistryError, ToolError
+from vltools.core.errors import InternalError, InvalidInput, NotFound, RegistryError, Timeout, ToolError
 from vltools.core.tool import Tool
 from vltools.core.vocab import DataKind, Need, Tag
 
 PLUGIN_GROUP = "vltools.plugins"
+STOP_GRACE_S = 2.0  # how long a caller waits for a timed-out or cancelled tool to stop
+_POLL_S = 0.05  # how often a waiting caller looks at the cancel flag
+
+log = logging.getLogger("vltools.registry")
 
 
 class EntrySpec(BaseModel):
@@ -214,17 +221,24 @@ class Registry:
         progress: ProgressCallback | None = None,
         timeout: float | None = None,
     ) -> BaseModel:
-        """Validate ``inp``, run the tool under a deadline, validate and return its output."""
+        """Validate ``inp``, run the tool under a deadline, validate and return its output.
+
+        The context (given or made here) gets this registry, so the tool's nested
+        ``ctx.call``s run here too. A top-level call (no deadline on ``ctx`` yet) runs in a worker
+        thread under ``timeout`` (default settings.timeout_s); a nested call runs inline under the
+        outer deadline. A bare exception from the tool becomes `InternalError`.
+        """
         t = self.get(name)
         model = self.validate_input(t.name, inp)
         if ctx is None:
             ctx = Context(progress=progress)
         ctx.tool_name = t.name
+        ctx.registry = self
         nested = ctx.deadline is not None
         if not nested:
             limit = timeout if timeout is not None else ctx.settings.timeout_s
             ctx.deadline = time.monotonic() + limit
-        out = t.fn(model, ctx) if nested else _run_with_deadline(t, model, ctx)
+        out = _invoke(t, model, ctx) if nested else _run_with_deadline(t, model, ctx)
         return _validate_output(t, out)
 
 
@@ -247,25 +261,84 @@ def _validate_output(t: Tool, out: Any) -> BaseModel:
             out = out.model_dump()
         return t.output_model.model_validate(out)
     except ValidationError as err:  # a bug in the tool, not the caller's fault
-        raise ToolError("internal", f"{t.name} produced invalid output: {err}") from err
+        raise InternalError(
+            f"{t.name} produced invalid output: {err}", hint="this is a bug in the tool, not in your input"
+        ) from err
+
+
+def _invoke(t: Tool, model: BaseModel, ctx: Context) -> Any:
+    """Run the tool in this thread with ``ctx``'s stop signal; a bug becomes `InternalError`."""
+    try:
+        with stop_signal(ctx.should_stop):
+            return t.fn(model, ctx)
+    except (ToolError, RegistryError):
+        raise
+    except Exception as err:
+        log.debug("tool %s raised %s", t.name, type(err).__name__, exc_info=True)
+        raise InternalError(
+            f"{t.name} failed unexpectedly: {type(err).__name__}: {err}",
+            hint="this is a bug in the tool, not in your input; please report it (set VLTOOLS_LOG_LEVEL=DEBUG "
+            "or run the CLI with --debug for the traceback)",
+            details={"tool": t.name, "exception": type(err).__name__},
+        ) from err
+
+
+# Worker threads still running a tool (e.g. abandoned after a timeout): the CLI waits for them
+# or leaves with os._exit, because interpreter shutdown under a thread inside torch aborts.
+_WORKERS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def running_workers() -> list[threading.Thread]:
+    """Tool worker threads of this process that are still alive."""
+    return [th for th in list(_WORKERS) if th.is_alive()]
 
 
 def _run_with_deadline(t: Tool, model: BaseModel, ctx: Context) -> Any:
-    """Run in a worker thread; give up at the deadline and cancel cooperatively."""
+    """Run in a worker thread; at the deadline or on cancel, signal the tool to stop and wait briefly.
+
+    The tool's backends poll ``ctx.should_stop`` (between tokens, batches, progress calls), so
+    the worker normally ends, releasing model locks, within `STOP_GRACE_S`; the caller then
+    raises `Timeout`. A caller interrupted itself (KeyboardInterrupt) cancels the tool the same way.
+    """
     box: dict[str, Any] = {}
+    done = threading.Event()
 
     def target() -> None:
         try:
-            box["out"] = t.fn(model, ctx)
+            box["out"] = _invoke(t, model, ctx)
         except BaseException as err:  # re-raised in the caller's thread
             box["err"] = err
+        finally:
+            done.set()
 
     th = threading.Thread(target=target, name=f"vltools:{t.name}", daemon=True)
+    _WORKERS.add(th)
     th.start()
-    th.join(max(0.0, ctx.deadline - time.monotonic()) if ctx.deadline else None)
-    if th.is_alive():
-        ctx.cancelled.set()
-        ctx.check()
+    try:
+        while not done.wait(_POLL_S if ctx.deadline is None else max(0.0, min(_POLL_S, ctx.remaining() or 0.0))):
+            if ctx.should_stop():
+                break
+    except BaseException:  # KeyboardInterrupt / SystemExit in the caller's thread
+        ctx.cancel()
+        done.wait(STOP_GRACE_S)
+        raise
+    if not done.is_set():
+        timed_out = not ctx.cancelled.is_set()
+        ctx.cancel()
+        stopped = done.wait(STOP_GRACE_S)
+        if not stopped:
+            log.info("%s did not stop within %.1fs of its cancellation; abandoning its thread", t.name, STOP_GRACE_S)
+        if timed_out:
+            raise Timeout(
+                f"{t.name} ran past its time limit",
+                hint="raise the timeout (--timeout or VLTOOLS_TIMEOUT_S) or pass a smaller input",
+                details={"tool": t.name, "stopped": stopped},
+            )
+        raise Timeout(
+            f"{t.name} was cancelled",
+            hint="the caller cancelled the call",
+            details={"tool": t.name, "stopped": stopped},
+        )
     if "err" in box:
         raise box["err"]
     return box.get("out")

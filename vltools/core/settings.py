@@ -1,7 +1,12 @@
-"""Settings read from the environment (prefix ``VLTOOLS_``) with pydantic-settings."""
+"""Settings read from the environment (prefix ``VLTOOLS_``) with pydantic-settings.
+
+Every ``VLTOOLS_*`` variable vltools reads is a field here; library code reads settings, never
+``os.environ``, and sets no environment variable, logger level or thread count of its host.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tempfile
 from functools import lru_cache
@@ -10,9 +15,16 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vltools.core.errors import InvalidInput
+
 
 def _default_home() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vltools"
+
+
+def _default_model_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "vltools"
 
 
@@ -24,6 +36,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VLTOOLS_", extra="ignore", env_file=".env")
 
     home: Path = Field(default_factory=_default_home, description="Root folder for collections and caches.")
+    model_cache: Path = Field(
+        default_factory=_default_model_cache,
+        description="Converted model weights (e.g. the dequantised SmolLM2), shared by every VLTOOLS_HOME.",
+    )
     device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1, mps.")
     text_model: str = Field("minilm", description="Default text-encoder spec.")
     llm: str = Field("smollm2", description="Default LLM spec.")
@@ -44,6 +60,25 @@ class Settings(BaseSettings):
     max_video_pixels: int = Field(8_847_360, gt=0, description="Largest video frame (w*h) decoded (default 4096x2160).")
     max_document_chars: int = Field(2_000_000, gt=0, description="Longest single document accepted.")
     http_token: str | None = Field(None, description="Bearer token required by the HTTP MCP server off loopback.")
+    server: str | None = Field(
+        None, description="URL of a running `vltools serve --transport http`; `vltools call` sends calls there.",
+    )
+    nltk_data: Path | None = Field(None, description="Extra folder searched first for NLTK data (WordNet).")
+    log_level: str = Field("WARNING", description="Log level of `vltools serve` (the server process owns its logging).")
+    faiss_threads: int = Field(
+        1,
+        ge=0,
+        description="OpenMP threads FAISS uses for vltools' searches (set per call, in the calling thread); "
+        "0 leaves FAISS's own default. One query at a time is fastest single-threaded on a busy machine.",
+    )
+    max_loaded_models: int = Field(
+        2, ge=1, description="Most models of each kind (text, llm, clip) kept loaded; least recently used go first."
+    )
+    allowed_models: list[str] | None = Field(
+        None,
+        description="If set, the only model specs a call may load (glob patterns, e.g. "
+        "[\"smollm2\", \"hf:/models/*\"]); a server operator's guard against clients loading model after model.",
+    )
 
     @property
     def collections_dir(self) -> Path:
@@ -68,6 +103,19 @@ class Settings(BaseSettings):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_model_allowed(spec: str, settings: Settings, *, what: str = "model") -> None:
+    """Raise `InvalidInput` naming the setting unless ``spec`` matches ``settings.allowed_models``."""
+    allowed = settings.allowed_models
+    if allowed is None or any(fnmatch.fnmatchcase(spec, pattern) for pattern in allowed):
+        return
+    raise InvalidInput(
+        f"{what} spec {spec!r} is not allowed here: it matches none of the patterns in the setting "
+        f"allowed_models (VLTOOLS_ALLOWED_MODELS)",
+        hint="use one of: " + (", ".join(allowed) or "(none: the operator allowed no models)"),
+        details={"spec": spec, "setting": "allowed_models", "allowed_models": list(allowed)},
+    )
 
 
 @lru_cache(maxsize=1)

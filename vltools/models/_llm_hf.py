@@ -17,9 +17,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from vltools.core.cancel import StopFn, current_should_stop
 from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound, TooLarge, Unsupported
 from vltools.core.settings import Settings
-from vltools.models.llm import (
+from vltools.models._llm_base import (
     LLM,
     AttentionMass,
     Completion,
@@ -29,6 +30,7 @@ from vltools.models.llm import (
     TokenLogprob,
     Usage,
     model_cache_dir,
+    stopped,
 )
 
 log = logging.getLogger("vltools.models.llm")
@@ -144,6 +146,22 @@ def with_lora(model: Any, adapter: Path) -> Any:
     return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
+def _stopping_criteria(should_stop: StopFn) -> Any:
+    """A transformers ``StoppingCriteriaList`` that ends generation when ``should_stop()`` is true.
+
+    transformers checks it after every generated token, so a timed-out or cancelled call frees
+    the model (and its lock) one token after the signal instead of after max_new_tokens.
+    """
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _ShouldStop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), bool(should_stop()), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_ShouldStop()])
+
+
 class HFLLM(LLM):
     """A transformers causal LM. Calls are serialised by a lock (one model, many threads)."""
 
@@ -176,7 +194,7 @@ class HFLLM(LLM):
     def chat_prompt(self, messages: Messages) -> str:
         if getattr(self.tok, "chat_template", None):
             return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+        return super().chat_prompt(messages)
 
     def _ids(self, prompt_or_messages: str | Messages) -> Any:
         import torch
@@ -201,9 +219,11 @@ class HFLLM(LLM):
         temperature: float = 0.0,
         stop: list[str] | None = None,
         top_logprobs: int = 0,
+        should_stop: StopFn | None = None,
     ) -> Completion:
         import torch
 
+        stop_fn = current_should_stop(should_stop)
         ids = self._ids(messages)
         max_tokens = max(1, min(max_tokens, self.context_length - ids.shape[1]))
         kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "attention_mask": torch.ones_like(ids)}
@@ -215,9 +235,15 @@ class HFLLM(LLM):
             kwargs.update(stop_strings=list(stop), tokenizer=self.tok)
         if top_logprobs:
             kwargs.update(output_logits=True, return_dict_in_generate=True)
+        if stop_fn is not None:
+            kwargs["stopping_criteria"] = _stopping_criteria(stop_fn)
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
         with self._lock, torch.no_grad():
+            if stop_fn is not None and stop_fn():
+                raise stopped(f"generation with {self.spec}")
             out = self.model.generate(ids, pad_token_id=pad, **kwargs)
+        if stop_fn is not None and stop_fn():  # cut short between tokens: the model is free again
+            raise stopped(f"generation with {self.spec}")
         seq = out.sequences if top_logprobs else out
         new = seq[0, ids.shape[1] :].tolist()
         text = self.tok.decode(new, skip_special_tokens=True)

@@ -13,8 +13,9 @@ import os
 import threading
 from typing import Any
 
+from vltools.core.cancel import StopFn, current_should_stop
 from vltools.core.errors import BackendUnavailable, Unsupported
-from vltools.models.llm import LLM, Completion, Messages, NextToken, TokenLogprob, Usage
+from vltools.models._llm_base import LLM, Completion, Messages, NextToken, TokenLogprob, Usage, stopped
 
 CHARS_PER_TOKEN = 4
 TOP_LOGPROBS = 20  # the most OpenAI's API allows
@@ -84,7 +85,11 @@ class OpenAILLM(LLM):
         temperature: float = 0.0,
         stop: list[str] | None = None,
         top_logprobs: int = 0,
+        should_stop: StopFn | None = None,
     ) -> Completion:
+        stop_fn = current_should_stop(should_stop)
+        if stop_fn is not None and stop_fn():  # an HTTP request in flight is not interrupted
+            raise stopped(f"generation with {self.spec}")
         body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature}
         if stop:
             body["stop"] = list(stop)

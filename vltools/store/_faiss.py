@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,20 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     # nprobe None = auto: max(16, nlist // 8) lists, ~0.93 recall@10 on a 100k set (benchmarks/README.md)
     "ivf": {"nlist": None, "nprobe": None, "trained_on": 0},
 }
-_THREADS_SET = threading.Event()
 
 
 def _faiss():
     import faiss
 
-    if not _THREADS_SET.is_set():
-        # vltools searches one query at a time, where OpenMP only adds overhead (measured 6x slower
-        # with 2 threads on a busy 2-core machine, benchmarks/README.md); OMP_NUM_THREADS overrides.
-        faiss.omp_set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS") or 1)))
-        _THREADS_SET.set()
+    # vltools searches one query at a time, where OpenMP only adds overhead (measured 6x slower
+    # with 2 threads on a busy 2-core machine, benchmarks/README.md). The thread count comes from
+    # settings.faiss_threads (0: FAISS's default) and is set for the calling thread only: OpenMP
+    # keeps it per thread, so the host's own FAISS use elsewhere is not changed.
+    from vltools.core.settings import get_settings
+
+    threads = get_settings().faiss_threads
+    if threads > 0:
+        faiss.omp_set_num_threads(threads)
     return faiss
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from vltools.core.cache import LRUCache
+
 # Whole image, then 3x3 overlapping crops of half the side at strides of a quarter.
 _OFFS = (0.0, 0.25, 0.5)
 BOXES: list[tuple[float, float, float, float]] = [(0.0, 0.0, 1.0, 1.0)] + [
@@ -30,7 +32,7 @@ REGION_TEMPERATURE = 50.0
 LOCATION_TEMPERATURE = 100.0
 
 _FEATS: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_TEXTS: dict[tuple[str, str], np.ndarray] = {}
+_TEXTS: LRUCache[tuple[str, str], np.ndarray] = LRUCache(maxsize=20_000)  # ~30 MB at 384-d
 _LOCK = threading.Lock()
 
 
@@ -55,13 +57,14 @@ def region_features(clip: Any, image: Any, key: tuple | None) -> np.ndarray:
 
 def text_features(clip: Any, texts: list[str]) -> np.ndarray:
     """Normalised text features, cached per (model, text)."""
-    missing = [t for t in dict.fromkeys(texts) if (clip.spec, t) not in _TEXTS]
+    found = {t: _TEXTS.get((clip.spec, t)) for t in dict.fromkeys(texts)}
+    missing = [t for t, v in found.items() if v is None]
     if missing:
         emb, _ = clip.encode_texts(missing)
-        with _LOCK:
-            for t, e in zip(missing, emb, strict=True):
-                _TEXTS[(clip.spec, t)] = e
-    return np.stack([_TEXTS[(clip.spec, t)] for t in texts])
+        for t, e in zip(missing, emb, strict=True):
+            found[t] = e
+            _TEXTS.put((clip.spec, t), e)
+    return np.stack([found[t] for t in texts])
 
 
 class Scored:

@@ -64,7 +64,9 @@ def select(inp: SelectInput, ctx: Context) -> SelectOutput:
         except NotFound:
             raise  # an unknown reranker: the registry's message lists close names
         except ToolError as err:
-            raise ToolError(err.code, f"reranker {inp.reranker} failed: {err.message}", err.hint) from err
+            raise ToolError(
+                err.code, f"reranker {inp.reranker} failed: {err.message}", hint=err.hint, details=err.details
+            ) from err
         scores = {h.id: h.score for h in out.hits}
         ranked = [(cands[int(i[1:])], scores[i]) for i in scores]
         scorer = inp.reranker

@@ -15,6 +15,7 @@ from vltools.core.context import Context
 from vltools.core.errors import InvalidInput
 from vltools.core.tool import tool
 from vltools.schemas import Hit, Ranking, ToolInput
+from vltools.tools._contact_sheet import CONTACT_SHEET_HELP, check_sheet_path
 from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 LongTextMode = Literal["stretch", "chunk", "truncate", "error"]
@@ -117,6 +118,7 @@ class SearchInput(ToolInput):
         True, description="For image queries: drop stored images with the same content as the query image."
     )
     long_text: LongTextMode = Field("stretch", description=LONG_TEXT_HELP)
+    contact_sheet: str | None = Field(None, min_length=1, description=CONTACT_SHEET_HELP)
 
 
 class SearchOutput(Ranking):
@@ -124,6 +126,23 @@ class SearchOutput(Ranking):
 
     truncated: bool = Field(False, description="True when the text query exceeded the text tower's context.")
     notices: list[str] = Field(default_factory=list, description="How a long query was handled (P08).")
+    contact_sheet: str | None = Field(None, description="Path of the contact sheet written, when one was asked for.")
+
+
+def _image_sheet(hits: list[Hit], target: Any, title: str, ctx: Context) -> str:
+    from vltools.core.errors import ToolError
+    from vltools.models.media import load_image
+    from vltools.tools._contact_sheet import render_sheet, save_sheet
+
+    cells = []
+    for h in hits:
+        try:
+            img = load_image(h.path, ctx.settings)
+        except ToolError:  # a file moved or changed since it was indexed: an empty cell, not a failure
+            img = None
+        cells.append((img, f"#{h.rank}  {h.score:.3f}"))
+    save_sheet(render_sheet(cells, title=title), target)
+    return str(target)
 
 
 @tool("image.search")
@@ -136,10 +155,12 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
 
     if (inp.query is None) == (inp.image is None):
         raise InvalidInput("give exactly one of query (text) or image (path)")
+    sheet = check_sheet_path(inp.contact_sheet, ctx.settings) if inp.contact_sheet else None
     coll = ctx.collection(inp.collection)
     coll.require_kind("image", "image.search")
+    title = f"{inp.collection}: {inp.query}" if inp.query is not None else f"{inp.collection}: like {inp.image}"
     if not coll.count:
-        return SearchOutput(hits=[])
+        return SearchOutput(hits=[], contact_sheet=_image_sheet([], sheet, title, ctx) if sheet else None)
     backend = ctx.clip(coll.model)
     notices: list[str] = []
     truncated = False
@@ -167,7 +188,8 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
         )
         if len(hits) == inp.k:
             break
-    return SearchOutput(query=inp.query or "", hits=hits, truncated=truncated, notices=notices)
+    written = _image_sheet(hits, sheet, title, ctx) if sheet else None
+    return SearchOutput(query=inp.query or "", hits=hits, truncated=truncated, notices=notices, contact_sheet=written)
 
 
 # -- image.classify ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from vltools.core import Context, tool
+from vltools.core.cache import LRUCache
 from vltools.core.errors import InvalidInput, TooLarge, Unsupported
 from vltools.schemas import Operator, ProofStep, ToolInput, Verdict
 
@@ -50,7 +51,8 @@ class ProveOutput(BaseModel):
     coverage: float = Field(description="Fraction of the claim's content words aligned to evidence.")
 
 
-_WORD_VECS: dict[tuple[str, str], Any] = {}  # (encoder spec, word) -> vector; words recur across claims
+# (encoder spec, word) -> vector; words recur across claims. Capped: ~30 MB of 384-d vectors.
+_WORD_VECS: LRUCache[tuple[str, str], Any] = LRUCache(maxsize=20_000)
 
 
 def _similarity(ctx: Context, spec: str | None):
@@ -59,14 +61,14 @@ def _similarity(ctx: Context, spec: str | None):
     enc = ctx.text(spec)
 
     def vectors(texts: list[str]) -> Any:
-        short = [t for t in dict.fromkeys(texts) if len(t) <= 40 and (enc.spec, t) not in _WORD_VECS]
-        if short:
-            for t, v in zip(short, enc.encode(short), strict=True):
-                if len(_WORD_VECS) < 200_000:
-                    _WORD_VECS[(enc.spec, t)] = v
-        long = [t for t in dict.fromkeys(texts) if (enc.spec, t) not in _WORD_VECS]
-        fresh = dict(zip(long, enc.encode(long), strict=True)) if long else {}
-        return np.stack([fresh[t] if t in fresh else _WORD_VECS[(enc.spec, t)] for t in texts])
+        found = {t: _WORD_VECS.get((enc.spec, t)) for t in dict.fromkeys(texts)}
+        missing = [t for t, v in found.items() if v is None]
+        if missing:
+            for t, v in zip(missing, enc.encode(missing), strict=True):
+                found[t] = v
+                if len(t) <= 40:  # words and short phrases recur; long spans rarely do
+                    _WORD_VECS.put((enc.spec, t), v)
+        return np.stack([found[t] for t in texts])
 
     def sim(a: list[str], b: list[str]) -> list[list[float]]:
         return (vectors(a) @ vectors(b).T).tolist()

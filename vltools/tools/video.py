@@ -11,8 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from vltools.core import Context, InvalidInput, tool
+from vltools.core import Context, tool
 from vltools.schemas import Hit, Ranking, ToolInput
+from vltools.tools._contact_sheet import CONTACT_SHEET_HELP, check_sheet_path
 from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".gif"})
@@ -150,6 +151,9 @@ class SearchInput(ToolInput):
     collection: str = Field(min_length=1, description="Name of a video collection.")
     query: str = Field(min_length=1, max_length=20_000, description="Text describing the video wanted.")
     k: int = Field(5, ge=1, le=1000, description="Number of hits to return.")
+    contact_sheet: str | None = Field(
+        None, min_length=1, description=CONTACT_SHEET_HELP + " Each video shows its best-matching frame."
+    )
 
 
 class SearchOutput(Ranking):
@@ -158,6 +162,31 @@ class SearchOutput(Ranking):
 
     truncated: bool = Field(False, description="True when the query exceeded the text tower's context.")
     notices: list[str] = Field(default_factory=list, description="How a long query was handled (P08).")
+    contact_sheet: str | None = Field(None, description="Path of the contact sheet written, when one was asked for.")
+
+
+def _video_sheet(hits: list[Hit], target: Any, title: str, ctx: Context) -> str:
+    """Contact sheet of video hits: the frame at each hit's best time (the middle when unknown)."""
+    from vltools.core.errors import ToolError
+    from vltools.models.video import sample_frames
+    from vltools.tools._contact_sheet import render_sheet, save_sheet
+
+    cells = []
+    for h in hits:
+        try:
+            if h.time is not None:
+                frames, _, _ = sample_frames(h.path, ctx.settings, timestamps=[h.time], max_frames=1,
+                                             max_side=256)
+            else:
+                frames, _, _ = sample_frames(h.path, ctx.settings, n=1, max_side=256)
+            img = frames[0] if frames else None
+        except ToolError:  # moved or changed since indexing: an empty cell, not a failure
+            img = None
+        at = f" @{h.time:.1f}s" if h.time is not None else ""
+        cells.append((img, f"#{h.rank}  {h.score:.3f}{at}"))
+        ctx.progress(len(cells), len(hits), "contact sheet")
+    save_sheet(render_sheet(cells, title=title), target)
+    return str(target)
 
 
 @tool("video.search")
@@ -168,10 +197,12 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
     """
     import numpy as np
 
+    sheet = check_sheet_path(inp.contact_sheet, ctx.settings) if inp.contact_sheet else None
+    title = f"{inp.collection}: {inp.query}"
     coll = ctx.collection(inp.collection)
     coll.require_kind("video", "video.search")
     if not coll.count:
-        return SearchOutput(hits=[])
+        return SearchOutput(hits=[], contact_sheet=_video_sheet([], sheet, title, ctx) if sheet else None)
     backend = ctx.clip(coll.model)
     vecs, notes = backend.encode_texts_detailed([inp.query])
     found = coll.search(vecs[0], min(inp.k, coll.count))
@@ -191,5 +222,6 @@ def search(inp: SearchInput, ctx: Context) -> SearchOutput:
             best_time, meta["frame_score"] = float(times[j]), float(sims[j])
         hits.append(Hit(id=rid, path=rec.get("path") or "", time=best_time, score=float(score), rank=len(hits) + 1,
                         title=rec.get("title") or "", metadata=meta))
+    written = _video_sheet(hits, sheet, title, ctx) if sheet else None
     return SearchOutput(query=inp.query, hits=hits, truncated=notes[0] is not None,
-                        notices=backend.fit_notices([inp.query], notes, "query"))
+                        notices=backend.fit_notices([inp.query], notes, "query"), contact_sheet=written)

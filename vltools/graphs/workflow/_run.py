@@ -52,6 +52,17 @@ class _State(TypedDict, total=False):
     ran: Annotated[list[str], _concat]
 
 
+def _on_a_registry(ctx: Context | None) -> Context:
+    """``ctx`` (or a new context) running on a registry: the process one if none is set, for runs
+    started from Python rather than through ``Registry.call``."""
+    ctx = ctx or Context()
+    if ctx.registry is None:
+        from vltools.core.registry import get_registry
+
+        ctx.registry = get_registry()
+    return ctx
+
+
 def resume_hint(run_id: str) -> str:
     return f"fix the cause, then resume with `vltools run --resume {run_id}` (or graph.workflow resume={run_id!r})"
 
@@ -166,7 +177,7 @@ class WorkflowRun:
             NotFound: no such file, or no run ``resume`` in the database.
             InvalidInput: an invalid workflow, or one whose steps changed since the run started.
         """
-        ctx = ctx or Context()
+        ctx = _on_a_registry(ctx)
         db_path = Path(db) if db else default_db(ctx)
         conn = _open_db(db_path)
         try:
@@ -259,6 +270,6 @@ def run_workflow(path: str | Path | None = None, *, text: str | None = None, res
         ToolError: an invalid workflow (before anything runs), or a failing/interrupted step; then
             ``details`` has ``run_id`` and ``failed_step`` and the run can be resumed.
     """
-    ctx = ctx or Context()
+    ctx = _on_a_registry(ctx)
     run = WorkflowRun.prepare(path, text=text, resume=resume, db=db, ctx=ctx)
     return run.execute(ctx)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from vltools.core.cancel import current_should_stop
 from vltools.core.errors import BackendUnavailable, InvalidInput, Timeout
 from vltools.models.clip import _longtext as lt
 from vltools.models.clip._longtext import LongText
@@ -21,6 +22,7 @@ ShouldStop = Callable[[], bool] | None
 
 
 def _check_stop(should_stop: ShouldStop, spec: str, done: int, total: int) -> None:
+    should_stop = current_should_stop(should_stop)  # none given: the running tool call's
     if should_stop is not None and should_stop():
         raise Timeout(
             f"CLIP encoding with {spec} stopped after {done} of {total} items: the call was cancelled "

@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import difflib
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from vltools.core.cache import ModelCache
 from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound
-from vltools.core.settings import Settings
+from vltools.core.settings import Settings, check_model_allowed
 from vltools.models.clip._encode import ClipBackend
 
-# Loaded models kept per process, least recently used evicted first. A small bounded dict (not
-# vltools.core.cache, which was not on main yet when this was written; swapping is one line).
-MAX_LOADED = 3
-_CACHE: OrderedDict[tuple[str, str], ClipBackend] = OrderedDict()
-_LOCK = threading.Lock()
+# Loaded models kept per process (at most settings.max_loaded_models), least recently used evicted first.
+_CACHE: ModelCache[ClipBackend] = ModelCache("clip")
 
 SPEC_FORMS = (
     "demo, open_clip:ARCH/PRETRAINED, open_clip:local-dir:PATH, open_clip:hf-hub:ORG/REPO or open_clip:ARCH@CHECKPOINT"
@@ -73,36 +69,26 @@ def parse_spec(spec: str) -> ClipSpec:
 def get_clip(spec: str | None, settings: Settings) -> ClipBackend:
     """The cached `ClipBackend` for ``spec`` (default ``settings.clip``) on ``settings.torch_device()``.
 
-    At most `MAX_LOADED` models stay loaded; the least recently used is dropped first.
+    At most ``settings.max_loaded_models`` models stay loaded; the least recently used is dropped
+    first. A spec outside ``settings.allowed_models`` (when set) is refused before anything loads.
     """
     parsed = parse_spec(spec or settings.clip)
+    check_model_allowed(parsed.spec, settings, what="CLIP")
     if parsed.kind == "pretrained":
         _nothing_cached_precheck(parsed.arch, parsed.target)  # no open_clip/torch import (~20 s on a busy machine)
         cached_pretrained(parsed.arch, parsed.target)  # fails at once, before anything could reach the network
     device = settings.torch_device()
-    key = (parsed.spec, device)
-    with _LOCK:
-        backend = _CACHE.get(key)
-        if backend is None:
-            backend = _load(parsed, device)
-            _CACHE[key] = backend
-            while len(_CACHE) > MAX_LOADED:
-                _CACHE.popitem(last=False)
-        else:
-            _CACHE.move_to_end(key)
-        return backend
+    return _CACHE.get_or_load((parsed.spec, device), lambda: _load(parsed, device), settings.max_loaded_models)
 
 
 def clear_cache() -> None:
     """Forget loaded models (tests, memory)."""
-    with _LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def loaded_specs() -> list[tuple[str, str]]:
     """(spec, device) of the models currently loaded, least recently used first."""
-    with _LOCK:
-        return list(_CACHE)
+    return [key for key in _CACHE.keys() if isinstance(key, tuple)]
 
 
 # -- the local cache ------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ then nltk's own data path. Loaded once per process.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import warnings
@@ -21,8 +20,11 @@ _WN: Any = None
 
 def nltk_roots() -> list[Path]:
     roots = []
-    if os.environ.get("VLTOOLS_NLTK_DATA"):
-        roots.append(Path(os.environ["VLTOOLS_NLTK_DATA"]))
+    from vltools.core.settings import get_settings
+
+    extra = get_settings().nltk_data
+    if extra is not None:
+        roots.append(Path(extra).expanduser())
     roots.append(Path(sys.prefix) / "share" / "vltools" / "nltk_data")
     return roots
 

@@ -1,0 +1,1 @@
+"""The web face: ``vltools ui``, a small server-rendered app over the registry (see `app`)."""
