@@ -176,25 +176,25 @@ class ScriptedLLM(LLM):
 _INSTALLED: dict[str, LLM] = {}
 
 
-def _loader(spec: str | None, settings: Any) -> LLM:
-    """Stands in for `vltools.models.llm.get_llm` while a scripted model is installed."""
-    from vltools.models.llm import get_llm
-
-    if spec in _INSTALLED:
-        return _INSTALLED[spec]
-    return get_llm(spec, settings)
-
-
 @contextlib.contextmanager
 def installed(llm: LLM) -> Iterator[LLM]:
-    """Make every tool resolve ``llm.spec`` to ``llm`` (other specs load as usual) inside the block."""
-    from vltools.core import context
+    """Make every tool resolve ``llm.spec`` to ``llm`` (other specs load as usual) inside the block.
 
-    previous = context.BACKEND_LOADERS["llm"]
+    Tools reach LLMs through ``Context.llm``, which looks up `vltools.models.llm.get_llm` at call
+    time; that function is wrapped for the duration of the block."""
+    from vltools.models import llm as llm_module
+
+    real = llm_module.get_llm
+
+    def get_llm(spec: str | None = None, settings: Any = None) -> LLM:
+        if spec in _INSTALLED:
+            return _INSTALLED[spec]
+        return real(spec, settings)
+
     _INSTALLED[llm.spec] = llm
-    context.BACKEND_LOADERS["llm"] = f"{__name__}:_loader"
+    llm_module.get_llm = get_llm
     try:
         yield llm
     finally:
         _INSTALLED.pop(llm.spec, None)
-        context.BACKEND_LOADERS["llm"] = previous
+        llm_module.get_llm = real
