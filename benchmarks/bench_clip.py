@@ -156,7 +156,7 @@ def bench_mobileclip(n: int, settings) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="demo", help="CLIP spec for the batching benchmark")
+    ap.add_argument("--model", default="demo-shapes", help="CLIP spec for the batching benchmark (v1, as recorded)")
     ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the recorded run used 2)")
     args = ap.parse_args()

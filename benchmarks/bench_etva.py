@@ -1,6 +1,6 @@
 """ETVA (P35) vs CLIPScore on the synthetic world's videos, where the truth is known.
 
-    python benchmarks/bench_etva.py [--videos N] [--frames 8] [--model demo]
+    python benchmarks/bench_etva.py [--videos N] [--frames 8] [--model demo-shapes]
 
 For each held-out world video with a moving object, captions are composed from its labels: the true
 caption ("a red circle moves to the left") and every combination of four perturbations — wrong
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=30)
     ap.add_argument("--frames", type=int, default=8)
-    ap.add_argument("--model", default="demo")
+    ap.add_argument("--model", default="demo-shapes")  # v1: the recorded figures
     ap.add_argument("--out", default="etva_world")
     args = ap.parse_args(argv)
 
@@ -123,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     from vltools.models.video import sample_frames
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_vqa import demo_weights_hash
+    from bench_vqa import _allow, demo_weights_hash
 
     weights = demo_weights_hash()
     rng = np.random.default_rng(0)
     tmp = Path(tempfile.mkdtemp(prefix="bench_etva_", dir="/tmp"))
+    _allow(str(tmp))  # only VLTOOLS_HOME is an allowed root by default
     t_start = time.time()
     videos = world_videos(args.videos, tmp)
     rows = []

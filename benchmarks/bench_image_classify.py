@@ -11,7 +11,7 @@ Retrieval indexes held-out world scenes with ``image.index`` and queries them wi
 top-1 precision for queries with synonyms never used in training ("crimson", "ring", "box", ...)
 against chance.
 
-    .venv/bin/python benchmarks/bench_image_classify.py [--model demo] [--world 880] [--retrieval 500]
+    .venv/bin/python benchmarks/bench_image_classify.py [--model demo-shapes] [--world 880] [--retrieval 500]
 
 Writes benchmarks/results/bench_image_classify.json and .md.
 """
@@ -174,7 +174,7 @@ def retrieval(n: int, folder: Path, single_paths: list[str], single_truth, model
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="demo")
+    ap.add_argument("--model", default="demo-shapes")  # v1: the recorded figures
     ap.add_argument("--world", type=int, default=880, help="held-out single-object world scenes")
     ap.add_argument("--evqa", type=int, default=0, help="easy-VQA test images (0 = all with colour and shape)")
     ap.add_argument("--retrieval", type=int, default=500, help="held-out world scenes to search")

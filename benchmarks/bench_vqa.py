@@ -45,10 +45,19 @@ def qtype(question: str) -> str:
     return "yes/no"
 
 
+def _allow(folder: str) -> None:
+    """Add ``folder`` to VLTOOLS_EXTRA_ROOTS for this process."""
+    from vltools.core.settings import reset_settings
+
+    extra = json.loads(os.environ.get("VLTOOLS_EXTRA_ROOTS") or "[]")
+    os.environ["VLTOOLS_EXTRA_ROOTS"] = json.dumps([*extra, folder])
+    reset_settings()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0, help="use every k-th question so that about N are asked (0: all)")
-    ap.add_argument("--model", default="demo")
+    ap.add_argument("--model", default="demo-shapes")  # v1: the recorded figures
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", default="vqa_easy_vqa")
     args = ap.parse_args(argv)
@@ -62,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     answers = easy_vqa.get_answers()
     qs, ans, ids = easy_vqa.get_test_questions()
     paths = easy_vqa.get_test_image_paths()
+    # Only VLTOOLS_HOME is an allowed root by default: let the tools read the dataset's images.
+    _allow(str(Path(next(iter(paths.values()) if isinstance(paths, dict) else paths[0])).parent))
     order = list(range(len(qs)))
     if args.limit and args.limit < len(qs):
         step = len(qs) / args.limit
@@ -124,7 +135,7 @@ def _report(args, qs, order, correct, total, seconds, errors, overall_major, by_
         "partial": partial,
         "by_type_counts": dict(total),
         "model": args.model,
-        "demo_weights_sha256_16": weights if args.model == "demo" else None,
+        "demo_weights_sha256_16": weights if args.model == "demo-shapes" else None,
         "accuracy": table,
         "majority_answers": {"overall": overall_major, **by_type_major},
         "seconds_per_question": {v: round(seconds[v] / max(1, n), 4) for v in variants},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -24,6 +26,13 @@ def vltools_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every test session gets its own VLTOOLS_HOME (model caches stay in the user's home)."""
     home = tmp_path_factory.mktemp("vltools_home")
     os.environ["VLTOOLS_HOME"] = str(home)
+    # Only VLTOOLS_HOME is allowed by default; tests read their own temp folders and the shared data.
+    # (ALLOWED, not EXTRA: a test's own Settings(allowed_roots=...) then replaces these.)
+    roots = [str(tmp_path_factory.getbasetemp()), str(SHARED)]
+    easy_vqa = importlib.util.find_spec("easy_vqa")  # its test images ship inside the package
+    if easy_vqa is not None and easy_vqa.submodule_search_locations:
+        roots.append(str(Path(next(iter(easy_vqa.submodule_search_locations))) / "data"))
+    os.environ["VLTOOLS_ALLOWED_ROOTS"] = json.dumps(roots)
     from vltools.core.settings import reset_settings
 
     reset_settings()

@@ -145,15 +145,31 @@ def _read_input(args: argparse.Namespace) -> Any:
         return {}
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise InvalidInput(f"{where} nests too deeply", hint="flatten the input") from None
     except json.JSONDecodeError as err:
         raise InvalidInput(f"{where} is not valid JSON: {err}", hint="quote the JSON in single quotes") from None
+
+
+def _interactive_settings() -> Any:
+    """The settings plus the working directory as an allowed root: someone at a shell calling one
+    tool means the files around them (``vltools serve`` never adds it)."""
+    from pathlib import Path
+
+    from vltools.core.settings import get_settings
+
+    s = get_settings()
+    return s.model_copy(update={"extra_roots": [*s.extra_roots, Path.cwd()]})
 
 
 def cmd_call(args: argparse.Namespace) -> int:
     inp = _read_input(args)
     bar = _TqdmProgress(args.name)
     try:
-        out = _registry(args).call(args.name, inp, progress=bar, timeout=args.timeout)
+        from vltools.core.context import Context
+
+        ctx = Context(progress=bar, settings=_interactive_settings())
+        out = _registry(args).call(args.name, inp, ctx=ctx, timeout=args.timeout)
     finally:
         bar.close()
     _print_json(out.model_dump(mode="json"))

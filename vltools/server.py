@@ -19,7 +19,9 @@
 - stdio: the protocol owns the real stdout; file descriptor 1 and ``sys.stdout`` are pointed at
   stderr for everything else, so stray prints (from tools or libraries, Python or C) never
   corrupt the stream.
-- HTTP: binds 127.0.0.1 by default. Bound to any non-loopback address it refuses to start
+- HTTP: sessions are capped (``VLTOOLS_MAX_MCP_SESSIONS``, 503 beyond) and closed after
+  ``VLTOOLS_MCP_SESSION_IDLE_S`` seconds without a request.
+  Binds 127.0.0.1 by default. Bound to any non-loopback address it refuses to start
   without ``VLTOOLS_HTTP_TOKEN`` and answers 401 to requests without
   ``Authorization: Bearer <token>``.
 
@@ -351,7 +353,15 @@ def build_http_app(*, host: str = "127.0.0.1", token: str | None = None, registr
         )
     else:  # reachable from elsewhere: the bearer token is the guard
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    manager = StreamableHTTPSessionManager(app=server, security_settings=security)
+    settings = get_settings()
+    # Abandoned sessions must not pile up: at most max_mcp_sessions open (a new one beyond that gets
+    # 503 until one ends), and a session with no request in flight for mcp_session_idle_s is closed.
+    manager = StreamableHTTPSessionManager(
+        app=server,
+        security_settings=security,
+        max_sessions=settings.max_mcp_sessions,
+        session_idle_timeout=settings.mcp_session_idle_s,
+    )
 
     class Endpoint:  # a class instance, so Starlette routes every method to it as a raw ASGI app
         async def __call__(self, scope: dict, receive: Any, send: Any) -> None:

@@ -29,6 +29,27 @@ def loop_notes():
             pass
 
 
+@pytest.fixture(autouse=True)
+def _endpoints(monkeypatch):
+    """openai: specs name operator-configured endpoints; each test names its stub server 'stub'."""
+    from vltools.core.settings import reset_settings
+
+    monkeypatch.setenv("VLTOOLS_LLM_ENDPOINTS", "{}")  # recorded, so undo() removes what _spec sets
+    yield
+    monkeypatch.undo()
+    reset_settings()
+
+
+def _spec(stub: StubChatServer) -> str:
+    import os
+
+    from vltools.core.settings import reset_settings
+
+    os.environ["VLTOOLS_LLM_ENDPOINTS"] = json.dumps({"stub": {"base_url": stub.base_url}})
+    reset_settings()
+    return "openai:stub#stub-model"
+
+
 def _exists(name: str) -> bool:
     return name in [c.name for c in vltools.call("collection.list", {}).collections]
 
@@ -38,7 +59,7 @@ def test_guard_stops_a_destructive_call_and_the_rest_runs(loop_notes):
                ("retrieve_bm25", {"collection": loop_notes, "query": "sea ice"})],
               "Searched; I did not delete loop_scratch."]
     with StubChatServer(script) as stub:
-        out = run_tool_loop(f"openai:{stub.base_url}#stub-model", "clean up loop_scratch and search loop_notes for ice",
+        out = run_tool_loop(_spec(stub), "clean up loop_scratch and search loop_notes for ice",
                             ["collection.delete", "retrieve.bm25", "agent.ask"])
         sent_back = stub.tool_messages(1)
         tools_offered = [t["function"]["name"] for t in stub.requests[0]["tools"]]
@@ -55,7 +76,7 @@ def test_guard_stops_a_destructive_call_and_the_rest_runs(loop_notes):
 def test_with_confirm_the_destructive_call_runs(loop_notes):
     script = [[("collection_delete", {"collection": "loop_scratch"})], "Deleted."]
     with StubChatServer(script) as stub:
-        out = run_tool_loop(f"openai:{stub.base_url}#stub-model", "delete loop_scratch", ["collection.delete"],
+        out = run_tool_loop(_spec(stub), "delete loop_scratch", ["collection.delete"],
                             confirm=True)
     assert not _exists("loop_scratch") and out["refused"] == [] and out["calls"][0][0] == "collection.delete"
 
@@ -66,7 +87,7 @@ def test_guard_stops_writes_into_an_input_folder(loop_notes, tmp_path):
     (src / "mine.png").write_bytes(b"not really a png")
     script = [[("world_generate", {"out_dir": str(src), "images": 3, "videos": 0})], "ok"]
     with StubChatServer(script) as stub:
-        out = run_tool_loop(f"openai:{stub.base_url}#stub-model",
+        out = run_tool_loop(_spec(stub),
                             f"put every picture in {src} into the shapes collection", ["world.generate", "image.index"])
         content = stub.tool_messages(1)[0]["content"]
     assert sorted(p.name for p in src.iterdir()) == ["mine.png"], "world.generate wrote into the user's folder"
@@ -76,7 +97,7 @@ def test_guard_stops_writes_into_an_input_folder(loop_notes, tmp_path):
 def test_tool_errors_reach_the_model(loop_notes):
     script = [[("retrieve_bm25", {"collection": "missing_coll", "query": "x"})], "That collection does not exist."]
     with StubChatServer(script) as stub:
-        out = run_tool_loop(f"openai:{stub.base_url}#stub-model", "search missing_coll for x", ["retrieve.bm25"])
+        out = run_tool_loop(_spec(stub), "search missing_coll for x", ["retrieve.bm25"])
         msg = stub.tool_messages(1)[0]
     assert "missing_coll" in msg["content"] and out["refused"] == []
     assert json.dumps(stub.requests[0]["messages"][-1]).find("search missing_coll") > 0

@@ -232,14 +232,22 @@ def test_multi_step_plan_feeds_each_step(world):
     assert dry.needs_confirmation and not any(s.ran for s in dry.plan)  # nothing runs before a refused step
 
 
-def test_agent_ask_with_a_tool_calling_llm_is_guarded(spy):
+def test_agent_ask_with_a_tool_calling_llm_is_guarded(spy, monkeypatch):
     from tests.agents.openai_stub import StubChatServer
+    from vltools.core.settings import reset_settings
 
     vltools.call("collection.create", {"name": "victim", "text_model": "none", "exist_ok": True})
     script = [[("collection_delete", {"collection": "victim"})], "I was not allowed to delete it."]
     with StubChatServer(script) as stub:
-        out = vltools.call("agent.ask", {"request": "delete the victim collection",
-                                         "llm": f"openai:{stub.base_url}#stub-model"})
+        # openai: specs name operator-configured endpoints (a raw URL in a call is refused)
+        monkeypatch.setenv("VLTOOLS_LLM_ENDPOINTS", json.dumps({"stub": {"base_url": stub.base_url}}))
+        reset_settings()
+        try:
+            out = vltools.call("agent.ask", {"request": "delete the victim collection",
+                                             "llm": "openai:stub#stub-model"})
+        finally:
+            monkeypatch.undo()
+            reset_settings()
         offered = [t["function"]["name"] for t in stub.requests[0]["tools"]]
     assert "collection_delete" in offered and "agent_ask" not in offered
     assert "collection.delete" not in spy and out.plan == [] and "refused" in out.reason

@@ -64,7 +64,9 @@ def test_collection_kind_is_checked_and_missing_fields_give_questions():
 
 def test_counts_by_the_word_they_count_and_the_output_folder(tmp_path):
     f = run("world.generate", f"make me 12 images and 2 videos of shapes in {tmp_path}/out")
-    assert f.input == {"out_dir": f"{tmp_path}/out", "images": 12, "videos": 2} and f.targets == {"out_dir": "folder"}
+    # "of shapes" names the world's theme (world.generate gained `theme` with the objects world)
+    want = {"out_dir": f"{tmp_path}/out", "images": 12, "videos": 2, "theme": "shapes"}
+    assert f.input == want and f.targets == {"out_dir": "folder"}
     f = run("world.generate", f"put every picture in {tmp_path} into the shapes collection")
     assert f.missing == ["out_dir"] and "out_dir" not in f.input  # a source folder is never the output
 

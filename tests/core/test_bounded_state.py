@@ -133,8 +133,8 @@ def test_llm_cache_is_bounded_by_the_setting():
     from vltools.models import llm
 
     llm.clear_cache()
-    s = Settings(max_loaded_models=2)
-    specs = [f"openai:http://127.0.0.1:9/v1#m{i}" for i in range(4)]  # constructing a client sends nothing
+    s = Settings(max_loaded_models=2, llm_endpoints={"dead": {"base_url": "http://127.0.0.1:9/v1"}})
+    specs = [f"openai:dead#m{i}" for i in range(4)]  # constructing a client sends nothing
     backends = [llm.get_llm(spec, s) for spec in specs]
     assert [spec for spec, _ in llm.loaded()] == specs[2:]
     assert llm.get_llm(specs[3], s) is backends[3]

@@ -70,5 +70,8 @@ def test_instances_satisfy_the_runtime_checkable_protocols():
             return 4
 
     assert isinstance(TextEncoder("fake", FakeST(), "cpu"), protocols.TextEncoder)
-    assert isinstance(get_llm("openai:http://127.0.0.1:9/v1#m"), protocols.LLM)
+    from vltools.core.settings import Settings
+
+    dead = Settings(llm_endpoints={"dead": {"base_url": "http://127.0.0.1:9/v1"}})
+    assert isinstance(get_llm("openai:dead#m", dead), protocols.LLM)
     assert not isinstance(object(), protocols.LLM)

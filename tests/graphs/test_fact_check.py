@@ -30,9 +30,11 @@ def climate_collection(shared_data):
 
 
 def test_split_support_is_verified_in_two_hops(climate_collection):
+    """The rules' proof pools the sentences: each covers part of the claim (the learnt model, judging one
+    sentence at a time, accepts sentence A alone: see test_the_model_path_records_hops)."""
     notes = []
     out = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
-                                            "per_hop": 1, "max_hops": 3},
+                                            "per_hop": 1, "max_hops": 3, "operator_model": False},
                        progress=lambda d, t, n: notes.append(n))
     assert out.verdict == "SUPPORTS"
     assert out.hops == 2  # stopped as soon as the proof was decisive
@@ -41,8 +43,11 @@ def test_split_support_is_verified_in_two_hops(climate_collection):
     assert len(out.queries) == 2 and out.queries[1] != out.queries[0]  # hop 2 conditioned on hop 1's evidence
     assert out.proof and out.states[-1] == "SUPPORTS"
     assert any(n.startswith("retrieve") for n in notes) and any(n.startswith("prove") for n in notes)
+    parts = {p.claim_span: out.evidence[p.evidence_index].doc_id for p in out.parts if p.evidence_index is not None}
+    assert parts["Plants"] == B and parts["greenhouse"] == A  # which sentence covered which part
+    assert out.hop_log[1].query != BRIDGE_CLAIM and "Carbon dioxide" in out.hop_log[1].query  # uncovered + bridge
     one = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
-                                            "per_hop": 1, "max_hops": 1})
+                                            "per_hop": 1, "max_hops": 1, "operator_model": False})
     assert one.verdict == "NOT ENOUGH INFO" and one.hops == 1 and one.uncovered  # one hop is not enough
 
 
@@ -91,8 +96,15 @@ def test_graph_streams_node_progress_to_langgraph_custom_stream():
 
     state = {"claim": "Plants need carbon dioxide.", "max_hops": 1, "params": {"llm": None},
              "evidence": [{"doc_id": "given:0", "text": "Plants require carbon dioxide.", "hop": 0, "score": 0.0}]}
-    events = list(build_graph().stream(state, {"configurable": {"vltools_ctx": Context()}}, stream_mode="custom"))
+    from vltools.core.registry import get_registry
+
+    ctx = Context(registry=get_registry())  # nested tool calls run on the registry (core: Context.registry)
+    events = list(build_graph().stream(state, {"configurable": {"vltools_ctx": ctx}}, stream_mode="custom"))
     assert [e["node"] for e in events] == ["prove"]
+    final = build_graph().invoke(state, {"configurable": {"vltools_ctx": ctx}})  # the LangGraph state itself
+    assert final["proof"]["verdict"] == final["proof"]["states"][-1]
+    assert final["proof"]["proof"] and all(p["origin"] for p in final["proof"]["proof"])
+    assert final["proof"]["parts"]
 
 
 def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
@@ -110,7 +122,7 @@ def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
             out = {}
             for name, args in [
                 ("graph_fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
-                                      "per_hop": 1, "max_hops": 3}),
+                                      "per_hop": 1, "max_hops": 3, "operator_model": False}),
                 ("agent_ask", {"request": "fact-check this claim against my climate collection: "
                                "the sea level is rising", "execute": False}),
                 ("graph_fact_check", {"claim": "", "collection": climate_collection}),
@@ -126,6 +138,8 @@ def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
     out = anyio.run(run)
     fc, bad = out["graph_fact_check"]
     assert not fc.isError and fc.structuredContent["verdict"] == "SUPPORTS" and fc.structuredContent["hops"] == 2
+    assert [h["hop"] for h in fc.structuredContent["hop_log"]] == [1, 2]  # the hop log comes back over MCP
+    assert {s["origin"] for s in fc.structuredContent["proof"]} <= {"wordnet", "rule", "embedding"}
     assert got["graph_fact_check"]  # node progress reached the client
     ask = out["agent_ask"][0]
     assert not ask.isError and "graph.fact_check" in [c["tool"] for c in ask.structuredContent["choice"][:3]]
@@ -143,3 +157,31 @@ def test_llm_reaches_the_reranker_of_evidence_selection(climate_collection):
     pointwise = [c for c in llm.calls if c[0] == "next_token" and c[2]["candidates"] == ["Yes", "No"]]
     assert pointwise, llm.calls
     assert out.evidence and out.hops == 1
+
+
+def test_example_workflow_2013_claim_is_not_supported_and_hops_are_logged(shared_data):
+    """The shipped example (examples/fact_check_claims.yaml): its corpus says the 2030s, mid-century, 2016 ± 3."""
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[2] / "examples" / "data" / "climate_corpus.jsonl"
+    docs = [json.loads(line) for line in corpus.open()]
+    vltools.call("collection.create", {"name": "cf_example_test", "text_model": "none", "exist_ok": True})
+    vltools.call("collection.add", {"collection": "cf_example_test", "documents": docs, "upsert": True})
+    out = vltools.call("graph.fact_check", {
+        "claim": "Scientists project that the Arctic will be ice-free in the summer of 2013.",
+        "collection": "cf_example_test", "max_hops": 2})
+    assert out.verdict != "SUPPORTS"
+    assert [h.hop for h in out.hop_log] == list(range(1, out.hops + 1))
+    assert [h.query for h in out.hop_log] == out.queries
+    for h in out.hop_log:
+        assert set(h.used) <= set(h.retrieved)
+        assert set(h.used) == {e.doc_id for e in out.evidence if e.hop == h.hop}
+
+
+def test_the_model_path_records_hops(climate_collection):
+    out = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
+                                            "per_hop": 1, "max_hops": 3})
+    assert out.decided_by in ("model", "rules") and out.sentences
+    assert len(out.sentences) == len(out.evidence)
+    assert out.hop_log and out.hop_log[0].query == BRIDGE_CLAIM and out.hop_log[0].used == [A]
+    assert out.states[-1] == out.verdict

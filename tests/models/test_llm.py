@@ -38,22 +38,32 @@ def test_spec_parsing_and_unknown_specs():
     assert parse_spec("smollm2") == ("smollm2", "", "")
     assert parse_spec("hf:/models/x") == ("hf", "/models/x", "")
     assert parse_spec("openai:http://127.0.0.1:8000/v1/#m") == ("openai", "http://127.0.0.1:8000/v1", "m")
-    for bad in ("gpt-4", "openai:127.0.0.1#m", "openai:http://x/v1", "hf:"):
+    assert parse_spec("openai:local#m") == ("openai", "local", "m")
+    for bad in ("gpt-4", "openai:http://x/v1", "hf:", "openai:a b#m"):
         with pytest.raises(InvalidInput) as exc:
             get_llm(bad)
-        assert "openai:BASE_URL#MODEL" in exc.value.render() or "openai:http" in exc.value.render()
+        assert "openai:ENDPOINT#MODEL" in exc.value.render() or "openai:local" in exc.value.render()
+    with pytest.raises(InvalidInput, match="no LLM endpoint named '127.0.0.1'"):
+        get_llm("openai:127.0.0.1#m")
 
 
-def test_openai_backend_lacks_attentions_and_reports_unreachable_server():
+def test_openai_backend_lacks_attentions_and_reports_unreachable_server(monkeypatch):
+    from vltools.core.settings import reset_settings
     from vltools.models.llm import get_llm
 
-    remote = get_llm("openai:http://127.0.0.1:9/v1#nothing")
-    assert remote.capabilities == {"generate", "next_token_logits"}
-    with pytest.raises(Unsupported) as exc:
-        remote.attentions(["a", "b"], source=1)
-    assert "smollm2" in exc.value.hint and "hf:" in exc.value.hint
-    with pytest.raises(BackendUnavailable):
-        remote.generate(FRANCE, max_tokens=4)
+    monkeypatch.setenv("VLTOOLS_LLM_ENDPOINTS", '{"dead": {"base_url": "http://127.0.0.1:9/v1"}}')
+    reset_settings()
+    try:
+        remote = get_llm("openai:dead#nothing")
+        assert remote.capabilities == {"generate", "next_token_logits"}
+        with pytest.raises(Unsupported) as exc:
+            remote.attentions(["a", "b"], source=1)
+        assert "smollm2" in exc.value.hint and "hf:" in exc.value.hint
+        with pytest.raises(BackendUnavailable):
+            remote.generate(FRANCE, max_tokens=4)
+    finally:
+        monkeypatch.delenv("VLTOOLS_LLM_ENDPOINTS")
+        reset_settings()
 
 
 @pytest.mark.heavy
@@ -108,4 +118,4 @@ def test_dequantised_cache_loads_as_hf_path(llm):
     assert other is not llm and other.capabilities == llm.capabilities
     assert other.generate(FRANCE, max_tokens=12) == llm.generate(FRANCE, max_tokens=12)
     with pytest.raises(NotFound):
-        get_llm("hf:/nonexistent/model-folder")
+        get_llm(f"hf:{get_settings().home}/nonexistent-model-folder")

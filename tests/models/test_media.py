@@ -129,7 +129,7 @@ def test_expand_paths(root, settings):
     assert [p.name for p in got] == ["a.jpg", "b.png", "c.png"]
     got = expand_paths([str(root / "*.png"), str(root / "b.png"), str(root / "readme.txt")], settings)
     assert [p.name for p in got] == ["b.png", "readme.txt"]  # de-duplicated; a named file is kept
-    with pytest.raises(NotFound, match="no files match"):
+    with pytest.raises(NotFound, match="no files under the allowed roots match"):
         expand_paths([str(root / "*.webp")], settings)
     with pytest.raises(InvalidInput, match="URLs are not fetched"):
         expand_paths(["https://example.com/*.png"], settings)

@@ -169,3 +169,81 @@ def test_plan_times_modes(carphone, settings):
     times, notice = plan_times(info, timestamps=[-1.0, 99.0])
     assert notice and "clipped" in notice
     assert 0.0 <= times[0] and times[-1] <= info.duration
+
+
+def write_declared_duration_mkv(path: Path, seconds: float) -> Path:
+    """The issue's repro: a one-frame Matroska file (a few hundred bytes) whose Segment Info declares
+    ``seconds`` of duration (the EBML Duration float, in milliseconds, patched after writing)."""
+    import struct
+
+    import av
+
+    with av.open(str(path), "w", format="matroska") as c:
+        s = c.add_stream("mpeg4", rate=1)
+        s.height, s.width = 16, 16
+        s.pix_fmt = "yuv420p"
+        for pkt in s.encode(av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")):
+            c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    data = bytearray(path.read_bytes())
+    i = data.find(b"\x44\x89")  # EBML id of Segment Info / Duration
+    assert i > 0 and data[i + 2] in (0x84, 0x88), "unexpected Matroska layout"
+    if data[i + 2] == 0x88:
+        data[i + 3 : i + 11] = struct.pack(">d", seconds * 1000)
+    else:
+        data[i + 3 : i + 7] = struct.pack(">f", seconds * 1000)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_tiny_mkv_declaring_1e9_seconds_is_refused_without_allocating(tmp_path):
+    import tracemalloc
+
+    import vltools
+
+    path = write_declared_duration_mkv(tmp_path / "bomb.mkv", 1e9)
+    assert path.stat().st_size < 2000
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooLarge, match="declares a duration of 1e\\+09 s"):
+            vltools.call("video.embed", {"video": str(path), "fps": 60, "max_frames": 8})
+        with pytest.raises(TooLarge):
+            sample_frames(path, get_settings(), fps=60.0, max_frames=8)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+
+
+def test_long_declared_duration_under_the_cap_is_planned_directly(tmp_path):
+    """With the cap raised, the 1e9 s file is sampled: 8 times computed directly (6e10 never built)."""
+    import tracemalloc
+
+    path = write_declared_duration_mkv(tmp_path / "long.mkv", 1e9)
+    roomy = get_settings().model_copy(update={"max_video_seconds": 1e8})
+    info = probe_video(path, roomy)
+    assert info.duration == pytest.approx(1e9)
+    tracemalloc.start()
+    try:
+        times, notice = plan_times(info, fps=60.0, max_frames=8)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(times) == 8 and times == sorted(times) and times[-1] > 9e8
+    assert "asked for 60000000000 frames" in notice and peak < 2**20
+    frames, got, notice = sample_frames(path, roomy, fps=60.0, max_frames=8)
+    assert 1 <= len(frames) <= 8 and "bounded" in notice
+
+
+def test_plan_times_never_materialises_large_requests():
+    from vltools.models.video import VideoInfo
+
+    info = VideoInfo("x.mp4", duration=3.6e6, fps=1e6, frames=0, width=16, height=16, codec="h264", has_audio=False)
+    for kw in ({"fps": 1e6}, {"n": 10**12}, {"timestamps": [1.0, 2.0], "window": 5.0, "per_timestamp": 10**9}):
+        times, notice = plan_times(info, max_frames=16, **kw)
+        assert 1 <= len(times) <= 16 and notice and "bounded" in notice
+    for bad in ({"timestamps": [float("nan")]}, {"fps": float("nan")}, {"timestamps": [1.0], "window": float("inf"),
+                                                                          "per_timestamp": 3}):
+        with pytest.raises(InvalidInput):
+            plan_times(info, **bad)

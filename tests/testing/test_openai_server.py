@@ -42,10 +42,11 @@ def served():
 
 
 def test_raw_next_token_and_chat_go_through_complete(served):
+    from vltools.core.endpoints import Endpoint
     from vltools.models._llm_openai import OpenAILLM
 
     llm, url = served
-    client = OpenAILLM(url, "scripted", spec=f"openai:{url}#scripted")
+    client = OpenAILLM(Endpoint("scripted", url), "scripted", spec="openai:scripted#scripted")
     lp = client.next_token_logits("The capital of France is", [" Paris", " London", " Rome"])
     assert lp[" Paris"] == pytest.approx(-0.1) and lp[" London"] == pytest.approx(-4.0)
     assert lp[" Rome"] < lp[" London"]  # outside the top list: below the smallest returned logprob

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -28,8 +30,9 @@ def root(tmp_path):
 
 
 @pytest.fixture
-def settings(root, tmp_path):
-    return Settings(allowed_roots=[root], home=tmp_path / "home", device="cpu")
+def settings(root, tmp_path, spec):
+    model_dir = Path(spec.split("local-dir:", 1)[1])  # model folders are read from VLTOOLS_MODEL_DIRS
+    return Settings(allowed_roots=[root], model_dirs=[model_dir], home=tmp_path / "home", device="cpu")
 
 
 def call(name, inp, settings):

@@ -50,7 +50,8 @@ def test_zero_shot_classification_of_held_out_scenes(world, settings):
     from vltools.world import vocab
 
     labels = [f"{c} {s}" for c in vocab.COLOUR_NAMES for s in vocab.SHAPES]  # 88 classes, chance 1.1%
-    out = call("image.classify", {"images": [p for p, _, _ in world], "labels": labels, "clip": "demo"}, settings)
+    inp = {"images": [p for p, _, _ in world], "labels": labels, "clip": "demo-shapes"}  # v1: the shapes model
+    out = call("image.classify", inp, settings)
     right = [r.label == f"{c} {s}" for r, (_, c, s) in zip(out.results, world, strict=True)]
     assert np.mean(right) >= 0.75, [(r.label, c, s) for r, (_, c, s) in zip(out.results, world, strict=True)]
     for r in out.results:
@@ -61,7 +62,7 @@ def test_text_to_image_and_image_to_image_search(world, settings):
     from pathlib import Path
 
     call("image.index", {"collection": "w", "paths": [str(Path(world[0][0]).parent)], "create": True,
-                         "clip": "demo"}, settings)
+                         "clip": "demo-shapes"}, settings)
     hits_right = 0
     for _path, colour, shape in world:
         hits = call("image.search", {"collection": "w", "query": f"a {colour} {shape}", "k": 1}, settings).hits
@@ -82,7 +83,7 @@ def test_clip_score_prefers_the_right_caption(world, settings):
         other = next(s for s in ("circle", "square", "triangle", "star") if s != shape)
         pairs.append({"image": path, "text": f"a {colour} {shape}"})
         wrong.append({"image": path, "text": f"a {colour} {other}"})
-    out = call("clip.score", {"pairs": pairs + wrong, "clip": "demo"}, settings)
+    out = call("clip.score", {"pairs": pairs + wrong, "clip": "demo-shapes"}, settings)
     n = len(world)
     better = sum(out.scores[i] > out.scores[n + i] for i in range(n))
     assert better / n >= 0.8

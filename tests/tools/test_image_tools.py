@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,8 +33,9 @@ def root(tmp_path):
 
 
 @pytest.fixture
-def settings(root, tmp_path):
-    return Settings(allowed_roots=[root], home=tmp_path / "home", device="cpu")
+def settings(root, tmp_path, spec):
+    model_dir = Path(spec.split("local-dir:", 1)[1])
+    return Settings(allowed_roots=[root], model_dirs=[model_dir], home=tmp_path / "home", device="cpu")
 
 
 def call(name, inp, settings):
@@ -222,6 +224,7 @@ def test_cli_call_image_classify(root, spec, run_cli, monkeypatch, tmp_path):
 
     (p,) = make_images(root, 1)
     monkeypatch.setenv("VLTOOLS_ALLOWED_ROOTS", json.dumps([str(root)]))
+    monkeypatch.setenv("VLTOOLS_MODEL_DIRS", json.dumps([spec.split("local-dir:", 1)[1]]))
     monkeypatch.setenv("VLTOOLS_DEVICE", "cpu")
     reset_settings()
     try:

@@ -4,6 +4,7 @@ against it, and rerank.icr on an openai: spec fails with `unsupported`. Also its
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,13 +34,24 @@ def served():
     use_persistent_model_cache()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    from vltools.core.settings import reset_settings
     from vltools.models.llm import get_llm
     from vltools.testing.openai_server import serve_in_thread
 
     local = get_llm("smollm2")
     server = serve_in_thread(local, name="smollm2")
     port = server.server_address[1]
-    yield local, f"openai:http://127.0.0.1:{port}/v1#smollm2", f"http://127.0.0.1:{port}/v1"
+    url = f"http://127.0.0.1:{port}/v1"
+    # The operator names the endpoint; calls pick it by name (a raw URL in a call is refused).
+    old = os.environ.get("VLTOOLS_LLM_ENDPOINTS")
+    os.environ["VLTOOLS_LLM_ENDPOINTS"] = json.dumps({"local": {"base_url": url}})
+    reset_settings()
+    yield local, "openai:local#smollm2", url
+    if old is None:
+        os.environ.pop("VLTOOLS_LLM_ENDPOINTS", None)
+    else:
+        os.environ["VLTOOLS_LLM_ENDPOINTS"] = old
+    reset_settings()
     server.shutdown()
     server.server_close()
     torch.set_num_threads(threads)

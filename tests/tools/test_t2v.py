@@ -156,11 +156,11 @@ def test_etva_on_a_world_video_prefers_the_true_caption(tmp_path, run_cli):
     assert (ob["colour"], ob["shape"], ev["from"], ev["to"]) == ("pink", "heart", "bottom left", "bottom right")
     path = write_video(v.frames, tmp_path / "world.mp4", fps=v.fps)
     code, out, err = run_cli("call", "t2v.etva", "--json", json.dumps(
-        {"video": str(path), "prompt": "a pink heart moves to the right", "clip": "demo", "frames": 6}))
+        {"video": str(path), "prompt": "a pink heart moves to the right", "clip": "demo-shapes", "frames": 6}))
     assert code == 0, err
     true = json.loads(out)
     assert [q["answer"] for q in true["questions"]] == ["yes", "yes", "yes"] and true["score"] == 1.0
     assert all(q["evidence_frames"] for q in true["questions"])
     for wrong in ("a blue heart moves to the right", "a pink heart moves to the left"):
-        res = vltools.call("t2v.etva", {"video": str(path), "prompt": wrong, "clip": "demo", "frames": 6})
+        res = vltools.call("t2v.etva", {"video": str(path), "prompt": wrong, "clip": "demo-shapes", "frames": 6})
         assert res.score < true["score"], (wrong, [(q.question, q.answer) for q in res.questions])

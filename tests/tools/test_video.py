@@ -114,7 +114,7 @@ def test_demo_text_to_video_search_on_world_videos(tmp_path):
         paths[f"a {ob['colour']} {ob['shape']}"] = write_video(v.frames, tmp_path / f"w{seed}.mp4", fps=v.fps)
     assert set(paths) == {"a purple heart", "a green square", "a blue circle"}
     vltools.call("video.index", {"collection": "world_vids", "paths": [str(tmp_path / "*.mp4")], "create": True,
-                                 "clip": "demo", "frames": 6})
+                                 "clip": "demo-shapes", "frames": 6})
     for query, path in paths.items():
         hits = vltools.call("video.search", {"collection": "world_vids", "query": query, "k": 3}).hits
         assert hits[0].path == str(path), (query, [h.path for h in hits])

@@ -128,7 +128,7 @@ def test_demo_answers_easy_vqa_test_questions(easy_vqa_items):
     right = 0
     for path, question, truth in sample:
         out = vltools.call("vqa.zero_shot", {"image": path, "question": question, "candidates": answers,
-                                             "clip": "demo"})
+                                             "clip": "demo-shapes"})
         right += out.answer == truth
     majority = sum(truth == "yes" for _, _, truth in sample)
     assert right >= 16 and right > majority + 4, (right, majority)
@@ -155,7 +155,7 @@ def moving_world_video(tmp_path_factory):
 def test_demo_temporal_question_on_a_world_video(moving_world_video, run_cli):
     path, colour, shape = moving_world_video
     def ask(question):
-        return vltools.call("vqa.zero_shot", {"video": str(path), "question": question, "clip": "demo"})
+        return vltools.call("vqa.zero_shot", {"video": str(path), "question": question, "clip": "demo-shapes"})
 
     right = ask(f"does the {colour} {shape} move to the right?")
     left = ask(f"does the {colour} {shape} move to the left?")
@@ -163,6 +163,6 @@ def test_demo_temporal_question_on_a_world_video(moving_world_video, run_cli):
     xs = [f.location[0] for f in right.frames]
     assert xs[-1] > xs[0]  # located further right at the end than at the start
     code, out, err = run_cli("call", "vqa.zero_shot", "--json", json.dumps(
-        {"video": str(path), "question": f"what colour is the {shape}?", "clip": "demo"}))
+        {"video": str(path), "question": f"what colour is the {shape}?", "clip": "demo-shapes"}))
     assert code == 0, err
     assert json.loads(out)["answer"] == colour

@@ -1,6 +1,6 @@
 """The tool-calling agent: a LangGraph loop (model → guard → tools → model ...) over registry tools.
 
-Works with any LangChain chat model that supports ``bind_tools``; ``openai:BASE_URL#MODEL``
+Works with any LangChain chat model that supports ``bind_tools``; ``openai:ENDPOINT#MODEL``
 builds a ``ChatOpenAI`` (install extra ``agent``: ``langchain-openai``). Every tool call the
 model makes passes the ``guard`` node first (`vltools.agents.safety.check_call`): a destructive
 call without ``confirm``, a write outside what the request named, or a call to an agent is not
@@ -20,19 +20,21 @@ SYSTEM = ("You are vltools' agent. Use the tools to do what the user asks; call 
 
 
 def chat_model_from_spec(spec: str) -> Any:
-    """``openai:BASE_URL#MODEL`` → a LangChain ``ChatOpenAI``."""
+    """``openai:ENDPOINT#MODEL`` → a LangChain ``ChatOpenAI`` on an operator-configured endpoint."""
     if not spec.startswith("openai:") or "#" not in spec:
-        raise InvalidInput(f"unknown chat model spec {spec!r}", hint="use 'openai:BASE_URL#MODEL', e.g. "
-                           "'openai:http://localhost:8000/v1#qwen2.5-7b-instruct', or pass a chat model object")
-    base, _, model = spec[len("openai:"):].partition("#")
+        raise InvalidInput("unknown chat model spec", hint="use 'openai:ENDPOINT#MODEL' with an endpoint named in "
+                           "VLTOOLS_LLM_ENDPOINTS (e.g. 'openai:local#qwen2.5-7b-instruct') or a chat model object")
+    from vltools.core.endpoints import resolve_endpoint
+    from vltools.core.settings import get_settings
+
+    where, _, model = spec[len("openai:"):].partition("#")
+    endpoint = resolve_endpoint(where, get_settings())  # refused here, before any connection
     try:
         from langchain_openai import ChatOpenAI  # type: ignore[import-not-found]
     except ImportError as err:
         raise Unsupported("the openai: chat backend needs langchain-openai",
                           hint="pip install langchain-openai, or pass a LangChain chat model object") from err
-    import os
-
-    return ChatOpenAI(base_url=base, model=model, api_key=os.environ.get("OPENAI_API_KEY", "none"), temperature=0)
+    return ChatOpenAI(base_url=endpoint.base_url, model=model, api_key=endpoint.api_key or "none", temperature=0)
 
 
 def build_loop(chat_model: Any, tools: list[Any], guard: Any = None) -> Any:

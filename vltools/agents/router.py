@@ -48,7 +48,7 @@ class AskInput(ToolInput):
         None, ge=-1, le=2, description="Abstain when the best score is below this (default: the calibrated threshold)."
     )
     llm: str | None = Field(
-        None, description="Tool-calling chat model (e.g. 'openai:BASE_URL#MODEL'); default: offline tool retrieval."
+        None, description="Tool-calling chat model (e.g. 'openai:ENDPOINT#MODEL'); default: offline tool retrieval."
     )
     text_model: str | None = Field(None, description="Text encoder for tool retrieval (default: settings).")
 

@@ -97,20 +97,26 @@ class Context:
     # -- backends ---------------------------------------------------------------------
     def text(self, spec: str | None = None) -> TextEncoder:
         """The text encoder for ``spec`` (default: settings.text_model)."""
+        from vltools.core.paths import check_model_spec
         from vltools.models.text import get_text_encoder
 
+        check_model_spec("text", spec, self.settings)  # paths in specs: allowed roots first, no URLs
         return get_text_encoder(spec or self.settings.text_model, self.settings)
 
     def llm(self, spec: str | None = None) -> LLM:
         """The LLM backend for ``spec`` (default: settings.llm)."""
+        from vltools.core.paths import check_model_spec
         from vltools.models.llm import get_llm
 
+        check_model_spec("llm", spec, self.settings)  # paths in specs: allowed roots first, no URLs
         return get_llm(spec or self.settings.llm, self.settings)
 
     def clip(self, spec: str | None = None) -> ClipBackend:
         """The CLIP backend for ``spec`` (default: settings.clip)."""
+        from vltools.core.paths import check_model_spec
         from vltools.models.clip import get_clip
 
+        check_model_spec("clip", spec, self.settings)  # paths in specs: allowed roots first, no URLs
         return get_clip(spec or self.settings.clip, self.settings)
 
     def collection(self, name: str) -> Collection:

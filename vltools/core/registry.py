@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from vltools.core.cancel import stop_signal
 from vltools.core.context import Context, ProgressCallback
 from vltools.core.errors import InternalError, InvalidInput, NotFound, RegistryError, Timeout, ToolError
+from vltools.core.limits import check_input_shape
 from vltools.core.tool import Tool
 from vltools.core.vocab import DataKind, Need, Tag
 
@@ -198,6 +199,7 @@ class Registry:
     # -- calling ----------------------------------------------------------------------
     def validate_input(self, name: str, inp: Any) -> BaseModel:
         t = self.get(name)
+        check_input_shape(inp)  # depth, lone surrogates, NaN: before anything recurses into it
         # Outputs of one tool feed the next without glue: models anywhere in the input
         # (e.g. a retriever's hits given as a reranker's passages) are validated as data.
         inp = _plain(inp)

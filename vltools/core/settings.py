@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vltools.core.errors import InvalidInput
@@ -26,6 +25,17 @@ def _default_home() -> Path:
 def _default_model_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "vltools"
+
+
+class LLMEndpoint(BaseModel):
+    """One operator-approved OpenAI-compatible server: its URL and where its API key comes from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(pattern=r"^https?://", description="Base URL, e.g. http://127.0.0.1:8000/v1.")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding this endpoint's API key (sent only to this URL)."
+    )
 
 
 class Settings(BaseSettings):
@@ -47,12 +57,28 @@ class Settings(BaseSettings):
     timeout_s: float = Field(1800.0, gt=0, description="Per-call timeout of a registry call, seconds.")
     allowed_roots: list[Path] = Field(
         default_factory=list,
-        description="Folders that tools may read files from; empty = current dir, home, VLTOOLS_HOME, /tmp.",
+        description="Folders that tools may read files from; empty = VLTOOLS_HOME only (plus extra_roots).",
     )
     extra_roots: list[Path] = Field(
         default_factory=list,
-        description="Folders allowed in addition to allowed_roots (or to the defaults); relative to the working dir.",
+        description="Folders allowed in addition to allowed_roots (or to VLTOOLS_HOME); relative to the working dir.",
     )
+    model_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders model specs may name (hf:PATH, open_clip:local-dir:PATH...), besides the allowed roots "
+        "and the model cache.",
+    )
+    llm_endpoints: dict[str, LLMEndpoint] = Field(
+        default_factory=dict,
+        description="Named OpenAI-compatible servers a call may use as openai:NAME#MODEL (JSON object).",
+    )
+    allow_any_endpoint: bool = Field(
+        False,
+        description="DANGEROUS: let calls name any openai: URL (request forgery); keys still go only to listed URLs.",
+    )
+    max_glob_files: int = Field(100_000, gt=0, description="Most filesystem entries one glob or folder walk visits.")
+    max_mcp_sessions: int = Field(100, gt=0, description="Most open HTTP MCP sessions; a new one beyond it gets 503.")
+    mcp_session_idle_s: float = Field(600.0, gt=0, description="HTTP MCP sessions idle this long are closed, seconds.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest image (w*h) a tool decodes.")
     max_file_mb: float = Field(512.0, gt=0, description="Largest input file a tool reads, MiB.")
     max_video_seconds: float = Field(3600.0, gt=0, description="Longest video decoded in full.")
@@ -89,11 +115,13 @@ class Settings(BaseSettings):
         return self.home / "cache"
 
     def roots(self) -> list[Path]:
-        """The folders input files must lie under (resolved)."""
-        if self.allowed_roots:
-            base = list(self.allowed_roots)
-        else:
-            base = [Path.cwd(), Path.home(), self.home, Path(tempfile.gettempdir())]
+        """The folders input files must lie under (resolved).
+
+        By default only ``VLTOOLS_HOME``: a server started from ``/`` must not serve the whole disk.
+        The operator adds folders with ``VLTOOLS_ALLOWED_ROOTS`` / ``VLTOOLS_EXTRA_ROOTS``; the
+        interactive ``vltools call`` adds the working directory (see `vltools.cli`).
+        """
+        base = list(self.allowed_roots) if self.allowed_roots else [self.home]
         return [Path(p).expanduser().resolve() for p in [*base, *self.extra_roots]]
 
     def torch_device(self) -> str:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, model_validator
 from vltools.core import Context, tool
 from vltools.core.errors import InvalidInput, TooLarge
 from vltools.graphs._common import ctx_of, report, run_graph
-from vltools.schemas import EvidenceSentence, ProofStep, ToolInput, Verdict
+from vltools.schemas import EvidenceSentence, PartCoverage, ProofStep, SentenceJudgement, ToolInput, Verdict
 
 MAX_HOPS = 5
 MAX_CLAIM_CHARS = 2000
@@ -44,6 +44,8 @@ class FactCheckInput(ToolInput):
     llm: str | None = Field(
         None, description="LLM spec for every LLM step: an LLM reranker, and the QA operator choice of natlog.prove."
     )
+    operator_model: bool = Field(True, description="Let natlog.prove's trained operator model judge each (claim, "
+                                 "sentence) pair (False: WordNet and the rules only).")
 
     @model_validator(mode="after")
     def _one_source(self) -> FactCheckInput:
@@ -52,6 +54,16 @@ class FactCheckInput(ToolInput):
                 "give exactly one of 'collection' (retrieve evidence) or 'evidence' (judge given sentences)"
             )
         return self
+
+
+class HopRecord(BaseModel):
+    """One retrieval hop: what was asked, what came back, what the proof got from it."""
+
+    hop: int = Field(description="Hop number (1-based).")
+    query: str = Field(description="The query: the claim at hop 1, then the claim parts the proof left uncovered "
+                       "plus the evidence words it could not align (the bridge to the next document).")
+    retrieved: list[str] = Field(description="Ids of the documents retrieved (new ones only).")
+    used: list[str] = Field(description="Ids of the documents whose sentences were kept as evidence.")
 
 
 class FactCheckOutput(BaseModel):
@@ -63,6 +75,12 @@ class FactCheckOutput(BaseModel):
     queries: list[str] = Field(description="The query issued at each hop.")
     uncovered: list[str] = Field(description="Claim spans the evidence left uncovered.")
     notices: list[str] = Field(description="Adjustments made to the input (e.g. a clamped hop budget).")
+    decided_by: str | None = Field(None, description="'model' (trained operator model) or 'rules' (WordNet/rules).")
+    sentences: list[SentenceJudgement] | None = Field(None, description="The operator model's judgement per "
+                                                      "evidence sentence (indices into 'evidence').")
+    parts: list[PartCoverage] | None = Field(None, description="Which evidence sentence covered which claim part.")
+    hop_log: list[HopRecord] | None = Field(None, description="Per retrieval hop: the query, the retrieved ids and "
+                                            "the sentences kept.")
 
 
 class _State(TypedDict, total=False):
@@ -73,20 +91,22 @@ class _State(TypedDict, total=False):
     evidence: Annotated[list[dict[str, Any]], operator.add]
     queries: Annotated[list[str], operator.add]
     seen: Annotated[list[str], operator.add]
+    hop_log: Annotated[list[dict[str, Any]], operator.add]
     passages: list[dict[str, Any]]
     proof: dict[str, Any]
     exhausted: bool
 
 
 def _query(state: _State) -> str:
+    """P39's autoregressive step: the next query from the claim parts the proof has not covered and the
+    evidence words it could not align to the claim (what links the evidence so far to the missing part)."""
     claim = state["claim"]
     proof = state.get("proof")
     if not proof:
         return claim
-    # The autoregressive step: condition on the claim, what is still unproven, and the evidence so far.
-    uncovered = " ".join(proof.get("uncovered", []))
-    evidence = " ".join(e["text"] for e in state.get("evidence", []))
-    return " ".join(x for x in (uncovered, uncovered, claim, evidence) if x)[:9000]
+    uncovered = " ".join(proof.get("uncovered", [])) or claim
+    bridge = " ".join(s["evidence_span"] for s in proof.get("proof", []) if s["kind"] == "deletion")
+    return " ".join(x for x in (uncovered, uncovered, bridge) if x)[:9000]
 
 
 def _retrieve(state: _State, config: RunnableConfig) -> dict[str, Any]:
@@ -98,7 +118,8 @@ def _retrieve(state: _State, config: RunnableConfig) -> dict[str, Any]:
     out = ctx.call(p["retriever"], {"collection": p["collection"], "query": query, "k": p["k"] + len(seen)})
     fresh = [{"id": h.id, "text": h.text, "title": h.title} for h in out.hits if h.id not in seen][: p["k"]]
     return {"hop": hop, "queries": [query], "passages": fresh, "seen": [h["id"] for h in fresh],
-            "exhausted": not fresh}
+            "exhausted": not fresh, "hop_log": [{"hop": hop, "query": query, "retrieved": [h["id"] for h in fresh],
+                                                 "used": []}]}
 
 
 def _select(state: _State, config: RunnableConfig) -> dict[str, Any]:
@@ -115,6 +136,14 @@ def _select(state: _State, config: RunnableConfig) -> dict[str, Any]:
                          for s in out.sentences]}
 
 
+def _hop_log(final: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fill each hop's ``used`` from the evidence the selection kept at that hop."""
+    log = [dict(h) for h in final.get("hop_log", [])]
+    for h in log:
+        h["used"] = list(dict.fromkeys(e["doc_id"] for e in final.get("evidence", []) if e.get("hop") == h["hop"]))
+    return log
+
+
 def _prove(state: _State, config: RunnableConfig) -> dict[str, Any]:
     ctx, p = ctx_of(config), state["params"]
     n = len(state.get("evidence", []))
@@ -124,7 +153,8 @@ def _prove(state: _State, config: RunnableConfig) -> dict[str, Any]:
     if not texts:
         return {"proof": {"verdict": "NOT ENOUGH INFO", "proof": [], "states": ["SUPPORTS"],
                           "uncovered": [state["claim"]]}}
-    out = ctx.call("natlog.prove", {"claim": state["claim"], "evidence": texts, "llm": p["llm"]})
+    out = ctx.call("natlog.prove", {"claim": state["claim"], "evidence": texts, "llm": p["llm"],
+                                    "operator_model": p.get("operator_model", True)})
     return {"proof": out.model_dump(mode="json")}
 
 
@@ -176,7 +206,8 @@ def fact_check(inp: FactCheckInput, ctx: Context) -> FactCheckOutput:
     if hops != inp.max_hops:
         notices.append(f"max_hops {inp.max_hops} is outside 1..{MAX_HOPS}; clamped to {hops}")
     params: dict[str, Any] = {"retriever": inp.retriever, "k": inp.k, "per_hop": inp.per_hop,
-                              "reranker": inp.reranker, "min_score": inp.min_score, "llm": inp.llm}
+                              "reranker": inp.reranker, "min_score": inp.min_score, "llm": inp.llm,
+                              "operator_model": inp.operator_model}
     state: dict[str, Any] = {"claim": claim, "max_hops": hops, "params": params}
     if inp.collection is not None:
         ctx.collection(inp.collection)  # NotFound (listing the collections) before any work
@@ -196,5 +227,9 @@ def fact_check(inp: FactCheckInput, ctx: Context) -> FactCheckOutput:
         hops=final.get("hop", 0),
         queries=final.get("queries", []),
         uncovered=proof.get("uncovered", []),
-        notices=notices,
+        notices=notices + (proof.get("notices") or []),
+        decided_by=proof.get("decided_by"),
+        sentences=proof.get("sentences"),
+        parts=proof.get("parts"),
+        hop_log=_hop_log(final) if inp.collection is not None else None,
     )

@@ -22,8 +22,8 @@ CAPABILITIES = ("generate", "next_token_logits", "attentions")
 
 # Which spec kinds provide each capability (named in `Unsupported` errors).
 PROVIDERS: dict[str, list[str]] = {
-    "generate": ["smollm2", "hf:NAME_OR_PATH", "openai:BASE_URL#MODEL"],
-    "next_token_logits": ["smollm2", "hf:NAME_OR_PATH", "openai:BASE_URL#MODEL (servers that return top_logprobs)"],
+    "generate": ["smollm2", "hf:NAME_OR_PATH", "openai:ENDPOINT#MODEL"],
+    "next_token_logits": ["smollm2", "hf:NAME_OR_PATH", "openai:ENDPOINT#MODEL (servers that return top_logprobs)"],
     "attentions": ["smollm2", "hf:NAME_OR_PATH"],
 }
 

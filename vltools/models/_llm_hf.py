@@ -94,22 +94,36 @@ def load_hf(kind: str, target: str, *, spec: str, settings: Settings) -> HFLLM:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if kind == "hf":
+        from vltools.core.paths import check_model_target
+
+        # Roots first (nothing said about paths outside them), then existence.
+        target = check_model_target(target, settings, what="hf: model")
+        if target.startswith("/") and not Path(target).is_dir():
+            raise NotFound(f"no model folder at {target}", hint="give an existing folder or a cached HF model name")
     path: str | Path = smollm2_dir(settings) if kind == "smollm2" else target
-    if kind == "hf" and not Path(target).expanduser().exists() and target.startswith(("/", ".", "~")):
-        raise NotFound(f"no model folder at {target}", hint="give an existing folder or a cached HF model name")
     device = settings.torch_device()
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    # Never download (local_files_only), never run repository code, and for hf: never unpickle:
+    # only safetensors weights are read (a pickled .bin could run code when loaded).
+    opts: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
     adapter, base_path = lora_adapter(path) if kind == "hf" else (None, None)
     try:
-        tok = AutoTokenizer.from_pretrained(str(path if adapter and _has_tokenizer(path) else base_path or path))
-        model = AutoModelForCausalLM.from_pretrained(str(base_path or path), dtype=dtype, attn_implementation="sdpa")
-        if adapter:
-            model = with_lora(model, adapter)
-    except (OSError, ValueError) as err:
+        tok_path = path if adapter and _has_tokenizer(path) else base_path or path
+        tok = AutoTokenizer.from_pretrained(str(tok_path), **opts)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(base_path or path), dtype=dtype, attn_implementation="sdpa", use_safetensors=True, **opts
+        )
+    except Exception as err:  # noqa: BLE001 - any failure of a user-named model is the caller's to fix
+        first = (str(err).splitlines() or [""])[0]
+        no_st = "safetensors" in first.lower() or type(err).__name__ == "UnpicklingError"
         raise BackendUnavailable(
-            f"cannot load {spec!r}: {str(err).splitlines()[0][:300]}",
-            hint="hf: needs a local folder or a model already in the HF cache (no downloads at run time)",
-        ) from err
+            f"cannot load {spec!r}: " + ("it has no safetensors weights" if no_st else type(err).__name__),
+            hint="hf: needs a local folder or a model already in the HF cache (no downloads at run time) "
+            "with .safetensors weights (pickled .bin weights are refused; convert them with save_pretrained)",
+        ) from None
+    if adapter:
+        model = with_lora(model, adapter)
     model.to(device).eval()
     return HFLLM(model, tok, spec=spec, device=device)
 

@@ -1,19 +1,22 @@
-"""OpenAI-compatible HTTP backend (``openai:BASE_URL#MODEL``): vLLM, llama.cpp server, Ollama,
+"""OpenAI-compatible HTTP backend (``openai:ENDPOINT#MODEL``): vLLM, llama.cpp server, Ollama,
 ``python -m vltools.testing.openai_server`` (a test double).
 
 Capabilities: ``generate``; ``next_token_logits`` through ``top_logprobs`` (servers that do not
 return logprobs fail with `Unsupported`). No attentions. Token counts for truncation are estimates
 (4 characters per token); the server's own usage numbers are reported where it returns them.
-The API key, if any, comes from ``OPENAI_API_KEY``.
+The endpoint (URL and API key) is resolved from the operator's settings by `vltools.core.endpoints`
+before this client exists; the key goes only to that endpoint, redirects are not followed, and
+errors give the status code and a short reason, never the response body.
 """
 
 from __future__ import annotations
 
-import os
 import threading
+from http import HTTPStatus
 from typing import Any
 
 from vltools.core.cancel import StopFn, current_should_stop
+from vltools.core.endpoints import Endpoint
 from vltools.core.errors import BackendUnavailable, Unsupported
 from vltools.models._llm_base import LLM, Completion, Messages, NextToken, TokenLogprob, Usage, stopped
 
@@ -27,14 +30,16 @@ class OpenAILLM(LLM):
     capabilities = frozenset({"generate", "next_token_logits"})
     exact_tokens = False
 
-    def __init__(self, base_url: str, model: str, *, spec: str, timeout: float = 120.0):
+    def __init__(self, endpoint: Endpoint, model: str, *, spec: str, timeout: float = 120.0):
         import httpx
 
-        self.base_url, self.model, self.spec = base_url, model, spec
+        self.endpoint, self.base_url, self.model, self.spec = endpoint, endpoint.base_url, model, spec
         headers = {}
-        if os.environ.get("OPENAI_API_KEY"):
-            headers["Authorization"] = f"Bearer {os.environ['OPENAI_API_KEY']}"
-        self._client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, trust_env=False)
+        if endpoint.api_key:
+            headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        self._client = httpx.Client(
+            base_url=endpoint.base_url, headers=headers, timeout=timeout, trust_env=False, follow_redirects=False
+        )
         self._lock = threading.Lock()
         self.context_length = 8192
 
@@ -50,23 +55,32 @@ class OpenAILLM(LLM):
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         import httpx
 
+        where = self.endpoint.label
         try:
             with self._lock:
                 r = self._client.post(path, json={"model": self.model, **body})
         except httpx.HTTPError as err:
             raise BackendUnavailable(
-                f"cannot reach the LLM server {self.base_url}: {err}",
-                hint="start the server (vLLM, llama.cpp server, Ollama) or fix the URL",
-            ) from err
-        if r.status_code >= 400:
+                f"cannot reach the LLM server ({where}): {type(err).__name__}",
+                hint="start the server (vLLM, llama.cpp server, Ollama) "
+                "or fix the endpoint in VLTOOLS_LLM_ENDPOINTS",
+            ) from None
+        if r.status_code >= 300:  # the body is never quoted: it may be anything the server holds
+            try:
+                reason = HTTPStatus(r.status_code).phrase
+            except ValueError:
+                reason = "unknown status"
             raise BackendUnavailable(
-                f"LLM server {self.base_url}{path} answered {r.status_code}: {r.text[:300]}",
-                hint=f"check that the server serves model {self.model!r}",
+                f"LLM server ({where}) answered {path} with HTTP {r.status_code} {reason}",
+                hint=f"check that the server serves model {self.model!r} (redirects are not followed)",
             )
         try:
-            return r.json()
-        except ValueError as err:
-            raise BackendUnavailable(f"LLM server {self.base_url} answered non-JSON: {r.text[:200]}") from err
+            data = r.json()
+        except ValueError:
+            raise BackendUnavailable(f"LLM server ({where}) answered {path} with a body that is not JSON") from None
+        if not isinstance(data, dict):
+            raise BackendUnavailable(f"LLM server ({where}) answered {path} with JSON that is not an object")
+        return data
 
     @staticmethod
     def _usage(data: dict[str, Any], generated: int) -> Usage:
@@ -98,20 +112,29 @@ class OpenAILLM(LLM):
         data = self._post("/chat/completions", body)
         try:
             choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (KeyError, IndexError, TypeError) as err:
-            raise BackendUnavailable(f"LLM server {self.base_url} answered an unexpected shape: {data!r:.200}") from err
-        lps = None
-        content = (choice.get("logprobs") or {}).get("content") if top_logprobs else None
-        if content:
-            lps = [
-                TokenLogprob(
-                    c["token"], float(c["logprob"]), [(t["token"], float(t["logprob"])) for t in c["top_logprobs"]]
-                )
-                for c in content
-            ]
-        usage = self._usage(data, len(lps) if lps else 0)
-        return Completion(text=text, usage=usage, finish_reason=choice.get("finish_reason") or "stop", logprobs=lps)
+            text = str(choice["message"].get("content") or "")
+            lps = None
+            content = (choice.get("logprobs") or {}).get("content") if top_logprobs else None
+            if content:
+                lps = [
+                    TokenLogprob(
+                        str(c["token"]),
+                        float(c["logprob"]),
+                        [(str(t["token"]), float(t["logprob"])) for t in c["top_logprobs"]],
+                    )
+                    for c in content
+                ]
+            usage = self._usage(data, len(lps) if lps else 0)
+            finish = str(choice.get("finish_reason") or "stop")
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise self._bad_shape("/chat/completions") from None
+        return Completion(text=text, usage=usage, finish_reason=finish, logprobs=lps)
+
+    def _bad_shape(self, path: str) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"LLM server ({self.endpoint.label}) answered {path} in an unexpected shape",
+            hint="use an OpenAI-compatible server",
+        )
 
     # -- next-token logprobs -----------------------------------------------------------------------
     def next_token(self, prompt_or_messages: str | Messages, candidates: list[str]) -> NextToken:
@@ -120,15 +143,14 @@ class OpenAILLM(LLM):
         Candidates outside the top list get the smallest returned logprob minus 1 (ties keep input order).
         """
         if isinstance(prompt_or_messages, str):
+            path = "/completions"
             data = self._post(
-                "/completions",
-                {"prompt": prompt_or_messages, "max_tokens": 1, "temperature": 0.0, "logprobs": TOP_LOGPROBS},
+                path, {"prompt": prompt_or_messages, "max_tokens": 1, "temperature": 0.0, "logprobs": TOP_LOGPROBS}
             )
-            top_map = ((data.get("choices") or [{}])[0].get("logprobs") or {}).get("top_logprobs") or []
-            top = list(top_map[0].items()) if top_map else []
         else:
+            path = "/chat/completions"
             data = self._post(
-                "/chat/completions",
+                path,
                 {
                     "messages": prompt_or_messages,
                     "max_tokens": 1,
@@ -137,8 +159,16 @@ class OpenAILLM(LLM):
                     "top_logprobs": TOP_LOGPROBS,
                 },
             )
-            content = ((data.get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
-            top = [(t["token"], t["logprob"]) for t in content[0]["top_logprobs"]] if content else []
+        try:
+            if path == "/completions":
+                top_map = ((data.get("choices") or [{}])[0].get("logprobs") or {}).get("top_logprobs") or []
+                top = [(str(t), float(lp)) for t, lp in top_map[0].items()] if top_map else []
+            else:
+                content = ((data.get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
+                top = [(str(t["token"]), float(t["logprob"])) for t in content[0]["top_logprobs"]] if content else []
+            usage = self._usage(data, 1)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise self._bad_shape(path) from None
         if not top:
             raise Unsupported(
                 f"the server behind {self.spec!r} returned no top_logprobs",
@@ -151,4 +181,4 @@ class OpenAILLM(LLM):
             if key not in best or float(lp) > best[key]:
                 best[key] = float(lp)
         logits = {c: best.get(c.strip(), floor) for c in candidates}
-        return NextToken(logits, self._usage(data, 1))
+        return NextToken(logits, usage)

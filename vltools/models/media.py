@@ -8,7 +8,6 @@ Imports only pillow (no torch).
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import re
 from collections.abc import Iterable
@@ -16,13 +15,12 @@ from pathlib import Path
 
 from vltools.core.errors import InvalidInput, NotFound, TooLarge, Unsupported
 from vltools.core.paths import URL_RE as _URL
-from vltools.core.paths import check_path
+from vltools.core.paths import check_path, expand_glob, is_glob, walk_files
 from vltools.core.settings import Settings
 
 # Formats pillow decodes that we accept; anything else (PSD, EPS, ...) is refused before decoding.
 IMAGE_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP", "PPM"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
-_GLOB_CHARS = frozenset("*?[")
 MAX_EXPANDED = 100_000
 
 
@@ -86,10 +84,6 @@ def load_image(path: str, settings: Settings):
     return out
 
 
-def is_glob(pattern: str) -> bool:
-    return any(c in pattern for c in _GLOB_CHARS)
-
-
 def expand_paths(
     patterns: Iterable[str],
     settings: Settings,
@@ -103,8 +97,8 @@ def expand_paths(
     an explicitly named file is always kept, so that a wrong file surfaces as a decode error.
 
     Raises:
-        NotFound: a glob or folder with no matching files.
-        TooLarge: more than `MAX_EXPANDED` files.
+        NotFound: a glob or folder with no matching files (a glob outside the roots gets the same answer).
+        TooLarge: more than `MAX_EXPANDED` files, or a walk past ``settings.max_glob_files`` entries.
         (and everything `check_path` raises)
     """
     out: list[Path] = []
@@ -121,17 +115,14 @@ def expand_paths(
         if _URL.match(pattern.strip()):
             check_path(pattern, settings)  # raises the URL error
         if is_glob(pattern):
-            matches = sorted(glob.glob(str(Path(pattern).expanduser()), recursive=True))
-            files = [m for m in matches if Path(m).is_file()]
-            if not files:
-                raise NotFound(f"no files match {pattern}", hint="check the pattern (use ** for sub-folders)")
-            for m in files:
-                add(check_path(m, settings))
+            # The prefix is checked against the roots before listing; the walk is bounded.
+            for m in expand_glob(pattern, settings):
+                add(check_path(str(m), settings))
             continue
         p = check_path(pattern, settings, kinds=("file", "dir"))
         if p.is_dir():
-            walker = p.rglob("*") if recursive else p.glob("*")
-            files = sorted(f for f in walker if f.is_file() and f.suffix.lower() in extensions)
+            walker = walk_files(p, settings, recursive=recursive)
+            files = sorted(f for f in walker if f.suffix.lower() in extensions and f.is_file())
             if not files:
                 raise NotFound(
                     f"folder {pattern} holds no files with suffix {', '.join(sorted(extensions))}",

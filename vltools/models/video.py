@@ -12,6 +12,7 @@ inside functions so that importing this module stays light.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -25,6 +26,9 @@ DEFAULT_FRAMES = 8
 # Below this many seconds a sampled video is decoded front to back (cheap, exact); above it each
 # wanted frame is reached by seeking to the nearest keyframe before it.
 _SEQUENTIAL_SECONDS = 120.0
+# Videos up to max_video_seconds are decoded; longer ones are sampled by seeking; a declared duration
+# beyond this many times max_video_seconds (default 100 h) is refused as corrupt or hostile.
+ABSURD_FACTOR = 100
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,13 @@ def _info(container: Any, stream: Any, p: Path, settings: Settings) -> VideoInfo
         frames = int(round(duration * fps))
     if fps <= 0 and frames and duration:
         fps = frames / duration
+    if not (math.isfinite(duration) and math.isfinite(fps)) or duration > ABSURD_FACTOR * settings.max_video_seconds:
+        # A tiny file can declare any duration; beyond this nothing is planned or decoded.
+        raise TooLarge(
+            f"{p} declares a duration of {duration:.3g} s, more than {ABSURD_FACTOR}x max_video_seconds="
+            f"{settings.max_video_seconds:g} (corrupt or hostile metadata)",
+            hint="re-encode the video, or raise VLTOOLS_MAX_VIDEO_SECONDS for genuinely long videos",
+        )
     has_audio = bool(container.streams.audio)
     return VideoInfo(str(p), duration, fps, frames, width, height, ctx.name, has_audio)
 
@@ -117,6 +128,14 @@ def probe_video(path: str | Path, settings: Settings) -> VideoInfo:
         container.close()
 
 
+def _thin(count: int, max_frames: int) -> list[int]:
+    """Indices of ``max_frames`` of ``count`` evenly spread items (all of them when few enough),
+    computed directly: ``count`` may be astronomically large and is never materialised."""
+    if count <= max_frames:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / max(max_frames - 1, 1)) for i in range(max_frames)})
+
+
 def plan_times(
     info: VideoInfo,
     *,
@@ -131,45 +150,54 @@ def plan_times(
 
     Exactly one of ``n`` (uniform: centres of n equal segments), ``fps`` (a rate) and ``timestamps``
     (each time, or ``per_timestamp`` times spread over ``[t - window, t + window]``) may be given;
-    none means ``n=8``.
+    none means ``n=8``. Work and memory are bounded by ``max_frames`` (and the number of timestamps),
+    whatever duration or rate is declared or asked for.
     """
     if sum(x is not None for x in (n, fps, timestamps)) > 1:
         raise InvalidInput("give only one of n, fps and timestamps", hint="pick one sampling mode")
     if max_frames < 1:
         raise InvalidInput(f"max_frames must be at least 1, got {max_frames}")
+    if not math.isfinite(info.duration) or not math.isfinite(info.fps):
+        raise InvalidInput(f"{info.path} declares a non-finite duration or frame rate", hint="re-encode the video")
     dur = max(info.duration, 0.0)
     last = max(dur - 0.5 / info.fps, 0.0) if info.fps > 0 else dur  # a time whose frame exists
     notes: list[str] = []
+    wanted = 0  # frames the request asked for (before thinning)
     if timestamps is not None:
         if not timestamps:
             raise InvalidInput("timestamps is empty", hint="give at least one time in seconds")
+        if not all(math.isfinite(t) for t in timestamps) or not math.isfinite(window):
+            raise InvalidInput("timestamps and window must be finite numbers (no NaN or infinity)")
         if per_timestamp < 1 or window < 0:
             raise InvalidInput("per_timestamp must be >= 1 and window >= 0")
-        times: list[float] = []
         outside = [t for t in timestamps if t < 0 or t > dur + 1e-6]
         if outside:
             notes.append(f"{len(outside)} timestamp(s) outside 0..{dur:.2f} s were clipped to the video")
+        # More than max_frames around one timestamp would be thinned anyway: never build them.
+        per = 1 if window == 0 else min(per_timestamp, max_frames)
+        times: list[float] = []
         for t in timestamps:
-            if per_timestamp == 1 or window == 0:
+            if per == 1:
                 times.append(t)
             else:
-                step = 2 * window / (per_timestamp - 1)
-                times += [t - window + i * step for i in range(per_timestamp)]
+                step = 2 * window / (per - 1)
+                times += [t - window + i * step for i in range(per)]
         times = sorted({round(min(max(t, 0.0), last), 6) for t in times})
+        wanted = len(times) if per == per_timestamp or window == 0 else len(timestamps) * per_timestamp
+        if len(times) > max_frames:
+            times = [times[i] for i in _thin(len(times), max_frames)]
     elif fps is not None:
-        if fps <= 0:
-            raise InvalidInput(f"fps must be positive, got {fps}")
-        count = max(int(dur * fps), 1)
-        times = [min(i / fps, last) for i in range(count)]
+        if not math.isfinite(fps) or fps <= 0:
+            raise InvalidInput(f"fps must be a positive number, got {fps}")
+        wanted = max(int(dur * fps), 1)
+        times = [min(i / fps, last) for i in _thin(wanted, max_frames)]
     else:
         n = DEFAULT_FRAMES if n is None else n
         if n < 1:
             raise InvalidInput(f"n must be at least 1, got {n}")
-        times = [min((i + 0.5) * dur / n, last) for i in range(n)]
-    if len(times) > max_frames:
-        wanted = len(times)
-        idx = [round(i * (wanted - 1) / max(max_frames - 1, 1)) for i in range(max_frames)]
-        times = [times[i] for i in sorted(set(idx))]
+        wanted = n
+        times = [min((i + 0.5) * dur / n, last) for i in _thin(n, max_frames)]
+    if wanted > max_frames:
         spacing = dur / len(times) if times else 0.0
         notes.append(
             f"the request asked for {wanted} frames; bounded to max_frames={max_frames} spread evenly "

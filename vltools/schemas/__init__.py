@@ -6,7 +6,14 @@ catalogue entry ``produces`` a kind returns the matching type (see `vltools.core
 """
 
 from vltools.schemas.base import ToolInput
-from vltools.schemas.factcheck import EvidenceSentence, Operator, ProofStep, Verdict
+from vltools.schemas.factcheck import (
+    EvidenceSentence,
+    Operator,
+    PartCoverage,
+    ProofStep,
+    SentenceJudgement,
+    Verdict,
+)
 from vltools.schemas.media import Box, ImageRef, Mask, VideoRef
 from vltools.schemas.ranking import Hit, Ranking
 from vltools.schemas.scene import SceneEntity, SceneEvent, SceneGraph, SceneRelation
@@ -22,7 +29,9 @@ __all__ = [
     "Mask",
     "Operator",
     "Passage",
+    "PartCoverage",
     "ProofStep",
+    "SentenceJudgement",
     "Ranking",
     "RunStats",
     "SceneEntity",

@@ -34,4 +34,25 @@ class ProofStep(BaseModel):
     symbol: str = Field(description="The operator's symbol: ≡ ⊑ ⊒ ¬ | ⌣ #.")
     source: str = Field(description="Which signal chose the operator (same lemma, synonym, hypernym, antonym, ...).")
     evidence_index: int | None = Field(description="Index of the evidence sentence the span comes from.")
+    origin: Literal["model", "wordnet", "rule", "embedding", "llm"] | None = Field(
+        None, description="Family of the signal behind the operator: the trained operator model, WordNet, a rule "
+        "(numbers, negation cues, direction words, insertions/deletions), embedding similarity or an LLM.")
     state: Verdict = Field(description="Automaton state after reading this operator.")
+
+
+class SentenceJudgement(BaseModel):
+    """What the operator model made of one (claim, evidence sentence) pair."""
+
+    evidence_index: int = Field(description="Index of the evidence sentence.")
+    operator: Operator = Field(description="The pair's operator from the model's most likely class.")
+    probabilities: dict[str, float] = Field(description="Model probabilities of SUPPORTS, REFUTES, NOT ENOUGH INFO.")
+    lexical_verdict: Verdict = Field(description="Verdict of the WordNet/rule proof on this sentence alone.")
+
+
+class PartCoverage(BaseModel):
+    """Which evidence sentence covered which part (content span) of the claim, across sentences."""
+
+    claim_span: str = Field(description="Claim words.")
+    evidence_index: int | None = Field(description="The sentence that covered them (None: none did).")
+    evidence_span: str = Field(description="The evidence words aligned to them ('' if none).")
+    operator: Operator = Field(description="Operator of the alignment.")

@@ -1,7 +1,7 @@
 """A test double: a small OpenAI-compatible HTTP server in front of a local vltools LLM backend.
 
     python -m vltools.testing.openai_server --model smollm2 --port 8000
-    # then: openai:http://127.0.0.1:8000/v1#smollm2
+    # then: VLTOOLS_LLM_ENDPOINTS='{"local": {"base_url": "http://127.0.0.1:8000/v1"}}' and openai:local#smollm2
 
 It exists to test the ``openai:`` spec (and any OpenAI client) offline; for real serving use vLLM,
 llama.cpp's server or Ollama. It uses only the public `vltools.models.llm.LLM` API:
@@ -206,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or args.model
     server = make_server(llm, name=name, host=args.host, port=args.port)
     host, port = server.server_address[:2]
-    sys.stderr.write(f"serving {name} on http://{host}:{port}/v1 (spec openai:http://{host}:{port}/v1#{name})\n")
+    sys.stderr.write(
+        f"serving {name} on http://{host}:{port}/v1 (name it in VLTOOLS_LLM_ENDPOINTS, then use openai:NAME#{name})\n"
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput, NotFound, TooLarge, ToolError
-from vltools.core.paths import check_path
+from vltools.core.paths import check_model_spec, check_path
 from vltools.core.tool import tool
 from vltools.schemas import ToolInput
 from vltools.store import create_collection, delete_collection, index_text, list_collections, repair_collection
@@ -108,6 +108,8 @@ def create(inp: CollectionCreateInput, ctx: Context) -> CollectionInfo:
         model = inp.text_model or ctx.settings.text_model
     else:
         model = inp.clip or ctx.settings.clip
+    if model != "none":
+        check_model_spec("text" if inp.kind == "text" else "clip", model, ctx.settings)  # paths: roots first
     if inp.kind == "text" and model != "none":
         from vltools.models.text import resolve
 

@@ -25,6 +25,7 @@ from vltools.schemas import ToolInput
 from vltools.store._io import read_jsonl, read_lines
 from vltools.tools.retrieve import bm25_rank, encode_queries, rrf
 
+MAX_RELEVANCE = 10_000  # trec_eval keeps grades in C ints; real qrels use 0..4 or so
 NO_HIT = "__vltools_no_hit__"  # placeholder so queries with an empty ranking still count (as 0)
 
 
@@ -159,7 +160,12 @@ def load_qrels(
     qrels: dict[str, dict[str, int]] | None, qrels_path: str | None, ctx: Context
 ) -> dict[str, dict[str, int]]:
     if qrels is not None:
-        return {str(q): {str(d): int(r) for d, r in docs.items()} for q, docs in qrels.items()}
+        out_d = {str(q): {str(d): int(r) for d, r in docs.items()} for q, docs in qrels.items()}
+        if any(abs(r) > MAX_RELEVANCE for docs in out_d.values() for r in docs.values()):
+            raise InvalidInput(
+                f"a relevance grade is beyond ±{MAX_RELEVANCE:,}", hint="use small integer grades (0, 1, 2...)"
+            )
+        return out_d
     path = check_path(qrels_path or "", ctx.settings, what="qrels file")
     out: dict[str, dict[str, int]] = {}
     for n, line in read_lines(path):
@@ -171,10 +177,18 @@ def load_qrels(
         qid, doc, rel = (parts[0], parts[1], parts[2]) if len(parts) == 3 else (parts[0], parts[2], parts[3])
         try:
             value = int(float(rel))
-        except ValueError:
+        except (ValueError, OverflowError):  # never quote the file: it may not be a qrels file at all
             if n == 1:  # a header line such as "query-id doc-id relevance"
                 continue
-            raise InvalidInput(f"{path.name} line {n}: relevance {rel!r} is not a number") from None
+            raise InvalidInput(
+                f"{path.name} line {n}: the relevance column is not a finite number",
+                hint="a qrels line is 'query-id doc-id relevance' (or TREC 'query-id 0 doc-id relevance')",
+            ) from None
+        if abs(value) > MAX_RELEVANCE:
+            raise InvalidInput(
+                f"{path.name} line {n}: the relevance grade is beyond ±{MAX_RELEVANCE:,}",
+                hint="use small integer grades (0, 1, 2...)",
+            )
         out.setdefault(qid, {})[doc] = value
     if not out:
         raise InvalidInput(f"{path.name} holds no judgments")

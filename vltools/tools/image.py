@@ -288,7 +288,8 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
     backend = ctx.clip(inp.clip)
     classes, notices = class_embeddings(backend, labels, templates, inp.descriptions, inp.long_text)
     results: list[Classification] = []
-    scale = backend.logit_scale / inp.temperature
+    # A tiny temperature would overflow to inf (then NaN probabilities); below 1e-3 it is argmax anyway.
+    scale = backend.logit_scale / max(inp.temperature, 1e-3)
     for start in range(0, len(inp.images), inp.batch_size):
         part = inp.images[start : start + inp.batch_size]
         feats = backend.encode_images([load_image(p, ctx.settings) for p in part], batch_size=inp.batch_size)

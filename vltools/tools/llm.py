@@ -17,6 +17,9 @@ from vltools.schemas import RunStats, ToolInput
 MAX_PROMPT_CHARS = 200_000
 
 
+MIN_TEMPERATURE = 1e-3
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,9 +38,11 @@ class GenerateInput(ToolInput):
     )
     system: str | None = Field(None, max_length=20_000, description="Optional system message put first.")
     max_tokens: int = Field(256, ge=1, le=4096, description="Most tokens to generate.")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy (deterministic).")
+    temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description=f"0 = greedy (deterministic); below {MIN_TEMPERATURE:g} is treated as 0."
+    )
     stop: list[str] = Field(default_factory=list, max_length=8, description="Strings that end generation.")
-    llm: str | None = Field(None, description="LLM spec: smollm2, hf:NAME_OR_PATH, openai:BASE_URL#MODEL.")
+    llm: str | None = Field(None, description="LLM spec: smollm2, hf:NAME_OR_PATH, openai:ENDPOINT#MODEL.")
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerateInput:
@@ -67,7 +72,9 @@ def generate(inp: GenerateInput, ctx: Context) -> GenerateOutput:
     llm = ctx.llm(inp.llm)
     ctx.progress(0, 1, "generating")
     t0 = time.perf_counter()
-    out = llm.complete(messages, max_tokens=inp.max_tokens, temperature=inp.temperature, stop=inp.stop or None)
+    # Tiny temperatures overflow logits / T; they mean "greedy" anyway.
+    temperature = inp.temperature if inp.temperature >= MIN_TEMPERATURE else 0.0
+    out = llm.complete(messages, max_tokens=inp.max_tokens, temperature=temperature, stop=inp.stop or None)
     ctx.progress(1, 1, "done")
     stats = RunStats(
         forward_passes=out.usage.forward_passes,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from vltools.core import Context, tool
 from vltools.core.cache import LRUCache
 from vltools.core.errors import InvalidInput, TooLarge, Unsupported
-from vltools.schemas import Operator, ProofStep, ToolInput, Verdict
+from vltools.schemas import Operator, PartCoverage, ProofStep, SentenceJudgement, ToolInput, Verdict
 
 MAX_CLAIM_CHARS = 2000
 
@@ -40,6 +40,10 @@ class ProveInput(ToolInput):
     llm: str | None = Field(
         None, description="LLM spec asked QA-style to choose the operator of spans the lexical signals leave open."
     )
+    operator_model: bool = Field(
+        True, description="Use the trained operator model for each (claim, sentence) pair (False: WordNet and rules "
+        "only). It needs embeddings and thresholds calibrated for the text encoder.",
+    )
 
 
 class ProveOutput(BaseModel):
@@ -49,6 +53,12 @@ class ProveOutput(BaseModel):
     uncovered: list[str] = Field(description="Claim spans no evidence covers (what a further hop should look for).")
     evidence_used: list[int] = Field(description="Indices of the evidence sentences the proof aligned to.")
     coverage: float = Field(description="Fraction of the claim's content words aligned to evidence.")
+    decided_by: str | None = Field(None, description="'model' (operator model + calibrated thresholds) or 'rules' "
+                                   "(WordNet, numbers, negation and direction rules through the automaton).")
+    sentences: list[SentenceJudgement] | None = Field(None, description="The operator model's judgement per sentence.")
+    parts: list[PartCoverage] | None = Field(None, description="Which sentence covered which claim part, across "
+                                             "the pooled sentences.")
+    notices: list[str] | None = Field(None, description="Why the operator model was not used, if it was not.")
 
 
 # (encoder spec, word) -> vector; words recur across claims. Capped: ~30 MB of 384-d vectors.
@@ -131,20 +141,130 @@ def prove(inp: ProveInput, ctx: Context) -> ProveOutput:
     if sum(len(e) for e in evidence) > 200_000:
         raise TooLarge("the evidence is over 200,000 characters", hint="select sentences first (evidence.select)")
     ctx.progress(0, 2, "aligning")
+    from vltools.tools.factcheck._parse import parse
+
     lex = _lexicon(get_wordnet(), Lexicon)
     sim = _similarity(ctx, inp.text_model) if inp.use_embeddings else None
     chooser = _llm_chooser(ctx, inp.llm) if inp.llm else None
-    p = _prove(claim, evidence, lex, similarity=sim, chooser=chooser)
-    ctx.progress(2, 2, p.verdict)
-    steps = [ProofStep(**e.as_dict(), state=s) for e, s in zip(p.edits, p.states, strict=True)]
+    p = _prove(claim, evidence, lex, similarity=sim, chooser=chooser, parse=parse)
+    edits, verdict, decided_by, judged, notices = p.edits, p.verdict, "rules", None, []
+    if inp.operator_model:
+        model_edits, model_verdict, judged = _model_verdict(ctx, inp, claim, evidence, p, lex, sim, parse, notices)
+        if model_edits is not None:
+            edits, verdict, decided_by = model_edits, model_verdict, "model"
+    states = _run_automaton([e.operator for e in edits]) if edits else []
+    if states and states[-1] != verdict:  # the automaton has the last word: a proof with no content edit is NEI
+        verdict = states[-1]
+    if not any(e.kind != "deletion" for e in edits):
+        verdict = "NOT ENOUGH INFO"
+    ctx.progress(2, 2, verdict)
+    steps = [ProofStep(**e.as_dict(), state=s) for e, s in zip(edits, states, strict=True)]
     return ProveOutput(
-        verdict=p.verdict,  # type: ignore[arg-type]
+        verdict=verdict,  # type: ignore[arg-type]
         proof=steps,
-        states=["SUPPORTS", *p.states],  # type: ignore[list-item]
+        states=["SUPPORTS", *states],  # type: ignore[list-item]
         uncovered=p.uncovered,
         evidence_used=p.evidence_used,
         coverage=round(p.coverage, 4),
+        decided_by=decided_by,
+        sentences=judged,
+        parts=_parts(p.edits),
+        notices=notices or None,
     )
+
+
+def _run_automaton(ops: list[str]) -> list[str]:
+    from vltools.tools.factcheck._natlog import run_automaton
+
+    return run_automaton(ops)
+
+
+def _parts(edits: list[Any]) -> list[PartCoverage]:
+    """Claim spans and the sentence that covered each (the pooled proof aligns every span to its best sentence)."""
+    return [PartCoverage(claim_span=e.claim_span, evidence_index=e.evidence_index, evidence_span=e.evidence_span,
+                         operator=e.operator)
+            for e in sorted(edits, key=lambda e: e.position) if e.kind in ("substitution", "insertion")]
+
+
+# A pooled proof decided by these exact comparisons keeps its verdict: the learnt model saw few such pairs.
+_RULE_DECISIVE = ("number mismatch", "number (claim more precise)", "rule: direction")
+
+
+def _model_verdict(ctx: Context, inp: ProveInput, claim: str, evidence: list[str], pooled: Any, lex: Any,
+                   sim: Any, parse: Any, notices: list[str]) -> tuple[list[Any] | None, str, Any]:
+    """The proof, verdict and per-sentence judgements from the operator model; the proof is None when the
+    rules decide (exact number/direction evidence, the pooled proof's support across sentences, or no
+    model for this encoder: see ``notices``)."""
+    from vltools.tools.factcheck import _operator_model as om
+    from vltools.tools.factcheck._natlog import Edit
+    from vltools.tools.factcheck._natlog import prove as _prove
+    from vltools.tools.factcheck._quantity import extract
+
+    model = om.load()
+    spec = inp.text_model or ctx.settings.text_model
+    th = om.thresholds(model, spec) if model else None
+    if model is None or sim is None or th is None:
+        why = ("embeddings are off" if sim is None else "no operator model is installed" if model is None
+               else f"no thresholds are calibrated for text encoder {spec!r} "
+               f"(calibrated: {sorted(model.get('calibration', {}))}; run scripts/train_natlog_operator.py "
+               f"--text-model {spec})")
+        notices.append(f"operator model not used: {why}; WordNet and the rules decided")
+        return None, pooled.verdict, None
+    cos = sim([claim], evidence)[0]
+    singles = [_prove(claim, [s], lex, parse=parse) for s in evidence]
+    rows = [om.pair_features(claim, s, q, c, max(cos)) for s, q, c in zip(evidence, singles, cos, strict=True)]
+    probs = om.predict(model, rows)
+    judged = []
+    for i, (pr, q) in enumerate(zip(probs, singles, strict=True)):
+        top = max(pr, key=pr.get)
+        op = "negation" if top == "REFUTES" and any(e.kind == "negation" for e in q.edits) else om.CLASS_OPERATOR[top]
+        judged.append(SentenceJudgement(evidence_index=i, operator=op, probabilities={k: round(v, 4) for k, v in
+                                        pr.items()}, lexical_verdict=q.verdict))
+    if any(e.source in _RULE_DECISIVE for e in pooled.edits) and pooled.verdict != "SUPPORTS":
+        return None, pooled.verdict, judged
+    verdict, at = om.decide(probs, th)
+    if at is None and pooled.verdict == "SUPPORTS":
+        # Aggregation across sentences: the pooled proof covers every claim part from one or more sentences
+        # (see ``parts``), which no single-sentence judgement sees; the rules' proof stands.
+        return None, pooled.verdict, judged
+    if at is None:  # abstain: the pooled alignment, then the model's independence
+        step = Edit("insertion", claim, "", "independence",
+                    f"model (abstains: P(SUPPORTS) {max(p['SUPPORTS'] for p in probs):.2f} < "
+                    f"{th['supports']:.2f}, P(REFUTES) {max(p['REFUTES'] for p in probs):.2f})", 10_000)
+        return [*pooled.edits, step], verdict, judged
+    q = singles[at]
+    kept = [e for e in q.edits if e.kind == "deletion" or e.operator in ("equivalence", "forward_entailment")]
+    for e in kept:
+        e.evidence_index = at
+    open_spans = [e.claim_span for e in q.edits if e not in kept and e.claim_span]
+    if verdict == "SUPPORTS" and any(e.operator in ("alternation", "negation") for e in q.edits):
+        # A word-level contradiction in the very sentence (antonym, other number, flipped polarity) is not
+        # an open span the model may judge: the rules' proof stands.
+        return None, pooled.verdict, judged
+    if verdict == "SUPPORTS" and extract(" ".join(open_spans)):
+        # Numbers and dates are exact: a claim number the sentence does not match cannot be supported.
+        step = Edit("insertion", " ".join(open_spans), "", "reverse_entailment", "rule: claim number not in evidence",
+                    10_000)
+        return [*pooled.edits, step], "NOT ENOUGH INFO", judged
+    p_top = probs[at][verdict]
+    if verdict == "SUPPORTS":
+        steps = [Edit("substitution", span or claim, evidence[at], "forward_entailment",
+                      f"model P(SUPPORTS)={p_top:.2f}", 9_000 + k, at) for k, span in enumerate(open_spans)]
+        if not steps:
+            steps = [Edit("substitution", claim, evidence[at], "forward_entailment", f"model P(SUPPORTS)={p_top:.2f}",
+                          9_000, at)]
+    else:
+        op = judged[at].operator if judged[at].operator in ("negation", "alternation") else "alternation"
+        steps = [Edit("substitution", " ".join(open_spans) or claim, evidence[at], op,
+                      f"model P(REFUTES)={p_top:.2f}", 9_000, at)]
+    edits = sorted([*kept, *steps], key=lambda e: (0 if e.kind == "deletion" else _order(e.operator), e.position))
+    return edits, verdict, judged
+
+
+def _order(op: str) -> int:
+    from vltools.tools.factcheck._natlog import _ORDER
+
+    return _ORDER[op]
 
 
 _LEXICON: Any = None

@@ -2,7 +2,9 @@
 
 Writes ``images/*.png``, ``videos/*.mp4`` (H.264 via PyAV) and ``labels.jsonl`` (captions,
 structured labels, video events with start/end seconds) under ``out_dir``, deterministically
-from ``seed``. Needs nothing but numpy, Pillow and PyAV; no model.
+from ``seed``. Two themes: ``shapes`` (coloured shapes; the default) and ``objects`` (named everyday
+objects on backgrounds and places, with masks, QA pairs and per-frame tracks; held-out concepts
+only with ``split``). Needs nothing but numpy, Pillow and PyAV; no model.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from pydantic import BaseModel, Field
 
 from vltools.core.context import Context
 from vltools.core.errors import Conflict, InvalidInput
-from vltools.core.paths import resolve_under_roots
+from vltools.core.paths import check_output_dir, resolve_under_roots
 from vltools.core.tool import tool
 from vltools.schemas import ToolInput
 
 Degradation = Literal["blur", "noise", "jpeg", "contrast", "pixelate"]
+Theme = Literal["shapes", "objects"]
+ConceptSplit = Literal["train", "heldout", "all"]
+Background = Literal["plain", "gradient", "noise", "texture", "sky", "grass", "water", "road", "sand", "indoor"]
+Tint = Literal["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "gray", "black"]
 
 
 class WorldGenerateInput(ToolInput):
@@ -37,6 +43,12 @@ class WorldGenerateInput(ToolInput):
     video_height: int = Field(96, ge=32, le=512, multiple_of=2, description="Video frame height (even).")
     fps: float = Field(8.0, gt=0, le=30, description="Video frame rate.")
     overwrite: bool = Field(False, description="Replace a dataset already in out_dir (its labels.jsonl).")
+    theme: Theme = Field("shapes", description="shapes: coloured shapes; objects: named everyday objects.")
+    split: ConceptSplit = Field(
+        "train", description="objects theme: concepts drawn from the train split, the held-out split or all."
+    )
+    background: Background | None = Field(None, description="objects theme: one background for every item.")
+    tint: Tint | None = Field(None, description="objects theme: tint every object in images this colour.")
 
 
 class WorldGenerateOutput(BaseModel):
@@ -50,13 +62,16 @@ class WorldGenerateOutput(BaseModel):
 
 @tool("world.generate")
 def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
-    """Generate a synthetic dataset of shape images and short videos with exact captions, labels and event times,
-    deterministic by seed.
+    """Generate a synthetic dataset of shape or everyday-object images and short videos with exact captions, labels,
+    masks and event times, deterministic by seed.
 
-    Scenes hold shapes with colours, counts and positions; videos carry timed events.
+    Shapes: colours, counts and positions. Objects: named everyday objects on backgrounds and places, with masks,
+    occlusion, tints and question-answer pairs; videos carry timed events and per-frame tracks.
     """
     if inp.images + inp.videos == 0:
         raise InvalidInput("nothing to generate: images and videos are both 0", hint="ask for images or videos")
+    if inp.theme == "shapes" and (inp.split != "train" or inp.background or inp.tint):
+        raise InvalidInput("split, background and tint apply to the objects theme only", hint='add "theme": "objects"')
     out = resolve_under_roots(inp.out_dir, ctx.settings, what="out_dir")
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"{out} exists and is not a folder", hint="choose a folder path")
@@ -64,6 +79,10 @@ def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
         raise Conflict(f"{out} already holds a dataset (labels.jsonl)", hint="pass overwrite=true or another out_dir")
 
     from vltools.world.dataset import materialise
+
+    # At the moment of writing: real folders (not planted links) that still resolve under the roots.
+    for folder in (out, out / "images", *([out / "videos"] if inp.videos else [])):
+        check_output_dir(folder, ctx.settings)
 
     ctx.progress(0, inp.images + inp.videos, "generating")
     res = materialise(
@@ -78,6 +97,10 @@ def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
         video_size=(inp.video_width, inp.video_height),
         fps=inp.fps,
         progress=lambda d, t, note: ctx.progress(d, t, note),
+        theme=inp.theme,
+        split=inp.split,
+        background=inp.background,
+        tint=inp.tint,
     )
     return WorldGenerateOutput(
         out_dir=str(out),

@@ -4,8 +4,10 @@ Item ``k`` of kind image uses scene seed ``DATASET_SEED_BASE + seed * SEED_STRID
 ``k`` of kind video video seed ``... + 500_000 + k``, so a dataset is a pure function of its
 arguments, and its scenes never coincide with the demo CLIP's training layouts (seeds 1,000,000 +
 k, k < a few thousand) or with its evaluation scenes (seeds from 9,000,000).
-Every labels.jsonl line holds: id, kind, file (relative path), seed, caption, captions (image
-scenes also heldout_captions), labels; videos add fps, duration and events with start/end.
+Every labels.jsonl line holds: id, kind, file (relative path), seed, theme, caption, captions (image
+scenes also heldout_captions), labels; videos add fps, duration and events with start/end. Theme
+"objects" adds qa (question-answer pairs) to images, masks (run-length, `objects.rle_decode`) and
+per-frame tracks to the labels; its concepts come from ``split`` ("train" unless asked).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vltools.core.paths import atomic_output
 from vltools.world.degrade import degrade
 from vltools.world.scene import generate_scene
 from vltools.world.video import generate_video, write_video
@@ -44,8 +47,17 @@ def materialise(
     video_size: tuple[int, int] = (128, 96),
     fps: float = 8.0,
     progress: Callable[[int, int, str], None] | None = None,
+    theme: str = "shapes",
+    split: str = "train",
+    background: str | None = None,
+    tint: str | None = None,
 ) -> dict[str, Any]:
-    """Write the dataset; returns counts and the labels.jsonl path."""
+    """Write the dataset; returns counts and the labels.jsonl path.
+
+    ``theme`` "shapes" (default) or "objects"; ``split``, ``background`` and ``tint`` apply to "objects".
+    """
+    if theme not in ("shapes", "objects"):
+        raise ValueError(f"unknown theme {theme!r}")
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     if videos:
@@ -53,20 +65,30 @@ def materialise(
     total = images + videos
     done = 0
     labels_path = out / "labels.jsonl"
-    tmp = labels_path.with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    # Every file goes to a fresh temp name (O_EXCL) and is renamed into place: a symlink planted
+    # at an output name is replaced, never written through.
+    with atomic_output(labels_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for k in range(images):
             s = image_seed(seed, k)
-            sc = generate_scene(s, image_size=image_size, single=single)
+            if theme == "objects":
+                from vltools.world.objects import generate_object_scene
+
+                sc = generate_object_scene(s, image_size=image_size, n_objects=1 if single else None, split=split,
+                                           background=background, tint=tint)
+            else:
+                sc = generate_scene(s, image_size=image_size, single=single)
             img = sc.image
             if degradation:
                 img = degrade(img, degradation, degradation_level, seed=s)
             rel = f"images/img_{k:06d}.png"
-            img.save(out / rel)
+            with atomic_output(out / rel) as tmp_img:
+                img.save(tmp_img)
             rec = {
-                "id": f"img_{k:06d}", "kind": "image", "file": rel, "seed": s, "caption": sc.caption,
+                "id": f"img_{k:06d}", "kind": "image", "file": rel, "seed": s, "theme": theme, "caption": sc.caption,
                 "captions": sc.captions, "heldout_captions": sc.heldout_captions, "labels": sc.labels,
             }
+            if theme == "objects":
+                rec["qa"] = sc.qa
             if degradation:
                 rec["degradation"] = {"kind": degradation, "level": degradation_level}
             fh.write(json.dumps(rec) + "\n")
@@ -75,11 +97,17 @@ def materialise(
                 progress(done, total, f"image {k + 1}/{images}")
         for k in range(videos):
             s = video_seed(seed, k)
-            v = generate_video(s, size=video_size, fps=fps)
+            if theme == "objects":
+                from vltools.world.objects_video import generate_object_video
+
+                v = generate_object_video(s, size=video_size, fps=fps, split=split, background=background)
+            else:
+                v = generate_video(s, size=video_size, fps=fps)
             rel = f"videos/vid_{k:06d}.mp4"
-            write_video(v.frames, out / rel, v.fps)
+            with atomic_output(out / rel) as tmp_vid:
+                write_video(v.frames, tmp_vid, v.fps)
             rec = {
-                "id": f"vid_{k:06d}", "kind": "video", "file": rel, "seed": s, "caption": v.caption,
+                "id": f"vid_{k:06d}", "kind": "video", "file": rel, "seed": s, "theme": theme, "caption": v.caption,
                 "captions": v.captions, "fps": v.fps, "duration": v.labels["duration"], "events": v.events,
                 "labels": v.labels,
             }
@@ -87,7 +115,6 @@ def materialise(
             done += 1
             if progress:
                 progress(done, total, f"video {k + 1}/{videos}")
-    tmp.replace(labels_path)
     return {"images": images, "videos": videos, "labels": str(labels_path)}
 
 

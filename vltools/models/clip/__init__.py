@@ -2,7 +2,9 @@
 
 Specs (resolved once per process and device, then cached; see `_load`):
 
-- ``demo`` — the small CLIP trained by this project (`vltools.models.clip_demo`), works offline.
+- ``demo`` — the small CLIP v2 trained by this project on the world's everyday objects and shapes
+  (`vltools.models.clip_demo_v2`), works offline; ``demo-shapes`` — the v1 model that knows only
+  the shapes world (`vltools.models.clip_demo`).
 - ``open_clip:ARCH/PRETRAINED`` — an open_clip architecture and weight tag, e.g.
   ``open_clip:ViT-B-32/openai`` or ``open_clip:MobileCLIP-S2/datacompdr`` (P43). The weights must
   already be in the local Hugging Face / open_clip cache: nothing is downloaded at run time, and a
@@ -14,7 +16,7 @@ Specs (resolved once per process and device, then cached; see `_load`):
 - ``open_clip:ARCH@CHECKPOINT`` — an open_clip architecture and a local checkpoint file.
 
 Modules: `_load` (specs, local cache, open_clip creation, the bounded model cache), `_encode`
-(`ClipBackend`: batched image/text encoding, progress, ``should_stop``), `_longtext` (P08,
+(`ClipBackend`: batched image/text encoding, dense features, progress, ``should_stop``), `_longtext` (P08,
 Long-CLIP: long texts are stretched, extended or chunked, never silently cut).
 Importing this package imports neither torch nor open_clip.
 """

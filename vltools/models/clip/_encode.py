@@ -108,6 +108,31 @@ class ClipBackend:
                 tiles.append(image.crop(box))
         return self.encode_images(tiles, should_stop=should_stop)
 
+    # -- dense features (issue 10) ---------------------------------------------------------
+    def encode_dense(self, images: list[Any], *, batch_size: int = 16, should_stop: ShouldStop = None) -> np.ndarray:
+        """Dense patch/region features in the joint space: float32 (n, gh, gw, dim), each L2-normalised.
+
+        ViT towers: the last block's patch tokens through ``ln_post`` and the final projection.
+        ResNet towers with attention pooling (CLIP's ModifiedResNet): the attention pool's value
+        path (value then output projection) at every position of the last feature map, the
+        MaskCLIP reading. Cell (r, c) covers the preprocessed (resized, centre-cropped) image's
+        row r, column c of a gh x gw grid. Other towers raise InvalidInput.
+        """
+        import torch
+
+        should_stop = should_stop or current_should_stop()
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                _check_stop(should_stop, self.spec, start, len(images))
+                chunk = images[start : start + batch_size]
+                x = torch.stack([self.preprocess(im) for im in chunk]).to(self.device, self.dtype)
+                feats = _dense_features(self.model.visual, x, self.spec)
+                chunks.append(torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy())
+        if not chunks:
+            return np.zeros((0, 0, 0, self.dim), dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32)
+
     # -- texts ----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
         """Tokens the text tower sees for ``text``, special tokens included (no truncation)."""
@@ -252,6 +277,41 @@ class ClipBackend:
         w = np.asarray(weights, dtype=np.float32)[:, None]
         pooled = (feats * w).sum(0)
         return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
+
+def _dense_features(visual: Any, x: Any, spec: str) -> Any:
+    """(B, gh, gw, dim) unnormalised dense features of an open_clip image tower (see encode_dense)."""
+    import torch.nn.functional as F
+
+    attnpool = getattr(visual, "attnpool", None)
+    if attnpool is not None and hasattr(attnpool, "v_proj") and hasattr(visual, "layer4"):
+        fmap = visual.forward_intermediates(x, indices=1, intermediates_only=True)["image_intermediates"][-1]
+        b, c, gh, gw = fmap.shape
+        tokens = fmap.reshape(b, c, gh * gw).permute(0, 2, 1)
+        pos = attnpool.positional_embedding[1:].to(tokens.dtype)
+        if pos.shape[0] != gh * gw:
+            raise InvalidInput(f"{spec}: feature map {gh}x{gw} does not match the attention pool's positions")
+        v = F.linear(tokens + pos, attnpool.v_proj.weight, attnpool.v_proj.bias)
+        return attnpool.c_proj(v).reshape(b, gh, gw, -1)
+    if hasattr(visual, "class_embedding") and hasattr(visual, "forward_intermediates") and hasattr(visual, "proj"):
+        if getattr(visual, "attn_pool", None) is not None:
+            raise InvalidInput(f"{spec}: dense features of attention-pooled (CoCa-style) ViTs are not supported")
+        out = visual.forward_intermediates(
+            x, indices=1, normalize_intermediates=True, intermediates_only=True, output_fmt="NLC"
+        )["image_intermediates"][-1]
+        b, n, _ = out.shape
+        if visual.proj is not None:
+            out = out @ visual.proj
+        gh = x.shape[2] // visual.patch_size[0]
+        gw = x.shape[3] // visual.patch_size[1]
+        if gh * gw != n:
+            raise InvalidInput(f"{spec}: {n} patch tokens do not form a {gh}x{gw} grid")
+        return out.reshape(b, gh, gw, -1)
+    raise InvalidInput(
+        f"{spec}: dense features need a ViT or an attention-pooled ResNet image tower "
+        f"(got {type(visual).__name__})",
+        hint="use demo or an open_clip ViT/RN model",
+    )
 
 
 def _reparameterize(model: Any) -> Any:

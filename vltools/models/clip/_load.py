@@ -25,7 +25,8 @@ from vltools.models.clip._encode import ClipBackend
 _CACHE: ModelCache[ClipBackend] = ModelCache("clip")
 
 SPEC_FORMS = (
-    "demo, open_clip:ARCH/PRETRAINED, open_clip:local-dir:PATH, open_clip:hf-hub:ORG/REPO or open_clip:ARCH@CHECKPOINT"
+    "demo, demo-shapes, open_clip:ARCH/PRETRAINED, open_clip:local-dir:PATH, open_clip:hf-hub:ORG/REPO "
+    "or open_clip:ARCH@CHECKPOINT"
 )
 _HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _PREPROCESS_KEYS = {"mean": "image_mean", "std": "image_std", "interpolation": "image_interpolation",
@@ -45,7 +46,7 @@ class ClipSpec:
 def parse_spec(spec: str) -> ClipSpec:
     """Parse a CLIP spec string (no file or cache access); `InvalidInput` naming the valid forms."""
     spec = spec.strip()
-    if spec == "demo":
+    if spec in ("demo", "demo-shapes"):  # v2 (objects + shapes) / v1 (shapes only)
         return ClipSpec(spec, "demo")
     if not spec.startswith("open_clip:"):
         raise InvalidInput(f"unknown CLIP spec {spec!r}", hint=f"use {SPEC_FORMS}")
@@ -291,15 +292,16 @@ def _create(name: str, device: str, spec: str, model_cfg: dict[str, Any] | None,
 
 def _load_demo(spec: str, device: str) -> ClipBackend:
     try:
-        from vltools.models import clip_demo
+        from vltools.models import clip_demo, clip_demo_v2
     except ImportError as err:
         raise BackendUnavailable(f"the demo CLIP is not available: {err}", hint="reinstall vltools") from err
     try:
-        model, preprocess, tokenizer = clip_demo.load_demo(device)
+        model, preprocess, tokenizer = clip_demo_v2.load(device) if spec == "demo" else clip_demo.load_demo(device)
     except FileNotFoundError as err:
+        script = "train_demo_clip_v2.py" if spec == "demo" else "train_demo_clip.py"
         raise BackendUnavailable(
             f"the demo CLIP weights are missing: {err}",
-            hint="reinstall vltools or retrain with scripts/train_demo_clip.py",
+            hint=f"reinstall vltools or retrain with scripts/{script}",
         ) from err
     if device.startswith("cuda"):
         model = model.half()

@@ -76,7 +76,8 @@ STOPWORDS = frozenset(
     other some such only own same so too very can will just should would could may might must shall
     also up down out off again further once s t also per via between during while because until
     against among through before after above below since within upon across around along whether
-    one ones like even yet still already ever much many""".split()
+    one ones like even yet still already ever much many nearly approximately roughly almost circa exceeding
+    exactly precisely least""".split()
 )
 NEGATION_CUES = frozenset(
     """not no never n't cannot without none nobody nothing neither nor nowhere hardly barely scarcely
@@ -100,11 +101,13 @@ class Token:
     text: str
     lower: str
     index: int
+    start: int = 0  # character offset in the sentence
     number: tuple[float, str] | None = None  # (value, kind: year|percent|number)
     unit: str = ""  # the word after a number, normalised (inches -> inch)
     approx: bool = False  # "about 8", "nearly 20"
     negation: bool = False
     stop: bool = False
+    quantity: bool = False  # part of a number, year or date range (compared by _quantity)
 
     @property
     def content(self) -> bool:
@@ -112,15 +115,16 @@ class Token:
 
 
 def tokenize(text: str) -> list[Token]:
-    raw = _TOKEN.findall(text)
+    matches = list(_TOKEN.finditer(text))
+    raw = [m.group(0) for m in matches]
     toks: list[Token] = []
     for i, w in enumerate(raw):
-        low = w.lower()
+        low, at = w.lower(), matches[i].start()
         if low.endswith("n't"):
-            toks.append(Token(w[:-3] or w, low[:-3] or low, len(toks), stop=True))
-            toks.append(Token("n't", "n't", len(toks), negation=True))
+            toks.append(Token(w[:-3] or w, low[:-3] or low, len(toks), at, stop=True))
+            toks.append(Token("n't", "n't", len(toks), at + len(w) - 3, negation=True))
             continue
-        tok = Token(w, low, len(toks))
+        tok = Token(w, low, len(toks), at)
         tok.negation = low in NEGATION_CUES
         tok.stop = low in STOPWORDS
         num = _parse_number(low, raw[i + 1].lower() if i + 1 < len(raw) else "")
@@ -295,8 +299,14 @@ class Edit:
     evidence_index: int | None = None
     score: float = 1.0
 
+    @property
+    def origin(self) -> str:
+        """Where the operator came from: model, wordnet, rule, embedding or llm."""
+        return origin_of(self.source)
+
     def as_dict(self) -> dict[str, Any]:
         return {
+            "origin": self.origin,
             "kind": self.kind,
             "claim_span": self.claim_span,
             "evidence_span": self.evidence_span,
@@ -315,6 +325,34 @@ class Proof:
     uncovered: list[str] = field(default_factory=list)
     evidence_used: list[int] = field(default_factory=list)
     coverage: float = 0.0
+
+
+_WORDNET_SOURCES = ("same lemma", "synonym", "hypernym", "hyponym", "antonym", "co-hyponym")
+
+
+def origin_of(source: str) -> str:
+    """The family of a proof step's ``source``: model, wordnet, rule, embedding or llm."""
+    for fam in ("model", "embedding", "llm"):
+        if source.startswith(fam):
+            return fam
+    return "wordnet" if source.startswith(_WORDNET_SOURCES) else "rule"
+
+
+# Direction words: a rise in the evidence and a fall in the claim (or back) is an alternation.
+_UP = frozenset("rise increase grow climb go_up gain expand accelerate warm heat strengthen lengthen thicken "
+                "advance surge soar raise higher".split())
+_DOWN = frozenset("fall decrease decline drop shrink sink diminish reduce lessen slow cool weaken shorten thin "
+                  "retreat plunge plummet dwindle lower".split())
+
+
+_IRREGULAR = {"fell": "fall", "rose": "rise", "risen": "rise", "grew": "grow", "grown": "grow", "sank": "sink",
+              "sunk": "sink", "shrank": "shrink", "shrunk": "shrink", "fallen": "fall"}
+
+
+def direction(word: str, lemmas: frozenset[str]) -> int:
+    """+1 for a word of rising, -1 for falling, 0 otherwise."""
+    forms = lemmas | {_IRREGULAR.get(word, word)}
+    return 1 if forms & _UP else -1 if forms & _DOWN else 0
 
 
 _ORDER = {
@@ -343,22 +381,6 @@ def _runs(tokens: list[Token]) -> list[list[Token]]:
     return runs
 
 
-def _numbers_match(a: Token, b: Token) -> bool:
-    assert a.number and b.number
-    if a.number[1] != b.number[1]:
-        return False
-    tol = 0.1 if (a.approx or b.approx) else 0.005
-    return abs(a.number[0] - b.number[0]) <= 1e-6 + tol * max(abs(a.number[0]), abs(b.number[0]))
-
-
-def _comparable(a: Token, b: Token) -> bool:
-    """Two numbers about the same kind of quantity: years, percentages, or the same unit."""
-    assert a.number and b.number
-    if a.number[1] != b.number[1]:
-        return False
-    return a.number[1] in ("year", "percent") or (bool(a.unit) and a.unit == b.unit)
-
-
 def prove(
     claim: str,
     evidence: list[str],
@@ -371,6 +393,7 @@ def prove(
     co_hyponyms: bool = True,
     anchor: int = 2,
     chooser: OperatorChooser | None = None,
+    parse: Callable[[str], Any] | None = None,
 ) -> Proof:
     """Align ``claim`` with the pooled ``evidence`` sentences and run the automaton.
 
@@ -382,9 +405,14 @@ def prove(
             CLIMATE-FEVER claims: 2 beat 0 and 3).
         chooser: optional ``(claim, evidence_text, claim_span, evidence_span) -> operator`` (an LLM
             asked QA-style); consulted for spans the lexical signals leave undecided.
+        parse: ``text -> spaCy Doc``; tells what each number describes, so that a number mismatch
+            is an alternation only between numbers of the same thing. Without it, mismatches are
+            never read as alternations.
     """
     ctoks = tokenize(claim)
     etoks = [tokenize(s) for s in evidence]
+    cqs = _quantities(claim, ctoks, parse)
+    eqs = [_quantities(s, toks, parse) for s, toks in zip(evidence, etoks, strict=True)]
     sent_sims = similarity([claim], evidence)[0] if (similarity and evidence) else [1.0] * len(evidence)
     topical = [i for i, s in enumerate(sent_sims) if s >= sentence_threshold]
     edits: list[Edit] = []
@@ -393,14 +421,14 @@ def prove(
     # Two passes: matches and entailments first; alternations (antonyms, co-hyponyms, other numbers)
     # only between claim and evidence words that nothing else aligned, so that a word the evidence
     # shares with the claim is never also read as a contradiction of another claim word.
-    pending = [t for t in ctoks if t.content]
+    pending = [t for t in ctoks if t.content and not t.quantity]
     for strong in (True, False):
         rest = []
         for ct in pending:
             best, best_tok = None, None
             for si, toks in enumerate(etoks):
                 for et in toks:
-                    if not et.content or (not strong and (et.index in used_tokens[si]
+                    if not et.content or et.quantity or (not strong and (et.index in used_tokens[si]
                                                           or len(used_tokens[si]) < anchor)):
                         continue  # a contradiction must come from a sentence anchored to the claim
                     cand = _token_edit(ct, et, si, lexicon, si in topical, co_hyponyms)
@@ -414,7 +442,11 @@ def prove(
             edits.append(best)
             used_tokens[best.evidence_index or 0].add(best_tok.index)
         pending = rest
+        if strong:  # numbers and dates, once the words around them are aligned
+            edits += _quantity_edits(cqs, eqs, etoks, used_tokens, lexicon, anchor)
     unaligned = sorted(pending, key=lambda t: t.index)
+    open_q = {i for q, _ in cqs if not q.aligned for i in q.token_indices}  # numbers nothing matched: insertions
+    unaligned = sorted(unaligned + [t for t in ctoks if t.index in open_q and t.content], key=lambda t: t.index)
 
     # Words WordNet cannot relate: embedding similarity between the claim word and evidence words.
     if unaligned and similarity is not None and evidence:
@@ -480,21 +512,97 @@ def prove(
     return Proof(verdict, edits, states, uncovered, used, max(0.0, coverage))
 
 
+@dataclass
+class _Q:
+    """A quantity with the tokens it spans and whether the proof aligned it."""
+
+    q: Any
+    token_indices: list[int]
+    aligned: bool = False
+
+
+def _quantities(text: str, toks: list[Token], parse: Callable[[str], Any] | None) -> list[tuple[_Q, str]]:
+    from vltools.tools.factcheck._quantity import attach_anchors, extract
+
+    qs = extract(text)
+    if qs and parse is not None:
+        attach_anchors(qs, parse(text))
+    out = []
+    for q in qs:
+        idx = [t.index for t in toks if q.start <= t.start < q.end]
+        for t in toks:
+            if t.index in idx:
+                t.quantity = True
+        out.append((_Q(q, idx), text))
+    return out
+
+
+_Q_RANK = {"equivalence": 0, "forward_entailment": 1}
+
+
+def _quantity_edits(cqs: list[tuple[_Q, str]], eqs: list[list[tuple[_Q, str]]], etoks: list[list[Token]],
+                    used: dict[int, set[int]], lex: Lexicon, anchor: int) -> list[Edit]:
+    """Edits for the claim's numbers and dates: the best comparable evidence quantity for each.
+
+    Preference: a same-thing match that entails the claim's value, then a same-thing mismatch
+    (alternation, only from sentences anchored to the claim), then a same-thing overlap the claim
+    is more precise than (reverse entailment), then an equal value describing another thing.
+    """
+    from vltools.tools.factcheck._quantity import relation, same_thing
+
+    def equal(a: str, b: str) -> bool:
+        rel = lex.relation(a, b)
+        return rel is not None and rel[0] == "equivalence"
+
+    edits = []
+    for cq, _ in cqs:
+        best: tuple[int, int, _Q, str, bool] | None = None
+        for si, sent in enumerate(eqs):
+            for eq, _ in sent:
+                if not cq.q.comparable(eq.q):
+                    continue
+                op = relation(eq.q, cq.q)
+                same = same_thing(cq.q, eq.q, equal)
+                if same and op in _Q_RANK:
+                    rank = _Q_RANK[op]
+                elif same and op == "alternation" and len(used[si]) >= anchor:
+                    rank = 2
+                elif same and op in ("reverse_entailment", "independence"):
+                    rank = 3
+                elif op in _Q_RANK:
+                    rank = 4 + _Q_RANK[op]
+                else:
+                    continue
+                if best is None or rank < best[0]:
+                    best = (rank, si, eq, op, same)
+        if best is None:
+            continue
+        rank, si, eq, op, same = best
+        why = {0: "number", 1: "number (evidence more precise)", 2: "number mismatch",
+               3: "number (claim more precise)"}.get(rank, "number (other head)")
+        edits.append(Edit("substitution", cq.q.text, eq.q.text, op, why,
+                          cq.token_indices[0] if cq.token_indices else 0, si, 0.5 if rank == 2 else 1.0))
+        cq.aligned = True
+        used[si].update(eq.token_indices)
+    return edits
+
+
 def _rank(e: Edit) -> tuple[int, float]:
-    pref = {"same lemma": 0, "synonym": 0, "number": 0, "hypernym": 1, "hyponym": 2, "antonym": 3}
+    pref = {"same lemma": 0, "synonym": 0, "number": 0, "hypernym": 1, "hyponym": 2, "antonym": 3,
+            "rule: direction": 3}
     return pref.get(e.source, 4), -e.score
 
 
 def _token_edit(ct: Token, et: Token, si: int, lex: Lexicon, topical: bool, co_hyp: bool = True) -> Edit | None:
-    if ct.number or et.number:
-        if not (ct.number and et.number):
-            return None
-        if _numbers_match(ct, et) and (_comparable(ct, et) or not (ct.unit and et.unit)):
+    if ct.number or et.number:  # numbers outside any parsed quantity: the same digits or nothing
+        if ct.lower == et.lower:
             return Edit("substitution", ct.text, et.text, "equivalence", "number", ct.index, si)
-        if topical and _comparable(ct, et):
-            return Edit("substitution", ct.text, et.text, "alternation", "number mismatch", ct.index, si, 0.5)
         return None
     rel = lex.relation(et.lower, ct.lower)
+    if topical and rel is None:
+        de, dc = direction(et.lower, lex.lemmas(et.lower)), direction(ct.lower, lex.lemmas(ct.lower))
+        if de and dc and de != dc:
+            return Edit("substitution", ct.text, et.text, "alternation", "rule: direction", ct.index, si)
     if rel is not None:
         op, why = rel
         if why == "antonym" and not topical:

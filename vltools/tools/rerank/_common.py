@@ -60,7 +60,7 @@ class RerankInput(RankInput):
     """What every LLM ``rerank.*`` tool takes."""
 
     llm: str | None = Field(
-        None, description="LLM spec: smollm2, hf:NAME_OR_PATH or openai:BASE_URL#MODEL (default: settings.llm)."
+        None, description="LLM spec: smollm2, hf:NAME_OR_PATH or openai:ENDPOINT#MODEL (default: settings.llm)."
     )
     max_passage_tokens: int = Field(
         128, ge=8, le=4096, description="Per-passage token budget; longer passages are truncated (and counted)."
