@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 METHODS = ["rerank.icr", "rerank.first", "rerank.listwise", "rerank.pointwise"]
+NAME = "rerank"
 
 
 def log(*a: object) -> None:
@@ -83,6 +84,7 @@ def summarize(rows: dict, args: argparse.Namespace) -> dict:
             "forward_passes_per_query": statistics.mean(r.get("forward_passes", 0) for r in per),
             "prompt_tokens_per_query": statistics.mean(r.get("prompt_tokens", 0) for r in per),
             "generated_tokens_per_query": statistics.mean(r.get("generated_tokens", 0) for r in per),
+            "gflops_per_query": statistics.mean(r.get("flops", 0.0) for r in per) / 1e9,
         }
     m = out["methods"]
     if rows.get("rerank.rank_r1"):
@@ -96,12 +98,17 @@ def summarize(rows: dict, args: argparse.Namespace) -> dict:
                 out[f"latency_ratio_{other.split('.')[1]}_over_listwise"] = (
                     sum(r["seconds"] for r in rows[other][:n]) / lw
                 )
+                lw_flops = sum(r.get("flops", 0.0) for r in rows["rerank.listwise"])
+                if lw_flops:
+                    out[f"flops_ratio_{other.split('.')[1]}_over_listwise"] = (
+                        sum(r.get("flops", 0.0) for r in rows[other][:n]) / lw_flops
+                    )
     return out
 
 
 def write(result: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "rerank.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{NAME}.json").write_text(json.dumps(result, indent=2))
     s, p = result["summary"], result["protocol"]
     lines = [
         "# LLM rerankers on Cranfield (smollm2)",
@@ -110,22 +117,23 @@ def write(result: dict) -> None:
         f"LLM `{p['llm']}` on CPU ({p['torch_threads']} torch thread). Rank-R1: first {p['r1_queries']} queries, "
         f"BM25 top-{p['r1_depth']}, depth {p['r1_sort_depth']}, {p['r1_think_tokens']} think tokens.",
         "",
-        "| method | queries | nDCG@10 | s/query | forward passes/query | prompt tok/query | generated tok/query |",
-        "|---|---|---|---|---|---|---|",
+        "| method | queries | nDCG@10 | s/query | forward passes/query | prompt tok/query | generated tok/query "
+        "| GFLOPs/query |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, v in s["methods"].items():
         lines.append(
             f"| {name} | {v['queries']} | {v['ndcg@10']:.3f} | {v['seconds_per_query']:.1f} | "
             f"{v['forward_passes_per_query']:.1f} | {v['prompt_tokens_per_query']:.0f} | "
-            f"{v['generated_tokens_per_query']:.0f} |"
+            f"{v['generated_tokens_per_query']:.0f} | {v['gflops_per_query']:.0f} |"
         )
     lines.append("")
     for key, val in s.items():
-        if key.startswith(("latency_ratio", "bm25_")):
+        if key.startswith(("latency_ratio", "flops_ratio", "bm25_")):
             lines.append(f"- {key}: {val:.3f}")
     for key, val in result.get("behaviour", {}).items():
         lines.append(f"- {key}: {val}")
-    (RESULTS / "rerank.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{NAME}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:
@@ -140,8 +148,13 @@ def main() -> int:
     ap.add_argument("--r1-sort-depth", type=int, default=3)
     ap.add_argument("--r1-think-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated rerank.* tools to compare")
+    ap.add_argument("--name", default="rerank", help="results file stem under benchmarks/results/")
     ap.add_argument("--sanity-queries", type=int, default=8, help="ICR calibrated/uncalibrated on relevant+random sets")
     args = ap.parse_args()
+    global NAME
+    NAME = args.name
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLTOOLS_HOME", "/tmp/vltools-bench")
 
@@ -162,7 +175,7 @@ def main() -> int:
     t0 = time.perf_counter()
     vltools.call("rerank.first", {"query": "warm up", "passages": [{"id": "a", "text": "x"}], "llm": args.llm})
     load_s = time.perf_counter() - t0
-    rows: dict[str, list[dict]] = {"bm25": [], "shuffled": [], **{m: [] for m in METHODS}, "rerank.rank_r1": []}
+    rows: dict[str, list[dict]] = {"bm25": [], "shuffled": [], **{m: [] for m in methods}, "rerank.rank_r1": []}
     behaviour: dict[str, object] = {}
     repairs = {"duplicates": 0, "unknown": 0, "missing": 0}
     r1_fallbacks = r1_comparisons = 0
@@ -196,7 +209,7 @@ def main() -> int:
         shuffled = [p["id"] for p in passages]
         rng.shuffle(shuffled)
         rows["shuffled"].append({"ndcg@10": ndcg10(qrel, shuffled)})
-        for m in METHODS:
+        for m in methods:
             out = vltools.call(
                 m,
                 {"query": q["text"], "passages": passages, "llm": args.llm, "max_passage_tokens": args.passage_tokens},

@@ -146,6 +146,19 @@ def test_graphs_and_the_agent_over_mcp_with_progress(climate_collection):
     assert bad.isError and "claim" in bad.content[0].text
 
 
+def test_llm_reaches_the_reranker_of_evidence_selection(climate_collection):
+    """graph.fact_check's `llm` is the model every LLM step uses, the evidence reranker included."""
+    from vltools.testing.scripted_llm import ScriptedLLM, installed
+
+    with installed(ScriptedLLM({"carbon": 3.0}, spec="scripted-fc")) as llm:
+        out = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 3,
+                                                "per_hop": 1, "max_hops": 1, "reranker": "rerank.pointwise",
+                                                "llm": "scripted-fc"})
+    pointwise = [c for c in llm.calls if c[0] == "next_token" and c[2]["candidates"] == ["Yes", "No"]]
+    assert pointwise, llm.calls
+    assert out.evidence and out.hops == 1
+
+
 def test_example_workflow_2013_claim_is_not_supported_and_hops_are_logged(shared_data):
     """The shipped example (examples/fact_check_claims.yaml): its corpus says the 2030s, mid-century, 2016 ± 3."""
     from pathlib import Path

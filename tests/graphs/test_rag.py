@@ -65,3 +65,16 @@ def test_bad_input(wiki, run_cli):
         vltools.call("graph.rag", {"question": "q", "collection": "nope_rag"})
     code, out, err = run_cli("call", "graph.rag", "--json", json.dumps({"question": "", "collection": wiki}))
     assert code == 2 and out == ""
+
+
+def test_llm_reaches_the_reranker_and_the_answer(wiki):
+    """graph.rag's `llm` is the model every LLM step uses: the reranker and the answer."""
+    from vltools.testing.scripted_llm import ScriptedLLM, installed
+
+    scripted = ScriptedLLM({"sea": 5.0, "level": 5.0}, spec="scripted-rag", respond=lambda m: "It rose [sea].")
+    with installed(scripted) as llm:
+        out = vltools.call("graph.rag", {"question": "How much did sea level rise since 1900?", "collection": wiki,
+                                         "reranker": "rerank.first", "k": 4, "top_n": 2, "llm": "scripted-rag"})
+    kinds = [c[0] for c in llm.calls]
+    assert "next_token_after" in kinds and "complete" in kinds  # FIRST reranked, then the same model answered
+    assert out.sources[0].id == "sea" and out.answer.startswith("It rose")

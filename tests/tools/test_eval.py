@@ -158,3 +158,69 @@ def test_cli_eval(run_cli, tmp_path, shared_data):
     assert data["num_queries"] == 225 and 0 < data["mean"]["ndcg@5"] < 1 and "recall@100" in data["mean"]
     code, out, err = run_cli("call", "eval.retrieval", "--json", json.dumps({**inp, "retriever": "sparse"}))
     assert code == 2 and "retriever" in err
+
+
+# -- pipelines: retriever then reranker (scripted model) ---------------------------------------
+
+PIPE_DOCS = [
+    {"id": "a", "text": "jet noise jet noise jet noise"},
+    {"id": "b", "text": "jet noise in flight, jet noise"},
+    {"id": "c", "text": "noise of a jet, marker gold"},
+    {"id": "d", "text": "jet engines are loud: noise, marker gold"},
+    {"id": "e", "text": "wing flutter and jet noise"},
+]
+PIPE_QUERIES = [
+    {"id": "1", "text": "jet noise"},
+    {"id": "2", "text": "noise"},
+    {"id": "3", "text": "jet"},
+    {"id": "4", "text": "flutter noise"},
+]
+PIPE_QRELS = {"1": {"c": 1}, "2": {"d": 1}, "3": {"c": 1, "d": 1}, "4": {"c": 2, "e": 1}}
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    name = unique("pipe")
+    vltools.call("collection.create", {"name": name, "text_model": "none"})
+    vltools.call("collection.add", {"collection": name, "documents": PIPE_DOCS})
+    return name
+
+
+@pytest.mark.parametrize("grade,better", [(5.0, True), (-5.0, False)])
+def test_reranked_pipeline_reports_both_stages_deltas_and_p_values(pipe, grade, better):
+    from vltools.testing.scripted_llm import ScriptedLLM, installed
+
+    inp = {"collection": pipe, "queries": PIPE_QUERIES, "qrels": PIPE_QRELS, "k": 3, "depth": 5}
+    plain = vltools.call("eval.retrieval", inp)
+    rerank = {"tool": "rerank.first", "depth": 5, "llm": "scripted", "window": 5}
+    with installed(ScriptedLLM({"gold": grade, "flutter": 1.0})):  # the judge likes (or hates) the "gold" docs
+        out = vltools.call("eval.retrieval", {**inp, "rerank": rerank})
+    assert out.reranker == "rerank.first"
+    assert out.first_stage_mean == plain.mean and out.first_stage_per_query == plain.per_query
+    ndcg = next(c for c in out.comparison if c.metric == "ndcg@3")
+    assert ndcg.first_stage == pytest.approx(plain.mean["ndcg@3"])
+    assert ndcg.reranked == pytest.approx(out.mean["ndcg@3"])
+    assert set(ndcg.per_query_delta) == {"1", "2", "3", "4"}
+    for q, d in ndcg.per_query_delta.items():
+        assert d == pytest.approx(out.per_query[q]["ndcg@3"] - plain.per_query[q]["ndcg@3"])
+    if better:
+        assert ndcg.delta > 0 and ndcg.worsened == 0 and ndcg.improved >= 2
+    else:
+        assert ndcg.delta < 0 and ndcg.improved == 0
+    assert ndcg.t_test_p is not None and 0 <= ndcg.t_test_p <= 1
+    assert ndcg.wilcoxon_p is not None and 0 <= ndcg.wilcoxon_p <= 1
+
+
+def test_rerank_stage_options_reach_the_reranker_and_bad_ones_are_errors(pipe):
+    from vltools.testing.scripted_llm import ScriptedLLM, installed
+
+    inp = {"collection": pipe, "queries": PIPE_QUERIES, "qrels": PIPE_QRELS, "k": 3}
+    with installed(ScriptedLLM({"gold": 5.0})) as llm:
+        vltools.call("eval.retrieval", {**inp, "rerank": {"tool": "rerank.listwise", "llm": "scripted", "window": 2}})
+        assert llm.calls and all(k == "complete" for k, _, _ in llm.calls)
+        assert all(m[-1]["content"].count("\n[") <= 2 for _, m, _ in llm.calls)  # window 2 reached the tool
+        with pytest.raises(InvalidInput) as exc:
+            vltools.call("eval.retrieval", {**inp, "rerank": {"tool": "rerank.first", "llm": "scripted", "kk": 3}})
+        assert "kk" in exc.value.message
+    with pytest.raises(InvalidInput):
+        vltools.call("eval.retrieval", {**inp, "rerank": {"tool": "retrieve.bm25"}})

@@ -43,6 +43,7 @@ Need = Literal[
     "llm:generate",  # an LLM that generates text (every backend)
     "llm:next_token_logits",  # an LLM exposing next-token logits
     "llm:attentions",  # an LLM exposing attention weights (local models, not openai:)
+    "cross-encoder",  # trained cross-encoder weights the user brings (hf:PATH); not a text encoder (pairs in)
 ]
 
 DataKind = Literal[

@@ -41,7 +41,9 @@ class FactCheckInput(ToolInput):
     per_hop: int = Field(3, ge=1, le=20, description="Evidence sentences kept per hop.")
     reranker: str | None = Field(None, description="A rerank.* tool to select evidence with (default: MiniLM cosine).")
     min_score: float = Field(0.3, ge=-1, le=1e6, description="Minimum evidence score (cosine when no reranker).")
-    llm: str | None = Field(None, description="LLM spec asked QA-style to choose operators the lexicon leaves open.")
+    llm: str | None = Field(
+        None, description="LLM spec for every LLM step: an LLM reranker, and the QA operator choice of natlog.prove."
+    )
     operator_model: bool = Field(True, description="Let natlog.prove's trained operator model judge each (claim, "
                                  "sentence) pair (False: WordNet and the rules only).")
 
@@ -127,7 +129,7 @@ def _select(state: _State, config: RunnableConfig) -> dict[str, Any]:
         return {"evidence": []}
     out = ctx.call("evidence.select", {
         "claim": state["claim"], "passages": state["passages"], "k": p["per_hop"], "reranker": p["reranker"],
-        "min_score": p["min_score"] if not p["reranker"] else None,
+        "min_score": p["min_score"] if not p["reranker"] else None, "llm": p["llm"],
         "exclude": [e["text"] for e in state.get("evidence", [])],
     })
     return {"evidence": [{"doc_id": s.doc_id, "text": s.text, "hop": state["hop"], "score": s.score}

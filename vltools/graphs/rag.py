@@ -36,7 +36,9 @@ class RagInput(ToolInput):
     min_score: float = Field(
         0.35, ge=-1, le=1, description="Relevance gate: MiniLM cosine some retrieved passage must reach to answer."
     )
-    llm: str | None = Field(None, description="LLM spec for the answer (default: settings.llm).")
+    llm: str | None = Field(
+        None, description="LLM spec for every LLM step: the answer and an LLM reranker (default: settings.llm)."
+    )
     max_tokens: int = Field(200, ge=16, le=2048, description="Longest answer, tokens.")
 
 
@@ -82,7 +84,8 @@ def _rerank(state: _State, config: RunnableConfig) -> dict[str, Any]:
                                        "k": len(passages)})
     relevance = {s.doc_id: s.score for s in cos.sentences}
     if p["reranker"]:
-        out = ctx.call(p["reranker"], {"query": state["question"], "passages": passages})
+        extra = {"llm": p["llm"]} if p["llm"] else {}
+        out = ctx.call(p["reranker"], {"query": state["question"], "passages": passages, **extra})
         ranked = [{"id": h.id, "text": h.text or _text(passages, h.id), "score": h.score} for h in out.hits]
         name = p["reranker"]
     else:

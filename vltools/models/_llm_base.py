@@ -37,11 +37,13 @@ class Usage:
     forward_passes: int = 0
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    flops: float = 0.0  # estimated forward-pass FLOPs (0 where the backend cannot tell, e.g. remote servers)
 
     def add(self, other: Usage) -> Usage:
         self.forward_passes += other.forward_passes
         self.prompt_tokens += other.prompt_tokens
         self.generated_tokens += other.generated_tokens
+        self.flops += other.flops
         return self
 
 
@@ -82,6 +84,20 @@ class AttentionMass:
 
     mass: Any  # numpy array (layers, heads, n_segments)
     spans: list[tuple[int, int]]
+    usage: Usage
+
+
+@dataclass
+class PrefixAttention:
+    """Attention from suffix tokens to the tokens of a shared prefix (ICR's query and calibration passes).
+
+    ``spans[j]`` = token range of prefix segment ``j`` (segments tokenised jointly, as one text).
+    ``weights[s][t]`` = attention to prefix token ``t`` from the tokens of suffix ``s``, summed over
+    layers and heads and averaged over the suffix tokens.
+    """
+
+    spans: list[tuple[int, int]]
+    weights: list[Any]  # one numpy array (prefix_tokens,) per suffix
     usage: Usage
 
 
@@ -164,6 +180,18 @@ class LLM:
     def attentions(self, segments: list[str], *, source: int) -> AttentionMass:
         """Attention mass from segment ``source`` to every segment of ``"".join(segments)``."""
         self.require("attentions")
+        raise NotImplementedError
+
+    def prefix_attentions(self, prefix: list[str], suffixes: list[str]) -> PrefixAttention:
+        """Encode ``"".join(prefix)`` once, then for each suffix (appended to the prefix, one at a
+        time) the attention of its tokens to the prefix tokens. See `PrefixAttention`."""
+        self.require("attentions")
+        raise NotImplementedError
+
+    def next_token_after(self, messages: Messages, prefill: str, candidates: list[str]) -> NextToken:
+        """Logits of each candidate as the token after the assistant turn is pre-filled with ``prefill``;
+        each candidate is tokenised in that context (``prefill + candidate``)."""
+        self.require("next_token_logits")
         raise NotImplementedError
 
 

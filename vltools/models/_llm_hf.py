@@ -26,6 +26,7 @@ from vltools.models._llm_base import (
     Completion,
     Messages,
     NextToken,
+    PrefixAttention,
     TokenLogprob,
     Usage,
     model_cache_dir,
@@ -106,10 +107,12 @@ def load_hf(kind: str, target: str, *, spec: str, settings: Settings) -> HFLLM:
     # Never download (local_files_only), never run repository code, and for hf: never unpickle:
     # only safetensors weights are read (a pickled .bin could run code when loaded).
     opts: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
+    adapter, base_path = lora_adapter(path) if kind == "hf" else (None, None)
     try:
-        tok = AutoTokenizer.from_pretrained(str(path), **opts)
+        tok_path = path if adapter and _has_tokenizer(path) else base_path or path
+        tok = AutoTokenizer.from_pretrained(str(tok_path), **opts)
         model = AutoModelForCausalLM.from_pretrained(
-            str(path), dtype=dtype, attn_implementation="sdpa", use_safetensors=True, **opts
+            str(base_path or path), dtype=dtype, attn_implementation="sdpa", use_safetensors=True, **opts
         )
     except Exception as err:  # noqa: BLE001 - any failure of a user-named model is the caller's to fix
         first = (str(err).splitlines() or [""])[0]
@@ -119,8 +122,42 @@ def load_hf(kind: str, target: str, *, spec: str, settings: Settings) -> HFLLM:
             hint="hf: needs a local folder or a model already in the HF cache (no downloads at run time) "
             "with .safetensors weights (pickled .bin weights are refused; convert them with save_pretrained)",
         ) from None
+    if adapter:
+        model = with_lora(model, adapter)
     model.to(device).eval()
     return HFLLM(model, tok, spec=spec, device=device)
+
+
+def lora_adapter(path: str | Path) -> tuple[Path | None, str | None]:
+    """(adapter folder, its base model) when ``path`` is a PEFT LoRA adapter folder, else (None, None).
+
+    Rank-R1's published checkpoints are LoRA adapters over an instruction model: ``hf:ADAPTER``
+    loads the base named in its ``adapter_config.json`` (a local folder or a cached name) plus the adapter."""
+    import json
+
+    folder = Path(path).expanduser()
+    cfg = folder / "adapter_config.json"
+    if not cfg.is_file():
+        return None, None
+    base = json.loads(cfg.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise InvalidInput(f"{cfg} names no base_model_name_or_path", hint="fix the adapter's config")
+    return folder, str(base)
+
+
+def _has_tokenizer(folder: str | Path) -> bool:
+    return any((Path(folder).expanduser() / f).exists() for f in ("tokenizer.json", "tokenizer_config.json"))
+
+
+def with_lora(model: Any, adapter: Path) -> Any:
+    """``model`` with the LoRA adapter in ``adapter`` merged into its weights (needs ``peft``)."""
+    try:
+        from peft import PeftModel
+    except ImportError as err:
+        raise BackendUnavailable(
+            f"{adapter} is a LoRA adapter, and loading it needs peft", hint="pip install peft"
+        ) from err
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
 def _stopping_criteria(should_stop: StopFn) -> Any:
@@ -238,6 +275,7 @@ class HFLLM(LLM):
                 top = [(self.tok.decode([int(i)]), float(v)) for v, i in zip(vals, idx, strict=True)]
                 lps.append(TokenLogprob(self.tok.decode([tid]), float(logp[tid]), top))
         usage = Usage(forward_passes=max(1, len(new)), prompt_tokens=int(ids.shape[1]), generated_tokens=len(new))
+        usage.flops = self.flops(int(ids.shape[1])) + sum(self.flops(1, int(ids.shape[1]) + i) for i in range(len(new)))
         return Completion(text=text, usage=usage, finish_reason=finish, logprobs=lps)
 
     # -- next-token logits -------------------------------------------------------------------
@@ -260,7 +298,7 @@ class HFLLM(LLM):
         ids = self._ids(prompt_or_messages)
         with self._lock, torch.no_grad():
             logits = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
-        usage = Usage(forward_passes=1, prompt_tokens=int(ids.shape[1]))
+        usage = Usage(forward_passes=1, prompt_tokens=int(ids.shape[1]), flops=self.flops(int(ids.shape[1])))
         return NextToken({c: float(logits[i]) for c, i in zip(candidates, cids, strict=True)}, usage)
 
     # -- attentions ------------------------------------------------------------------------
@@ -309,3 +347,121 @@ class HFLLM(LLM):
                 self.model.set_attn_implementation(previous)
         mass = np.stack([t.numpy() for t in per_layer])
         return AttentionMass(mass=mass, spans=spans, usage=Usage(forward_passes=1, prompt_tokens=pos))
+
+    # -- cost accounting ---------------------------------------------------------------------
+    def flops(self, new_tokens: int, past_tokens: int = 0, logits: int = 1) -> float:
+        """Estimated forward-pass FLOPs: 2 x non-embedding parameters per token, the causal attention
+        scores and mixing (QK^T and AV), and the LM head for the positions that produce logits."""
+        cfg = self.model.config
+        if not hasattr(self, "_body_params"):
+            emb = self.model.get_input_embeddings().weight
+            total = sum(p.numel() for p in self.model.parameters())
+            head = self.model.get_output_embeddings()
+            tied = head is None or head.weight.data_ptr() == emb.data_ptr()
+            self._body_params = total - emb.numel() - (0 if tied else head.weight.numel())
+        layers = int(getattr(cfg, "num_hidden_layers", 0) or 0)
+        heads = int(getattr(cfg, "num_attention_heads", 0) or 0)
+        hidden = int(getattr(cfg, "hidden_size", 0) or 0)
+        head_dim = int(getattr(cfg, "head_dim", 0) or (hidden // max(1, heads)))
+        vocab = int(getattr(cfg, "vocab_size", 0) or 0)
+        attn = 4 * layers * heads * head_dim * new_tokens * (past_tokens + (new_tokens + 1) / 2)
+        return float(2 * self._body_params * new_tokens + attn + 2 * vocab * hidden * logits)
+
+    # -- in-context tokenisation -------------------------------------------------------------
+    def encode_segments(self, segments: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
+        """Tokenise ``"".join(segments)`` as one text and map every token to the segment where it
+        starts: (token ids, token span of each segment). Segments get exactly the tokens they get in
+        context (a boundary token that merges two segments belongs to the one it starts in)."""
+        text = "".join(segments)
+        enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+        ends, pos = [], 0
+        for s in segments:
+            pos += len(s)
+            ends.append(pos)
+        spans, t = [], 0
+        for end in ends:
+            start = t
+            while t < len(ids) and (offsets[t][0] < end or (offsets[t][0] == offsets[t][1] == end == len(text))):
+                t += 1
+            spans.append((start, t))
+        if spans:
+            spans[-1] = (spans[-1][0], len(ids))
+        return ids, spans
+
+    def context_tokens(self, before: str, candidates: list[str]) -> tuple[list[int], list[int]]:
+        """Token ids of ``before`` and the id each candidate gets right after it (e.g. "A" after
+        "... ["): ``before + candidate`` must tokenise as ``before``'s tokens plus exactly one."""
+        head = self.encode(before)
+        cids = []
+        for c in candidates:
+            both = self.encode(before + c)
+            if len(both) != len(head) + 1 or both[: len(head)] != head:
+                raise Unsupported(
+                    f"identifier {c!r} is not one token after {before[-12:]!r} in {self.spec}'s tokenisation",
+                    hint="use rerank.listwise with this model, or a model whose vocabulary has single-letter tokens",
+                )
+            cids.append(both[-1])
+        return head, cids
+
+    def next_token_after(self, messages: Messages, prefill: str, candidates: list[str]) -> NextToken:
+        import torch
+
+        # the prompt plus the pre-fill tokenised as one text; candidates tokenised in that context
+        ids, cids = self.context_tokens(self.chat_prompt(messages) + prefill, candidates)
+        n = len(ids)
+        if n >= self.context_length:
+            raise TooLarge(
+                f"prompt of {n} tokens exceeds the context of {self.spec} ({self.context_length})",
+                hint="pass fewer or shorter passages (lower max_passage_tokens or window)",
+            )
+        with self._lock, torch.no_grad():
+            logits = self.model(input_ids=torch.tensor([ids], device=self.device), logits_to_keep=1).logits[0, -1]
+        usage = Usage(forward_passes=1, prompt_tokens=n, flops=self.flops(n))
+        return NextToken({c: float(logits[i]) for c, i in zip(candidates, cids, strict=True)}, usage)
+
+    # -- ICR: prefix once, attention only for the suffix tokens ---------------------------------
+    def prefix_attentions(self, prefix: list[str], suffixes: list[str]) -> PrefixAttention:
+        import numpy as np
+        import torch
+
+        ids, spans = self.encode_segments(prefix)
+        n = len(ids)
+        suffix_ids = [self.encode(s) for s in suffixes]
+        if any(not s for s in suffix_ids):
+            raise InvalidInput("a suffix of an attention request is empty")
+        if n + max(len(s) for s in suffix_ids) >= self.context_length:
+            raise TooLarge(
+                f"prompt of {n + max(len(s) for s in suffix_ids)} tokens exceeds the context of {self.spec} "
+                f"({self.context_length})",
+                hint="pass fewer or shorter passages (lower max_passage_tokens or max_prompt_tokens)",
+            )
+        base = getattr(self.model, self.model.base_model_prefix, self.model)
+        usage = Usage(forward_passes=1, prompt_tokens=n, flops=self.flops(n, 0, logits=0))
+        weights = []
+        with self._lock, torch.no_grad():
+            # 1) the prefix with the fast kernel (no attention weights), keeping its KV cache
+            first = base(input_ids=torch.tensor([ids], device=self.device), use_cache=True)
+            cache = getattr(first, "cache", None) or first.past_key_values
+            previous = self.model.config._attn_implementation
+            self.model.set_attn_implementation("eager")
+            try:
+                for sid in suffix_ids:
+                    # 2) each suffix against the cached prefix: weights only for (suffix x prefix+suffix)
+                    out = base(
+                        input_ids=torch.tensor([sid], device=self.device),
+                        cache=cache,
+                        use_cache=True,
+                        output_attentions=True,
+                    )
+                    if not out.attentions or out.attentions[0] is None:
+                        raise Unsupported(
+                            f"{self.spec} returned no attention weights", hint="use a Llama/Qwen-style model"
+                        )
+                    att = torch.stack([a[0, :, :, :n].float() for a in out.attentions])  # (layers, heads, q, n)
+                    weights.append(att.sum(dim=(0, 1)).mean(dim=0).cpu().numpy().astype(np.float64))
+                    cache.crop(-len(sid))  # back to the prefix for the next suffix
+                    usage.add(Usage(forward_passes=1, prompt_tokens=len(sid), flops=self.flops(len(sid), n, 0)))
+            finally:
+                self.model.set_attn_implementation(previous)
+        return PrefixAttention(spans=spans, weights=weights, usage=usage)

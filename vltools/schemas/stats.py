@@ -12,3 +12,4 @@ class RunStats(BaseModel):
     prompt_tokens: int = Field(0, description="Prompt tokens processed.")
     generated_tokens: int = Field(0, description="Tokens generated.")
     seconds: float = Field(0.0, description="Wall-clock seconds.")
+    flops: float = Field(0.0, description="Estimated forward-pass FLOPs (0 where the backend cannot tell).")

@@ -1,5 +1,8 @@
 """Retrieval evaluation (Rankify, P24): nDCG@k, Recall@k, MRR@k, P@k and MAP of a retriever
 over a collection, for queries with relevance judgments, computed with pytrec_eval (trec_eval).
+Optionally a pipeline: the retriever, then a ``rerank.*`` tool over its top ``depth`` hits; both
+stages are scored in the same run, side by side, with per-query deltas and paired significance
+tests (scipy: paired t-test and Wilcoxon signed-rank).
 
 Needs: a text collection; queries and qrels inline or as files in the layout of
 ``shared/data/*``: ``queries.jsonl`` ({"id", "text"} per line) and ``qrels.tsv``
@@ -38,6 +41,28 @@ class QueryItem(BaseModel):
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
+class RerankStage(BaseModel):
+    """The second stage of an evaluated pipeline. Fields other than these are passed to the tool."""
+
+    model_config = ConfigDict(extra="allow")
+
+    tool: str = Field(pattern=r"^rerank\.[a-z_]+$", description="The reranker, e.g. rerank.first.")
+    depth: int = Field(20, ge=1, le=1000, description="How many first-stage hits it reranks per query.")
+    llm: str | None = Field(None, description="LLM spec of the reranker (default: settings.llm).")
+
+
+class StageComparison(BaseModel):
+    metric: str = Field(description="The metric compared, e.g. ndcg@10.")
+    first_stage: float = Field(description="Mean over queries, first stage alone.")
+    reranked: float = Field(description="Mean over queries, after reranking.")
+    delta: float = Field(description="reranked - first_stage.")
+    improved: int = Field(description="Queries where reranking raised the metric.")
+    worsened: int = Field(description="Queries where it lowered the metric.")
+    per_query_delta: dict[str, float] = Field(description="reranked - first_stage per query id.")
+    t_test_p: float | None = Field(description="Two-sided paired t-test p-value (None when undefined).")
+    wilcoxon_p: float | None = Field(description="Two-sided Wilcoxon signed-rank p-value (None when undefined).")
+
+
 class EvalRetrievalInput(ToolInput):
     collection: str = Field(description="Collection to search (it must hold the judged documents).")
     queries: list[QueryItem] | None = Field(None, description='Judged queries inline: a list of {"id", "text"}.')
@@ -59,6 +84,11 @@ class EvalRetrievalInput(ToolInput):
     dense_weight: float = Field(1.0, ge=0, le=100, description="Hybrid: weight of dense retrieval in the fusion.")
     rrf_k: int = Field(60, ge=1, le=10_000, description="Hybrid: RRF constant.")
     per_query: bool = Field(True, description="Include per-query metrics in the output.")
+    rerank: RerankStage | None = Field(
+        None,
+        description='Optional second stage, e.g. {"tool": "rerank.first", "depth": 20, "llm": "smollm2"}; '
+        "other fields go to the reranker. Both stages are reported side by side.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -94,6 +124,17 @@ class EvalRetrievalOutput(BaseModel):
     num_queries: int = Field(description="Queries evaluated (those with judgments).")
     skipped_queries: list[str] = Field(description="Query ids without any judgment (not evaluated).")
     seconds: float = Field(description="Wall-clock time.")
+    reranker: str | None = Field(None, description="The rerank.* tool of the second stage, if any.")
+    first_stage_mean: dict[str, float] | None = Field(
+        None, description="With a reranker: the first stage's mean metrics (`mean` is then the pipeline's)."
+    )
+    first_stage_per_query: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="With a reranker: the first stage's per-query metrics."
+    )
+    comparison: list[StageComparison] = Field(
+        default_factory=list, description="With a reranker: every metric, first stage vs reranked, paired tests."
+    )
+    rerank_seconds: float = Field(0.0, description="Wall-clock time spent in the reranker.")
 
 
 def load_queries(queries: list[QueryItem] | None, queries_path: str | None, ctx: Context) -> dict[str, str]:
@@ -170,7 +211,7 @@ def retrieval(inp: EvalRetrievalInput, ctx: Context) -> EvalRetrievalOutput:
     Metrics are reported per query and as the mean; P@k and recall at the ranking depth too.
     """
     try:
-        import pytrec_eval
+        import pytrec_eval  # noqa: F401
     except ImportError as err:
         raise BackendUnavailable("pytrec_eval is not installed", hint="pip install pytrec-eval-terrier") from err
     t0 = time.monotonic()
@@ -204,19 +245,18 @@ def retrieval(inp: EvalRetrievalInput, ctx: Context) -> EvalRetrievalOutput:
         # trec_eval re-sorts by score and breaks ties by doc id: score by rank keeps our order.
         run[qid] = {doc: float(depth - r) for r, (doc, _) in enumerate(pairs)} or {NO_HIT: 0.0}
     ctx.progress(len(judged), len(judged), "scoring")
-    measures, names = measures_for(inp.k, depth)
     judged_qrels = {q: qrels[q] for q in judged}
-    scores = pytrec_eval.RelevanceEvaluator(judged_qrels, measures).evaluate(run)
-    # MRR@k: reciprocal rank of the first relevant document within the top k.
-    cut_run = {q: dict(sorted(docs.items(), key=lambda kv: -kv[1])[: inp.k]) for q, docs in run.items()}
-    mrr = pytrec_eval.RelevanceEvaluator(judged_qrels, {"recip_rank"}).evaluate(cut_run)
-    per_query: dict[str, dict[str, float]] = {}
-    for q in judged:
-        row = {names[m]: float(v) for m, v in scores.get(q, {}).items() if m in names}
-        row[f"mrr@{inp.k}"] = float(mrr.get(q, {}).get("recip_rank", 0.0))
-        per_query[q] = row
-    keys = sorted({key for row in per_query.values() for key in row})
-    mean = {key: sum(row.get(key, 0.0) for row in per_query.values()) / len(per_query) for key in keys}
+    per_query = score_run(run, judged_qrels, inp.k, depth)
+    first_per_query: dict[str, dict[str, float]] = {}
+    comparison: list[StageComparison] = []
+    rerank_seconds = 0.0
+    if inp.rerank is not None:
+        t1 = time.monotonic()
+        reranked = rerank_run(coll, run, dict(zip(judged, texts, strict=True)), inp.rerank, depth, ctx)
+        rerank_seconds = time.monotonic() - t1
+        first_per_query, per_query = per_query, score_run(reranked, judged_qrels, inp.k, depth)
+        comparison = compare(first_per_query, per_query)
+    mean = _mean(per_query)
     retriever = inp.retriever if inp.retriever != "dense" else f"dense:{coll.model}"
     return EvalRetrievalOutput(
         collection=coll.name,
@@ -228,4 +268,97 @@ def retrieval(inp: EvalRetrievalInput, ctx: Context) -> EvalRetrievalOutput:
         num_queries=len(judged),
         skipped_queries=skipped,
         seconds=round(time.monotonic() - t0, 3),
+        reranker=inp.rerank.tool if inp.rerank else None,
+        first_stage_mean=_mean(first_per_query) if inp.rerank else None,
+        first_stage_per_query=first_per_query if inp.per_query else {},
+        comparison=comparison,
+        rerank_seconds=round(rerank_seconds, 3),
     )
+
+
+def _mean(per_query: dict[str, dict[str, float]]) -> dict[str, float]:
+    keys = sorted({key for row in per_query.values() for key in row})
+    return {key: sum(row.get(key, 0.0) for row in per_query.values()) / len(per_query) for key in keys}
+
+
+def score_run(
+    run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], k: int, depth: int
+) -> dict[str, dict[str, float]]:
+    """Per-query metrics of a run ({query: {doc: score}}) with pytrec_eval, MRR@k included."""
+    import pytrec_eval
+
+    measures, names = measures_for(k, depth)
+    scores = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+    # MRR@k: reciprocal rank of the first relevant document within the top k.
+    cut_run = {q: dict(sorted(docs.items(), key=lambda kv: -kv[1])[:k]) for q, docs in run.items()}
+    mrr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut_run)
+    per_query: dict[str, dict[str, float]] = {}
+    for q in qrels:
+        row = {names[m]: float(v) for m, v in scores.get(q, {}).items() if m in names}
+        row[f"mrr@{k}"] = float(mrr.get(q, {}).get("recip_rank", 0.0))
+        per_query[q] = row
+    return per_query
+
+
+def rerank_run(
+    coll: Any, run: dict[str, dict[str, float]], texts: dict[str, str], stage: RerankStage, depth: int, ctx: Context
+) -> dict[str, dict[str, float]]:
+    """The run after ``stage`` reranks each query's top ``stage.depth`` hits (the rest keep their order)."""
+    options = dict(stage.model_extra or {})
+    reranked: dict[str, dict[str, float]] = {}
+    for i, (qid, docs) in enumerate(run.items()):
+        ctx.progress(i, len(run), f"reranking query {qid}")
+        ranked = [d for d, _ in sorted(docs.items(), key=lambda kv: -kv[1]) if d != NO_HIT]
+        head, tail = ranked[: stage.depth], ranked[stage.depth :]
+        if len(head) > 1:
+            stored = {d["id"]: d for d in coll.get(head)}
+            passages = [
+                {"id": d, "text": stored.get(d, {}).get("text") or "(empty)", "title": stored.get(d, {}).get("title")}
+                for d in head
+            ]
+            payload = {"query": texts[qid], "passages": passages, **options}
+            if stage.llm is not None:
+                payload["llm"] = stage.llm
+            out = ctx.call(stage.tool, payload)
+            head = [h.id for h in out.hits]
+        order = head + tail
+        reranked[qid] = {d: float(depth - r) for r, d in enumerate(order)} or {NO_HIT: 0.0}
+    return reranked
+
+
+def compare(first: dict[str, dict[str, float]], second: dict[str, dict[str, float]]) -> list[StageComparison]:
+    """Each metric, first stage vs reranked, over the same queries: means, deltas and paired tests."""
+    import math
+
+    from scipy import stats
+
+    out = []
+    queries = list(first)
+    for metric in sorted({m for row in first.values() for m in row}):
+        a = [first[q].get(metric, 0.0) for q in queries]
+        b = [second[q].get(metric, 0.0) for q in queries]
+        deltas = {q: y - x for q, x, y in zip(queries, a, b, strict=True)}
+        t_p = w_p = None
+        if len(queries) > 1 and any(abs(d) > 1e-12 for d in deltas.values()):
+            t = stats.ttest_rel(b, a)
+            t_p = float(t.pvalue) if math.isfinite(t.pvalue) else None
+            try:
+                w_p = float(stats.wilcoxon(b, a).pvalue)
+            except ValueError:
+                w_p = None
+        elif len(queries) > 1:
+            t_p = w_p = 1.0  # identical rankings: no difference at all
+        out.append(
+            StageComparison(
+                metric=metric,
+                first_stage=sum(a) / len(a),
+                reranked=sum(b) / len(b),
+                delta=(sum(b) - sum(a)) / len(a),
+                improved=sum(d > 1e-12 for d in deltas.values()),
+                worsened=sum(d < -1e-12 for d in deltas.values()),
+                per_query_delta=deltas,
+                t_test_p=t_p,
+                wilcoxon_p=w_p,
+            )
+        )
+    return out

@@ -27,6 +27,7 @@ class SelectInput(ToolInput):
     )
     exclude: list[str] = Field(default_factory=list, description="Sentence texts to skip (already used).")
     text_model: str | None = Field(None, description="Text-encoder spec for the default scorer.")
+    llm: str | None = Field(None, description="LLM spec passed to an LLM reranker (default: settings.llm).")
 
 
 class SelectOutput(BaseModel):
@@ -58,7 +59,8 @@ def select(inp: SelectInput, ctx: Context) -> SelectOutput:
         ids = [f"s{i}" for i in range(len(cands))]
         passages = [{"id": i, "text": t} for i, (_, t) in zip(ids, cands, strict=True)]
         try:
-            out = ctx.call(inp.reranker, {"query": claim, "passages": passages})
+            extra = {"llm": inp.llm} if inp.llm else {}
+            out = ctx.call(inp.reranker, {"query": claim, "passages": passages, **extra})
         except NotFound:
             raise  # an unknown reranker: the registry's message lists close names
         except ToolError as err:

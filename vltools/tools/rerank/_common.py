@@ -20,8 +20,8 @@ MAX_PASSAGES = 1000
 LABELS = string.ascii_uppercase  # single-token identifiers for listwise prompts (A..Z)
 
 
-class RerankInput(ToolInput):
-    """What every ``rerank.*`` tool takes."""
+class RankInput(ToolInput):
+    """What every ``rerank.*`` tool takes: a query and passages (or a ranking)."""
 
     query: str = Field("", max_length=20_000, description="The search query (may come from `ranking.query`).")
     passages: list[Passage] = Field(
@@ -34,15 +34,9 @@ class RerankInput(ToolInput):
         None, description="Alternatively, the ranking a retrieve.* tool returned; its hits become the passages."
     )
     k: int | None = Field(None, ge=1, le=MAX_PASSAGES, description="Return only the top k hits (default: all).")
-    llm: str | None = Field(
-        None, description="LLM spec: smollm2, hf:NAME_OR_PATH or openai:ENDPOINT#MODEL (default: settings.llm)."
-    )
-    max_passage_tokens: int = Field(
-        128, ge=8, le=4096, description="Per-passage token budget; longer passages are truncated (and counted)."
-    )
 
     @model_validator(mode="after")
-    def _check(self) -> RerankInput:
+    def _check(self) -> RankInput:
         if not self.passages and self.ranking is not None:
             if len(self.ranking.hits) > MAX_PASSAGES:
                 raise ValueError(f"ranking has {len(self.ranking.hits)} hits; at most {MAX_PASSAGES} can be reranked")
@@ -60,6 +54,17 @@ class RerankInput(ToolInput):
                 raise ValueError(f"passage id {p.id!r} appears twice; ids must be unique")
             seen.add(p.id)
         return self
+
+
+class RerankInput(RankInput):
+    """What every LLM ``rerank.*`` tool takes."""
+
+    llm: str | None = Field(
+        None, description="LLM spec: smollm2, hf:NAME_OR_PATH or openai:ENDPOINT#MODEL (default: settings.llm)."
+    )
+    max_passage_tokens: int = Field(
+        128, ge=8, le=4096, description="Per-passage token budget; longer passages are truncated (and counted)."
+    )
 
 
 class RerankOutput(Ranking):
@@ -125,6 +130,7 @@ class Run:
             prompt_tokens=u.prompt_tokens,
             generated_tokens=u.generated_tokens,
             seconds=round(time.perf_counter() - self.started, 4),
+            flops=float(getattr(u, "flops", 0.0)),
         )
         return RerankOutput(
             query=self.inp.query,
@@ -186,6 +192,25 @@ def listwise_messages(query: str, texts: list[str]) -> list[dict[str, str]]:
         "Answer with the identifiers only."
     )
     return [{"role": "system", "content": RANKGPT_SYSTEM}, {"role": "user", "content": user}]
+
+
+FIRST_SYSTEM = "You are RankLLM, an intelligent assistant that can rank passages based on their relevancy to the query."
+FIRST_PREFILL = "["  # the assistant turn starts with "[", so the next token is the first identifier
+
+
+def first_messages(query: str, texts: list[str]) -> list[dict[str, str]]:
+    """FIRST's prompt (RankZephyr's template with alphabetical identifiers, as in rank_llm)."""
+    n = len(texts)
+    body = "".join(f"[{LABELS[i]}] {t}\n" for i, t in enumerate(texts))
+    user = (
+        f"I will provide you with {n} passages, each indicated by a alphabetical identifier []. "
+        f"Rank the passages based on their relevance to the search query: {query}.\n\n{body}\n"
+        f"Search Query: {query}.\n"
+        f"Rank the {n} passages above based on their relevance to the search query. All the passages should be "
+        "included and listed using identifiers, in descending order of relevance. The output format should be "
+        "[] > [], e.g., [A] > [B]. Only respond with the ranking results, do not say any word or explain."
+    )
+    return [{"role": "system", "content": FIRST_SYSTEM}, {"role": "user", "content": user}]
 
 
 def pointwise_messages(query: str, text: str) -> list[dict[str, str]]:

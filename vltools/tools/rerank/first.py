@@ -1,6 +1,7 @@
-"""rerank.first — FIRST (P11, P52): the listwise prompt, but the order comes from the logits of the
-first generated token over the passage identifiers (single tokens, verified in the vocabulary);
-sliding window; one forward pass per window, no generation. Needs ``next_token_logits``."""
+"""rerank.first — FIRST (P11, P52): FIRST's listwise prompt (alphabetical identifiers) with the
+assistant turn pre-filled with "[", and the order read from the logits of the next token over the
+identifiers, each tokenised in that context (after "["); sliding window 20 / stride 10 from the
+bottom up, as in the paper; one forward pass per window, no generation. Needs ``next_token_logits``."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pydantic import Field
 
 from vltools.core.context import Context
 from vltools.core.tool import tool
+from vltools.models.llm import LLM
 from vltools.tools.rerank._common import (
+    FIRST_PREFILL,
     LABELS,
     RerankInput,
     RerankOutput,
     check_labels,
-    listwise_messages,
+    first_messages,
     sliding_window,
     start,
 )
@@ -34,10 +37,14 @@ def first(inp: FirstInput, ctx: Context) -> RerankOutput:
     run = start(inp, ctx, "first", "next_token_logits")
     check_labels(run.llm, min(inp.window, len(run.items)))
     last_logit: dict[int, float] = {}
+    prefill = type(run.llm).next_token_after is not LLM.next_token_after
+    if not prefill:
+        run.notes.append(f"{run.llm.spec} cannot pre-fill the assistant turn: identifiers read without the '['")
 
     def rank(sub: list[int]) -> list[int]:
         labels = list(LABELS[: len(sub)])
-        nt = run.llm.next_token(listwise_messages(run.query, [run.items[i].text for i in sub]), labels)
+        msgs = first_messages(run.query, [run.items[i].text for i in sub])
+        nt = run.llm.next_token_after(msgs, FIRST_PREFILL, labels) if prefill else run.llm.next_token(msgs, labels)
         run.add(nt.usage)
         for j, i in enumerate(sub):
             last_logit[i] = nt.logits[labels[j]]

@@ -31,10 +31,15 @@ class RankR1Input(RerankInput):
         10, ge=1, le=100, description="How many top positions setwise selection sorts; the rest keep input order."
     )
     num_child: int = Field(
-        3, ge=1, le=9, description="Children per heap node: each comparison sees num_child + 1 passages."
+        19, ge=1, le=19, description="Children per heap node: each comparison sees up to num_child + 1 passages (20)."
     )
     method: Literal["heap", "bubble"] = Field("heap", description="Setwise selection: heap sort or bubble sort.")
-    think_tokens: int = Field(128, ge=8, le=2048, description="Generation budget per comparison (reasoning + answer).")
+    think_tokens: int = Field(
+        2048,
+        ge=8,
+        le=16_384,
+        description="Generation budget per comparison (reasoning + answer); reasoning models need thousands.",
+    )
 
 
 class Comparison(BaseModel):
