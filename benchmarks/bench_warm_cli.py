@@ -64,7 +64,8 @@ def main() -> None:
     setup = ("import sys, vltools; "
              "w = vltools.call('world.generate', {'out_dir': sys.argv[1], 'images': int(sys.argv[2])}); "
              "vltools.call('image.index', {'collection': 'bench_warm', 'paths': w.image_files, 'create': True})")
-    subprocess.run([sys.executable, "-c", setup, str(home / "world"), str(a.images)], env=env, check=True,
+    # the world lies under VLTOOLS_HOME: the only default allowed root of the Python API
+    subprocess.run([sys.executable, "-c", setup, str(home / "home" / "world"), str(a.images)], env=env, check=True,
                    capture_output=True)
     port = _port()
     server = subprocess.Popen([sys.executable, "-m", "vltools.cli", "serve", "--transport", "http", "--port",
