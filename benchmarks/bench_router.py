@@ -240,6 +240,8 @@ def main() -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     os.environ["VLTOOLS_HOME"] = str(tmp / "home")
+    # the fixture's media lie beside VLTOOLS_HOME: allow the folder (only VLTOOLS_HOME is a default root)
+    os.environ["VLTOOLS_EXTRA_ROOTS"] = json.dumps([str(tmp)])
     from vltools.core.context import Context
     from vltools.core.settings import reset_settings
 
