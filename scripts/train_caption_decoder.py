@@ -12,7 +12,10 @@ expected cosine between a clean and a noisy text embedding equal the mean best i
 
 Corpus: by default the captions of world v2 "objects" scenes of the **train** concepts (seeds
 20,000,000 + k, the demo CLIP's training range; held-out concepts never appear), or one caption
-per line from ``--corpus``. Text embeddings are cached in ``~/.cache/vltools/`` (the demo CLIP's
+per line from ``--corpus``, or the captions of an embedding cache (``--corpus-cache``: the committed
+decoder was trained on the cache ``scripts/train_demo_clip_v2.py`` writes, i.e. the demo CLIP's
+own training captions — train concepts, shapes world, easy-VQA train — already embedded).
+Text embeddings are cached in ``~/.cache/vltools/`` (the demo CLIP's
 text tower is locked, so they never change; the demo CLIP training's cache is read too).
 
 Writes ``vltools/models/weights/caption_decoder_demo.safetensors`` (fp16, vocabulary and settings in
@@ -101,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clip", default="demo")
     ap.add_argument("--corpus", default=None, help="text file, one caption per line (default: world captions)")
+    ap.add_argument("--corpus-cache", default=None,
+                    help="an embedding cache (.npz with texts, vecs) whose captions are the corpus, e.g. the one "
+                    "scripts/train_demo_clip_v2.py writes (~/.cache/vltools/demo_clip_v2_text_cache.npz)")
     ap.add_argument("--scenes", type=int, default=3000, help="world scenes whose captions form the corpus")
     ap.add_argument("--minutes", type=float, default=8.0, help="training wall-time budget")
     ap.add_argument("--steps", type=int, default=None, help="exact number of steps (overrides --minutes)")
@@ -129,13 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     fh = open(args.log + ".txt", "w")  # noqa: SIM115
     log(f"args: {vars(args)}", fh)
     clip = get_clip(args.clip, get_settings())
-    if args.corpus:
+    if args.corpus_cache:
+        z = np.load(args.corpus_cache, allow_pickle=False)
+        captions = z["texts"].tolist()
+    elif args.corpus:
         captions = [ln.strip() for ln in Path(args.corpus).read_text().splitlines() if ln.strip()]
     else:
         captions = world_captions(args.scenes)
     captions = list(dict.fromkeys(captions))
     log(f"corpus: {len(captions)} distinct captions", fh)
-    vecs = embed(clip, captions, [DEMO_CACHE, CACHE] if args.clip == "demo" else [CACHE], fh)
+    caches = [Path(args.corpus_cache)] if args.corpus_cache else []
+    caches += [DEMO_CACHE, CACHE] if args.clip == "demo" else [CACHE]
+    vecs = embed(clip, captions, caches, fh)
     noise, gap = calibrate(clip, 64, vecs.mean(0), fh)
     if args.noise != "auto":
         noise = float(args.noise)
@@ -191,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else REPO / "vltools" / "models" / "weights" / cd.DEFAULT_FILES["demo"]
     meta = {"vocab": json.dumps(vocab), "dim_in": str(vecs.shape[1]), "emb": "128", "hidden": "256",
             "clip": args.clip, "noise": f"{noise:.4f}", "steps": str(step), "seed": str(args.seed),
-            "corpus": args.corpus or f"world objects train scenes {OBJ_SEED_BASE}+k, k<{args.scenes}"}
+            "corpus": args.corpus_cache or args.corpus or f"world objects train scenes {OBJ_SEED_BASE}+k, "
+            f"k<{args.scenes}"}
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
     state["gap"] = torch.from_numpy(gap).half()
     out.parent.mkdir(parents=True, exist_ok=True)

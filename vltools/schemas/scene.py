@@ -38,7 +38,9 @@ class SceneEvent(BaseModel):
     colour: str | None = Field(None, description="Deprecated: the new colour of a 'turn'; see value.")
     object: str | None = Field(None, description="Entity id the action is about ('across the beach').")
     preposition: str | None = Field(None, description="Preposition linking the object ('across').")
-    order: int | None = Field(None, ge=0, description="Position of the event in the prompt's time order.")
+    order: int | None = Field(None, ge=0, description="Position of the event in the prompt.")
+    after_previous: bool = Field(False, description="True when the prompt puts it after the previous event "
+                                 "('then', 'after that').")
 
 
 class SceneGraph(BaseModel):

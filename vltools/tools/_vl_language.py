@@ -47,6 +47,8 @@ GROW = {"grow", "expand", "enlarge"}
 SHRINK = {"shrink", "contract"}
 ORDER_WORDS = {"then", "after", "afterwards", "next", "later", "finally", "before", "first"}
 QUESTION_TYPES = ("yesno", "what", "count", "where", "other")
+# Nouns that ask for an attribute's value rather than an object ("what colour/size/material is it?").
+ATTRIBUTE_DIMENSIONS = {"colour", "color", "size", "material", "pattern", "texture", "shade", "tint"}
 
 
 @dataclass
@@ -103,6 +105,8 @@ class Action:
     preposition: str | None = None
     order: int = 0
     text: str = ""
+    sequenced: bool = False  # an order word ('then', 'after that', 'next') puts it after the previous action
+    index: int = 0
 
 
 @dataclass
@@ -311,7 +315,11 @@ def _actions(doc: Any, p: Parse, by_root: dict[int, str]) -> None:
         else:
             subject = by_root[subj_tok.i]
         lemma = tok.lemma_.lower()
-        act = Action(verb=lemma, subject=subject, order=order, text=" ".join(t.text for t in tok.subtree))
+        act = Action(verb=lemma, subject=subject, order=order, text=" ".join(t.text for t in tok.subtree),
+                     index=tok.i)
+        if p.actions:
+            prev = p.actions[-1].index
+            act.sequenced = any(t.lower_ in ORDER_WORDS - {"before", "first"} for t in doc[prev + 1:tok.i + 1])
         order += 1
         words = [c for c in tok.subtree if c.i > tok.i]
         # direction: particle/adverb ('moves up', 'moves left') or 'to/towards the left'
@@ -426,7 +434,8 @@ def scene_graph(prompt: str) -> dict[str, Any]:
     events = []
     for a in p.actions:
         events.append({"subject": a.subject, "type": a.type, "verb": a.verb, "direction": a.direction,
-                       "value": a.value, "object": a.object, "preposition": a.preposition, "order": a.order})
+                       "value": a.value, "object": a.object, "preposition": a.preposition, "order": a.order,
+                       "after_previous": a.sequenced})
     return {"entities": [e.to_dict() for e in p.entities], "relations": p.relations, "events": events}
 
 
@@ -510,6 +519,8 @@ def questions_from_graph(graph: dict[str, Any]) -> list[dict[str, Any]]:
                       temporal=True)
         event_q.append((ev, qid))
     for (a, qa), (b, qb) in zip(event_q, event_q[1:], strict=False):
+        if not b.get("after_previous") or qa is None or qb is None:
+            continue
         ea, eb = ents[a["subject"]], ents[b["subject"]]
         add(f"Does {_event_clause(a, ea)} before {_event_clause(b, eb)}?", "order", a["subject"], [qa, qb],
             temporal=True)

@@ -402,6 +402,8 @@ def _choice_plan(a: _Answerer, q: lang.Question, candidates: list[str] | None):
         want = "count"
     elif attr_cls:
         want = attr_cls
+    elif asked in lang.ATTRIBUTE_DIMENSIONS:
+        want = asked
     elif q.kind == "where":
         want = "position"
     else:
@@ -413,6 +415,11 @@ def _choice_plan(a: _Answerer, q: lang.Question, candidates: list[str] | None):
             answers = [lang.POSITION_PHRASE[p] for p in lang.POSITIONS]
         elif attr_cls:
             answers = list(world.attributes[attr_cls])
+        elif want != "noun" and world is None or want in lang.ATTRIBUTE_DIMENSIONS:
+            raise InvalidInput(
+                f"no answer vocabulary for {q.text!r}: this model declares no world and no candidates were given",
+                hint="pass candidates (the possible answers), or use a model with a declared world such as 'demo'",
+            )
         elif world:
             answers = list(world.nouns_for(asked))
         else:
@@ -423,7 +430,8 @@ def _choice_plan(a: _Answerer, q: lang.Question, candidates: list[str] | None):
     else:
         answers = list(dict.fromkeys(c.strip() for c in candidates))
         classes = {c: _candidate_class(a, c) for c in answers}
-        matching = [c for c in answers if classes[c] == want or (want == "noun" and classes[c] is None)]
+        matching = [c for c in answers if classes[c] == want or (classes[c] is None and (
+            want == "noun" or want in lang.ATTRIBUTE_DIMENSIONS))]
         if q.kind == "count":
             matching = [c for c in answers if classes[c] == "count"]
         if matching and len(matching) < len(answers):
