@@ -142,8 +142,9 @@ class _Answerer:
     """Scores statements against the frames of one call."""
 
     def __init__(self, inp: VqaInput, clip: Any, feats: list[np.ndarray], world: eng.World | None,
-                 cache_dir: Any = None):
+                 cache_dir: Any = None, images: list[Any] | None = None):
         self.inp, self.clip, self.feats, self.world = inp, clip, feats, world
+        self.images = images or []
         self.cache_dir = cache_dir
 
     def score(self, f: np.ndarray, items: list[str] | list[list[str]]) -> eng.Scored:
@@ -278,7 +279,7 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
     for i, (img, key) in enumerate(zip(images, keys, strict=True)):
         feats.append(eng.region_features(clip, img, key))
         ctx.progress(i + 1, len(images), "frames encoded")
-    a = _Answerer(inp, clip, feats, world, ctx.settings.cache_dir)
+    a = _Answerer(inp, clip, feats, world, ctx.settings.cache_dir, images)
     is_video = inp.video is not None
     out: dict[str, Any] = {"question_type": _qtype(q), "model": clip.spec, "temporal": False}
     out["caption"] = _caption(a, keys[0], q)
@@ -312,7 +313,7 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
         else:
             answers, statements, groups, note = _choice_plan(a, q, inp.candidates)
             notices += [note] if note else []
-            scored = [a.score(f, groups) if q.kind != "count" else a.score(f[:1], groups) for f in feats]
+            scored = [a.score(f, groups) for f in feats]
             if q.kind == "count" and inp.regions and all(x.isdigit() for x in answers):
                 scored = [_count_regions(a, q.target or lang.Entity(), f, s, [int(x) for x in answers])
                           for f, s in zip(feats, scored, strict=True)]
@@ -462,7 +463,7 @@ def _choice_plan(a: _Answerer, q: lang.Question, candidates: list[str] | None):
     return answers, statements, groups, notice
 
 
-COUNT_SHARE = 0.3  # a noun counts as present when its probability is at least this share of the best one
+COUNT_SHARE = 0.5  # a noun counts as present when its probability is at least this share of the best one
 
 
 def _count_regions(a: _Answerer, target: lang.Entity, f: np.ndarray, stmts: eng.Scored,
@@ -517,37 +518,30 @@ def _locate(a: _Answerer, nouns: list[str], attrs: list[str], f: np.ndarray) -> 
     return a.score(f, texts), texts
 
 
-_ANCHOR = {"left": (0.0, None), "right": (1.0, None), "top": (None, 0.0), "bottom": (None, 1.0),
-           "centre": (0.5, 0.5), "top left": (0.0, 0.0), "top right": (1.0, 0.0), "bottom left": (0.0, 1.0),
-           "bottom right": (1.0, 1.0)}
+_SIDE_BOX = {"left": (0.0, 0.0, 0.5, 1.0), "right": (0.5, 0.0, 1.0, 1.0), "top": (0.0, 0.0, 1.0, 0.5),
+             "bottom": (0.0, 0.5, 1.0, 1.0), "centre": (0.25, 0.25, 0.75, 0.75), "top left": (0.0, 0.0, 0.5, 0.5),
+             "top right": (0.5, 0.0, 1.0, 0.5), "bottom left": (0.0, 0.5, 0.5, 1.0),
+             "bottom right": (0.5, 0.5, 1.0, 1.0)}
 
 
 def _what_at(a: _Answerer, q: lang.Question, candidates: list[str] | None):
-    """'What is on the left?': likely objects located from their regions; the one nearest the side wins."""
+    """'What is on the left?': the candidates scored on the part of the image the position names
+    (the left half, the top-right quarter, the centre...), as MacCap scores a region's feature."""
     target = q.target or lang.Entity()
     nouns = [c.strip() for c in candidates] if candidates else (a.world.nouns_for(q.asked) if a.world else [])
     if not nouns:
         raise InvalidInput(f"no answer vocabulary for {q.text!r}", hint="pass candidates (the possible answers)")
-    ax, ay = _ANCHOR[q.location]
-    scored, probs_all = [], []
+    x0, y0, x1, y1 = _SIDE_BOX[q.location]
     texts = [statement(lang.Entity(noun=n, attributes=target.attributes), position=False) for n in nouns]
-    for f in a.feats:
-        r, _ = _locate(a, nouns, target.attributes, f)
-        pres = r.probs / r.probs.max()
-        likely = np.argsort(-r.probs)[:5]
-        dist = np.full(len(nouns), 2.0)
-        for j in likely:
-            if pres[j] < 0.05:
-                continue
-            x, y = r.location(int(j))
-            dist[j] = (abs(x - ax) if ax is not None else 0.0) + (abs(y - ay) if ay is not None else 0.0)
-        z = -8.0 * dist + np.log(np.clip(pres, 1e-9, 1))
-        p = np.exp(z - z.max())
-        p /= p.sum()
-        probs_all.append(p)
-        scored.append(eng.Scored(p, r.sims, r.weights, r.crop_sims, r.boxes))
+    scored = []
+    for img in a.images:
+        w, h = img.size
+        part = img.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))
+        f = a.clip.encode_images([part])
+        r = a.score(f, texts)
+        scored.append(eng.Scored(r.probs, r.sims, r.weights, r.crop_sims, [(x0, y0, x1, y1)]))
     note = None if candidates else f"answered among the {len(nouns)} objects of the model's declared world"
-    return nouns, texts, np.mean(probs_all, axis=0), scored, note
+    return nouns, texts, np.mean([s.probs for s in scored], axis=0), scored, note
 
 
 def _where(a: _Answerer, q: lang.Question):
