@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"vqa_world_{args.split}.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = [f"| type | train concepts: n | accuracy | majority | held-out concepts: n | accuracy | majority |",
+    lines = ["| type | train concepts: n | accuracy | majority | held-out concepts: n | accuracy | majority |",
              "|---|---|---|---|---|---|---|"]
     for t in TYPES:
         a, b = summary.get("train", {}).get(t), summary.get("heldout", {}).get(t)
