@@ -114,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--noise", default="auto", help="noise norm, or 'auto' (calibrated on 64 scenes)")
     ap.add_argument("--drop", type=float, default=0.1, help="share of captions trained with the null condition")
+    ap.add_argument("--init", default=None, help="continue training from these decoder weights (same vocabulary)")
+    ap.add_argument("--calib", type=int, default=64, help="scenes used to calibrate the gap and the noise")
+    ap.add_argument("--emb", type=int, default=128)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--exclude", default=None,
+                    help="drop corpus captions containing any of these comma-separated words (e.g. the shapes "
+                    "world's nouns, to train on the objects world only)")
     ap.add_argument("--min-count", type=int, default=1, help="words seen fewer times become <unk>")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
@@ -143,11 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         captions = world_captions(args.scenes)
     captions = list(dict.fromkeys(captions))
+    if args.exclude:
+        drop = {w.strip() for w in args.exclude.split(",") if w.strip()}
+        captions = [c for c in captions if not drop & set(cd.tokenize(c))]
     log(f"corpus: {len(captions)} distinct captions", fh)
     caches = [Path(args.corpus_cache)] if args.corpus_cache else []
     caches += [DEMO_CACHE, CACHE] if args.clip == "demo" else [CACHE]
     vecs = embed(clip, captions, caches, fh)
-    noise, gap = calibrate(clip, 64, vecs.mean(0), fh)
+    noise, gap = calibrate(clip, args.calib, vecs.mean(0), fh)
     if args.noise != "auto":
         noise = float(args.noise)
     counts = Counter(w for c in captions for w in cd.tokenize(c))
@@ -160,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     for i, s in enumerate(seqs):
         toks[i, :len(s)] = s
     log(f"vocabulary {len(vocab)} words, longest caption {max_len - 2} tokens", fh)
-    model = cd.build(len(vocab), vecs.shape[1])
+    model = cd.build(len(vocab), vecs.shape[1], args.emb, args.hidden)
+    if args.init:
+        from safetensors.torch import load_file
+
+        init = load_file(args.init)
+        init.pop("gap", None)
+        model.load_state_dict({k: v.float() for k, v in init.items()})
+        log(f"continued from {args.init}", fh)
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     X = torch.from_numpy(vecs)
@@ -200,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"step {step} loss {np.mean(losses[-200:]):.4f}", fh)
     wall_train = time.time() - t_train
     out = Path(args.out) if args.out else REPO / "vltools" / "models" / "weights" / cd.DEFAULT_FILES["demo"]
-    meta = {"vocab": json.dumps(vocab), "dim_in": str(vecs.shape[1]), "emb": "128", "hidden": "256",
+    meta = {"vocab": json.dumps(vocab), "dim_in": str(vecs.shape[1]), "emb": str(args.emb), "hidden": str(args.hidden),
             "clip": args.clip, "noise": f"{noise:.4f}", "steps": str(step), "seed": str(args.seed),
             "corpus": args.corpus_cache or args.corpus or f"world objects train scenes {OBJ_SEED_BASE}+k, "
             f"k<{args.scenes}"}

@@ -63,7 +63,7 @@ def _graph_from_llm(prompt: str, spec: str, ctx: Context) -> tuple[dict[str, Any
     """The LLM's scene graph, checked against the prompt's words, or (None, why not)."""
     llm = ctx.llm(spec)
     reply = llm.generate(
-        [{"role": "system", "content": _LLM_SYSTEM}, {"role": "user", "content": prompt}], max_tokens=256
+        [{"role": "system", "content": _LLM_SYSTEM}, {"role": "user", "content": prompt}], max_tokens=192
     )
     m = re.search(r"\{.*\}", reply, flags=re.S)
     if not m:
