@@ -3,7 +3,7 @@
 ``python benchmarks/bench_caption.py [--scenes N]``
 
 Scenes: `vltools.world.generate_object_scene`, seeds 29,800,000 + k (never used for training), 1-3
-objects, ``split="train"`` (concepts the demo CLIP and the decoder's corpus know) and
+objects (every other scene has one), ``split="train"`` (concepts the demo CLIP and the decoder's corpus know) and
 ``split="heldout"`` (held-out concepts: in no training image or caption). Methods, side by side in
 one run, all with the `demo` CLIP:
 - ``retrieval``: the training corpus caption (the decoder's own 25,718 captions) with the highest
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     for split in ("train", "heldout"):
         for k in range(args.scenes):
             seed = SEED_BASE + k + (0 if split == "train" else 100_000)
-            sc = generate_object_scene(seed, n_objects=1 + k % 3, split=split)
+            sc = generate_object_scene(seed, n_objects=1 if k % 2 == 0 else 2 + (k // 2) % 2, split=split)
             path = tmp / f"{split}_{seed}.png"
             sc.image.save(path)
             objs = sc.labels["objects"]

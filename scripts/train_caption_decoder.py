@@ -162,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         noise = float(args.noise)
     counts = Counter(w for c in captions for w in cd.tokenize(c))
     vocab = cd.SPECIALS + sorted(w for w, n in counts.items() if n >= args.min_count)
+    if args.init:  # keep the vocabulary of the weights we continue from
+        from safetensors import safe_open
+
+        with safe_open(args.init, "pt") as fh_init:
+            vocab = json.loads(fh_init.metadata()["vocab"])
     index = {w: i for i, w in enumerate(vocab)}
     seqs = [[index[cd.BOS]] + [index.get(w, index[cd.UNK]) for w in cd.tokenize(c)] + [index[cd.EOS]]
             for c in captions]
