@@ -54,6 +54,33 @@ def prompts(concept: str, other: str, plural: str, direction: str, colour: str, 
             "order": make(concept, direction, colour, not move_first)}
 
 
+def _report(rows: list[dict], args, t0: float) -> None:
+    """Write the JSON and the table for the videos done so far (called after every video)."""
+    acc: dict[str, dict[str, float]] = {}
+    for metric in ("etva", "etva_soft", "clipscore"):
+        acc[metric] = {}
+        for kind in KINDS:
+            wins = []
+            for s in sorted({r["seed"] for r in rows}):
+                t = next(r for r in rows if r["seed"] == s and r["kind"] == "true")[metric]
+                w = next(r for r in rows if r["seed"] == s and r["kind"] == kind)[metric]
+                wins.append(1.0 if t > w else 0.5 if t == w else 0.0)
+            acc[metric][kind] = float(np.mean(wins))
+        acc[metric]["mean"] = float(np.mean([acc[metric][k] for k in KINDS]))
+    true_scores = [r["etva"] for r in rows if r["kind"] == "true"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "etva_world_v2.json").write_text(json.dumps({"args": vars(args), "seconds": round(time.time() - t0, 1),
+                                                        "pairwise": acc, "mean_true_etva": float(np.mean(true_scores)),
+                                                        "rows": rows}, indent=1) + "\n")
+    lines = ["| metric | " + " | ".join(KINDS) + " | mean |", "|---" * (len(KINDS) + 2) + "|"]
+    for metric, a in acc.items():
+        lines.append(f"| {metric} | " + " | ".join(f"{a[k]:.3f}" for k in KINDS) + f" | {a['mean']:.3f} |")
+    lines.append(f"\nvideos: {len(true_scores)}; mean ETVA score of the true prompts: {np.mean(true_scores):.3f}")
+    (out / "etva_world_v2.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--videos", type=int, default=12)
@@ -103,29 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"seed": seed, "kind": kind, "prompt": text, "etva": e.score, "etva_soft": e.soft_score,
                          "clipscore": clipscore, "answers": [(q.question, q.answer, q.score) for q in e.questions]})
         print(f"video {len({r['seed'] for r in rows})}: {time.time() - t0:.0f} s", file=sys.stderr)
-    acc: dict[str, dict[str, float]] = {}
-    for metric in ("etva", "etva_soft", "clipscore"):
-        acc[metric] = {}
-        for kind in KINDS:
-            wins = []
-            for s in sorted({r["seed"] for r in rows}):
-                t = next(r for r in rows if r["seed"] == s and r["kind"] == "true")[metric]
-                w = next(r for r in rows if r["seed"] == s and r["kind"] == kind)[metric]
-                wins.append(1.0 if t > w else 0.5 if t == w else 0.0)
-            acc[metric][kind] = float(np.mean(wins))
-        acc[metric]["mean"] = float(np.mean([acc[metric][k] for k in KINDS]))
-    true_scores = [r["etva"] for r in rows if r["kind"] == "true"]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "etva_world_v2.json").write_text(json.dumps({"args": vars(args), "seconds": round(time.time() - t0, 1),
-                                                        "pairwise": acc, "mean_true_etva": float(np.mean(true_scores)),
-                                                        "rows": rows}, indent=1) + "\n")
-    lines = ["| metric | " + " | ".join(KINDS) + " | mean |", "|---" * (len(KINDS) + 2) + "|"]
-    for metric, a in acc.items():
-        lines.append(f"| {metric} | " + " | ".join(f"{a[k]:.3f}" for k in KINDS) + f" | {a['mean']:.3f} |")
-    lines.append(f"\nvideos: {len(true_scores)}; mean ETVA score of the true prompts: {np.mean(true_scores):.3f}")
-    (out / "etva_world_v2.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        _report(rows, args, t0)
+    _report(rows, args, t0)
     return 0
 
 
