@@ -84,6 +84,12 @@ def test_events_in_order_give_before_questions_and_appearing_things_are_temporal
     assert all(len(q["depends_on"]) == 2 for q in order)
 
 
+def test_a_verb_read_as_a_noun_is_repaired():
+    g = lang.scene_graph("a pink heart moves to the left")  # the tagger reads 'heart moves' as one noun
+    assert [e["noun"] for e in g["entities"]] == ["heart"]
+    assert [(e["type"], e["direction"]) for e in g["events"]] == [("move", "left")]
+
+
 def test_counts_relations_and_positions():
     g = lang.scene_graph("two radishes to the left of a bus, and a cat in the top right")
     rad, bus, cat = g["entities"]
