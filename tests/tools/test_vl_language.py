@@ -88,6 +88,9 @@ def test_a_verb_read_as_a_noun_is_repaired():
     g = lang.scene_graph("a pink heart moves to the left")  # the tagger reads 'heart moves' as one noun
     assert [e["noun"] for e in g["entities"]] == ["heart"]
     assert [(e["type"], e["direction"]) for e in g["events"]] == [("move", "left")]
+    g = lang.scene_graph("a light bulb moves up, then the light bulb turns red")
+    assert [(e["type"], e["direction"], e["value"]) for e in g["events"]] == [("move", "up", None),
+                                                                            ("turn", None, "red")]
 
 
 def test_counts_relations_and_positions():

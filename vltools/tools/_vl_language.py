@@ -162,18 +162,21 @@ def pluralise(noun: str) -> str:
 
 def _doc(text: str) -> Any:
     """The parse of ``text``, repaired for one frequent tagger slip: in "a pink heart moves to the left"
-    the small English model reads "heart moves" as a compound noun (no verb). When a sentence has no
-    verb and its root is a plural noun with a compound before it, the text is parsed again with its
-    leading indefinite article made definite ("the pink heart moves ..."), which the model tags right."""
+    the small English model reads "heart moves" as a compound noun. When a plural noun with a compound
+    or a subject before it is followed by a particle, preposition, adverb or punctuation, the text is
+    parsed again with its leading indefinite article made definite ("the pink heart moves ..."), which
+    the model tags right; the new parse is kept only if it reads those words as verbs."""
     from vltools.models.nlp import parse
 
     doc = parse(text)
-    if not any(t.pos_ in ("VERB", "AUX") for t in doc) and any(
-            t.dep_ == "ROOT" and t.tag_ == "NNS" and any(c.dep_ == "compound" for c in t.children) for t in doc):
+    slips = [t.i for t in doc if t.tag_ == "NNS" and t.pos_ == "NOUN" and any(
+        c.dep_ in ("compound", "nsubj") for c in t.children) and (
+        t.i + 1 == len(doc) or doc[t.i + 1].pos_ in ("ADP", "PART", "ADV", "PUNCT"))]
+    if slips:
         fixed = re.sub(r"^\s*(a|an)\b", "the", text, flags=re.IGNORECASE)
         if fixed != text:
             again = parse(fixed)
-            if any(t.pos_ == "VERB" for t in again):
+            if len(again) == len(doc) and all(again[i].pos_ == "VERB" for i in slips):
                 return again
     return doc
 
@@ -312,7 +315,7 @@ def _relation_phrase(prep: Any, pobj: Any) -> str | None:
 def _actions(doc: Any, p: Parse, by_root: dict[int, str]) -> None:
     order = 0
     for tok in doc:
-        is_verb = tok.pos_ == "VERB" or (tok.dep_ == "ROOT" and tok.pos_ == "NOUN" and
+        is_verb = tok.pos_ == "VERB" or (tok.dep_ in ("ROOT", "ccomp", "conj") and tok.pos_ == "NOUN" and
                                          any(c.dep_ == "nsubj" for c in tok.children))
         if not is_verb or tok.dep_ in ("amod", "aux", "auxpass"):
             continue
