@@ -156,13 +156,15 @@ def nms(boxes: list[list[float]], scores: np.ndarray, thresh: float, limit: int)
 
 
 # -- Schur complement (P17) ---------------------------------------------------------------------
-def matrix_entropy(cov: np.ndarray) -> float:
-    """Von Neumann entropy (nats) of a PSD matrix normalised to unit trace."""
+def matrix_entropy(cov: np.ndarray, normalise: bool = True) -> float:
+    """Von Neumann entropy (nats) ``-sum(l log l)`` of a PSD matrix's eigenvalues ``l``, normalised to
+    unit trace, or as they are (``normalise=False``: P17's Schur Complement Entropy, whose eigenvalues
+    are a part of the unit-trace image covariance, so a small remainder has a small entropy)."""
     ev = np.clip(np.linalg.eigvalsh((cov + cov.T) / 2), 0, None)
     tot = ev.sum()
     if tot <= 1e-12:
         return 0.0
-    p = ev[ev > 1e-12] / tot
+    p = ev[ev > 1e-12] / (tot if normalise else 1.0)
     return float(-(p * np.log(p)).sum())
 
 

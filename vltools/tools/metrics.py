@@ -76,7 +76,7 @@ def diversity(inp: DiversityInput, ctx: Context) -> DiversityOutput:
     if prompts is not None:
         t = text_embeddings(backend, prompts).astype(np.float64)
         parts = schur_decomposition(x, t, inp.ridge)
-        hi = matrix_entropy(parts["schur"])
+        hi = matrix_entropy(parts["schur"], normalise=False)
         share = float(np.trace(parts["explained"]) / max(np.trace(parts["cxx"]), 1e-12))
         out.intrinsic_entropy, out.intrinsic_vendi, out.prompt_share = hi, math.exp(hi), min(max(share, 0.0), 1.0)
     return out
