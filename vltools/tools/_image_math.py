@@ -191,12 +191,14 @@ def spearman(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
     return float(0.0 if np.isnan(r) else r)
 
 
-def average_precision(relevant: list[bool]) -> float:
-    """AP of a ranked list of relevance flags (over the relevant items it contains)."""
+def average_precision(relevant: list[bool], n_relevant: int | None = None) -> float:
+    """AP of a ranked list of relevance flags, over ``n_relevant`` relevant items in all (default:
+    those the list contains)."""
     hits = 0
     total = 0.0
     for i, r in enumerate(relevant, 1):
         if r:
             hits += 1
             total += hits / i
-    return total / hits if hits else 0.0
+    denom = n_relevant if n_relevant is not None else hits
+    return total / denom if denom else 0.0

@@ -49,7 +49,8 @@ def _check_templates(templates: list[str]) -> None:
 
 def _results(paths: list[str], labels: list[str], probs: Any) -> list[Result]:
     return [
-        Result(image=p, label=labels[int(row.argmax())], scores={lab: float(v) for lab, v in zip(labels, row, strict=True)})
+        Result(image=p, label=labels[int(row.argmax())],
+               scores={lab: float(v) for lab, v in zip(labels, row, strict=True)})
         for p, row in zip(paths, probs, strict=True)
     ]
 

@@ -85,7 +85,8 @@ def defocus(inp: DefocusInput, ctx: Context) -> DefocusOutput:
         out = l2n(x - inp.strength * np.outer(x @ c, c))
     before, after = x @ c, out @ c
     return DefocusOutput(
-        results=[Defocused(image=p, vector=[float(v) for v in row], similarity_before=float(b), similarity_after=float(a))
+        results=[Defocused(image=p, vector=[float(v) for v in row], similarity_before=float(b),
+                           similarity_after=float(a))
                  for p, row, b, a in zip(inp.images, out, before, after, strict=True)],
         method=inp.method,
     )

@@ -678,7 +678,9 @@ def discriminative_weights(feats: Any) -> Any:
     return w / w.mean()
 
 
-def local_match_score(qf: Any, qxy: Any, qw: Any, cf: Any, cxy: Any, cw: Any, radius: float = 0.15) -> tuple[float, int]:
+def local_match_score(
+    qf: Any, qxy: Any, qw: Any, cf: Any, cxy: Any, cw: Any, radius: float = 0.15
+) -> tuple[float, int]:
     """Mutual-nearest-neighbour matches between two images' cells, kept when their displacement
     agrees with the median displacement (a translation consistency check); the score is the
     discriminativeness-weighted similarity of the inliers over the query's total weight."""
