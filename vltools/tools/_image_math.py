@@ -135,8 +135,8 @@ def window_boxes(width: int, height: int, fractions: tuple[float, ...] = (0.25, 
     out: list[list[float]] = []
     for f in fractions:
         for ar in (1.0, 1.5, 1 / 1.5):
-            bw = min(width, f * side * ar**0.5)
-            bh = min(height, f * side / ar**0.5)
+            bw = max(1.0, min(width, f * side * ar**0.5))
+            bh = max(1.0, min(height, f * side / ar**0.5))
             for yi in np.linspace(0, height - bh, steps):
                 for xi in np.linspace(0, width - bw, steps):
                     out.append([float(xi), float(yi), float(xi + bw), float(yi + bh)])

@@ -405,8 +405,13 @@ BoxList = list[float]
 
 
 def _check_box(box: list[float], w: int, h: int, i: int) -> list[float]:
+    import math
+
     if len(box) != 4:
         raise InvalidInput(f"box {i} has {len(box)} numbers; a box is [x0, y0, x1, y1]", details={"index": i})
+    if not all(math.isfinite(v) for v in box):
+        raise InvalidInput(f"box {i} has a non-finite number", hint="boxes are [x0, y0, x1, y1] in pixels",
+                           details={"index": i})
     x0, y0, x1, y1 = (float(v) for v in box)
     x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
     if x1 - x0 < 1 or y1 - y0 < 1:
@@ -415,6 +420,12 @@ def _check_box(box: list[float], w: int, h: int, i: int) -> list[float]:
             hint="boxes are [x0, y0, x1, y1] in pixels with x0 < x1 and y0 < y1", details={"index": i},
         )
     return [x0, y0, x1, y1]
+
+
+def _pixel_box(b: list[float]) -> tuple[int, int, int, int]:
+    """Integer crop box of at least one pixel."""
+    x0, y0 = int(b[0]), int(b[1])
+    return x0, y0, max(x0 + 1, int(round(b[2]))), max(y0 + 1, int(round(b[3])))
 
 
 def region_vectors(backend: Any, image: Any, boxes: list[list[float]], method: str, dense: Any = None) -> Any:
@@ -433,7 +444,7 @@ def region_vectors(backend: Any, image: Any, boxes: list[list[float]], method: s
         pooled = np.stack([pool_region(dense, box_weights(b, image.width, image.height, gh, gw)) for b in boxes])
         out.append(pooled)
     if method in ("crop", "blend"):
-        crops = [image.crop(tuple(int(round(v)) for v in b)) for b in boxes]
+        crops = [image.crop(_pixel_box(b)) for b in boxes]
         out.append(backend.encode_images(crops).astype(np.float64))
     return l2n(sum(out))
 
@@ -893,7 +904,7 @@ def _crop_boxes(items: list[Crop], ctx: Context, clip: str | None) -> tuple[list
             box = found[0].box
         else:
             box = [0.0, 0.0, float(img.width), float(img.height)]
-        crops.append(img.crop(tuple(int(round(v)) for v in box)))
+        crops.append(img.crop(_pixel_box(box)))
         boxes.append(box)
         ctx.progress(i + 1, len(items), "crops read")
     return crops, boxes
