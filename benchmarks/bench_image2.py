@@ -293,7 +293,10 @@ def bench_ground(b: Bench) -> dict:
     from vltools.world import generate_object_scene
 
     n = 12 if b.small else 40
-    hits = {"whole_image": [], "pool": [], "crop": [], "hybrid": []}
+    modes = {"pool": {"method": "pool"}, "hybrid": {"method": "hybrid"},
+             "pool+contrast": {"method": "pool", "contrast": True},
+             "hybrid+contrast": {"method": "hybrid", "contrast": True}}
+    hits = {"whole_image": [], **{m: [] for m in modes}}
     for i in range(n):
         sc = generate_object_scene(BASE + 800_000 + i, n_objects=2 + i % 3, split="all", image_size=128)
         objs = sc.labels["objects"]
@@ -301,8 +304,8 @@ def bench_ground(b: Bench) -> dict:
         o = next((o for o in objs if names_in.count(o["concept"]) == 1), objs[0])
         p = b.save(sc.image, "gr")
         hits["whole_image"].append(iou([0, 0, sc.image.width, sc.image.height], o["bbox"]) >= 0.5)
-        for m in ("pool", "crop", "hybrid"):
-            out = b.call("image.ground", {"image": p, "query": f"a {o['concept']}", "k": 1, "method": m})
+        for m, extra in modes.items():
+            out = b.call("image.ground", {"image": p, "query": f"a {o['concept']}", "k": 1, **extra})
             hits[m].append(iou(out.boxes[0].box, o["bbox"]) >= 0.5)
     return {"scenes": n, "acc@IoU0.5": {k: round(float(np.mean(v)), 3) for k, v in hits.items()}}
 

@@ -508,12 +508,26 @@ class GroundInput(ToolInput):
         "(crop embeddings), hybrid (pool shortlists, crop and pool together score the shortlist).",
     )
     shortlist: int = Field(24, ge=1, le=500, description="Hybrid: windows kept from the pooled scores for re-scoring.")
+    contrast: bool = Field(
+        False,
+        description="Score each window by the probability of the query against a vocabulary of everyday object names "
+        "(the world's concept table) instead of the raw cosine, so windows that match everything do not win.",
+    )
     nms_iou: float = Field(0.5, gt=0, le=1, description="Boxes overlapping a better one by this IoU are dropped.")
 
 
 class GroundBox(BaseModel):
     box: BoxList = Field(description="[x0, y0, x1, y1] in pixels.")
-    score: float = Field(description="Cosine similarity of the region embedding with the query.")
+    score: float = Field(description="Cosine of the region embedding with the query (with contrast: its probability).")
+
+
+def _contrast_vocabulary(backend: Any, query: str) -> Any:
+    """Text embeddings of 'a NAME' for the world's everyday object names not in the query."""
+    from vltools.tools._image_io import text_embeddings
+    from vltools.world.concept_table import concept_names
+
+    q = query.lower()
+    return text_embeddings(backend, [f"a {n}" for n in concept_names("all") if n.lower() not in q])
 
 
 class GroundOutput(BaseModel):
@@ -539,20 +553,30 @@ def ground(inp: GroundInput, ctx: Context) -> GroundOutput:
     img = load_images([inp.image], ctx)[0]
     backend = ctx.clip(inp.clip)
     t = text_embeddings(backend, [inp.query])[0]
+    vocab = _contrast_vocabulary(backend, inp.query) if inp.contrast else None
+
+    def score(vecs: Any) -> Any:
+        if vocab is None:
+            return vecs @ t
+        z = backend.logit_scale * np.concatenate([(vecs @ t)[:, None], vecs @ vocab.T], axis=1)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e[:, 0] / e.sum(axis=1)
+
     cands = window_boxes(img.width, img.height)
     dense = backend.encode_dense([img])[0]
     if inp.method == "crop":
         scores = np.zeros(len(cands))
         for start in range(0, len(cands), 64):
             part = cands[start : start + 64]
-            scores[start : start + len(part)] = region_vectors(backend, img, part, "crop") @ t
+            scores[start : start + len(part)] = score(region_vectors(backend, img, part, "crop"))
             ctx.progress(start + len(part), len(cands), "windows scored")
     else:
-        scores = region_vectors(backend, img, cands, "pool", dense=dense) @ t
+        scores = score(region_vectors(backend, img, cands, "pool", dense=dense))
         if inp.method == "hybrid":
             short = nms(cands, scores, 0.8, inp.shortlist)
             cands = [cands[i] for i in short]
-            scores = region_vectors(backend, img, cands, "blend", dense=dense) @ t
+            scores = score(region_vectors(backend, img, cands, "blend", dense=dense))
         ctx.progress(1, 1, "windows scored")
     keep = nms(cands, scores, inp.nms_iou, inp.k)
     boxes = [GroundBox(box=[round(v, 1) for v in cands[i]], score=float(scores[i])) for i in keep]
