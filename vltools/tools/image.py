@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from vltools.core.cache import LRUCache
 from vltools.core.context import Context
 from vltools.core.errors import InvalidInput
 from vltools.core.tool import tool
@@ -521,13 +522,22 @@ class GroundBox(BaseModel):
     score: float = Field(description="Cosine of the region embedding with the query (with contrast: its probability).")
 
 
+_VOCAB: LRUCache[str, tuple[list[str], Any]] = LRUCache(maxsize=4)  # per CLIP spec: 707 names x dim
+
+
 def _contrast_vocabulary(backend: Any, query: str) -> Any:
-    """Text embeddings of 'a NAME' for the world's everyday object names not in the query."""
+    """Text embeddings of 'a NAME' for the world's everyday object names not in the query (cached per model)."""
     from vltools.tools._image_io import text_embeddings
     from vltools.world.concept_table import concept_names
 
+    hit = _VOCAB.get(backend.spec)
+    if hit is None:
+        names = concept_names("all")
+        hit = (names, text_embeddings(backend, [f"a {n}" for n in names]))
+        _VOCAB.put(backend.spec, hit)
+    names, emb = hit
     q = query.lower()
-    return text_embeddings(backend, [f"a {n}" for n in concept_names("all") if n.lower() not in q])
+    return emb[[i for i, n in enumerate(names) if n.lower() not in q]]
 
 
 class GroundOutput(BaseModel):
