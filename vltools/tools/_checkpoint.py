@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vltools.core.errors import Conflict, InvalidInput, NotFound, ToolError
-from vltools.core.paths import check_output_dir, check_path
+from vltools.core.paths import check_path
 from vltools.core.settings import Settings
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", re.ASCII)
@@ -173,6 +173,24 @@ def models_dir(settings: Settings) -> Path:
     return settings.home / "models"
 
 
+def _models_folder(folder: Path, settings: Settings) -> Path:
+    """Create ``folder`` (VLTOOLS_HOME/models) and check it is a real folder (no planted link) under VLTOOLS_HOME."""
+    import stat
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        st = os.lstat(folder)
+    except OSError as err:
+        raise InvalidInput(f"cannot create {folder}: {os.strerror(err.errno or 5)}",
+                           hint="check VLTOOLS_HOME is writable") from None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise InvalidInput(f"{folder} is a symlink or not a folder; checkpoints are not written through links",
+                           hint="remove the link")
+    if not folder.resolve().is_relative_to(settings.home.expanduser().resolve()):
+        raise InvalidInput(f"{folder} resolves outside VLTOOLS_HOME", hint="remove the link")
+    return folder
+
+
 def plan_output(name: str | None, default_stem: str, settings: Settings) -> Path:
     """The folder a new checkpoint will take; Conflict when it exists (checkpoints are never overwritten)."""
     if name is not None and not NAME_RE.fullmatch(name):
@@ -196,7 +214,7 @@ def save_checkpoint(model: Any, model_cfg: dict[str, Any], pre_cfg: dict[str, An
     """
     from safetensors.torch import save_model
 
-    parent = check_output_dir(out.parent, settings)
+    parent = _models_folder(out.parent, settings)
     tmp = parent / f".tmp-{out.name}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
