@@ -130,7 +130,8 @@ def decode_all(data: Labelled, settings: Settings, what: str = "data") -> None:
             bad.append({"path": path, "error": err.message if hasattr(err, "message") else str(err)})
     if bad:
         raise InvalidInput(
-            f"{what}: {len(bad)} of {len(data.paths)} images cannot be read (first: {bad[0]['path']}: {bad[0]['error']})",
+            f"{what}: {len(bad)} of {len(data.paths)} images cannot be read "
+            f"(first: {bad[0]['path']}: {bad[0]['error']})",
             hint="remove or re-export the unreadable files",
             details={"unreadable": bad[:50]},
         )

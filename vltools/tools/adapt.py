@@ -50,7 +50,8 @@ class FinetuneInput(ToolInput):
     replay_words: int = Field(1000, ge=16, le=20000, description="continual: virtual text classes built from words "
                               "of the text tokenizer's vocabulary (VR-LwF's replayed vocabulary).")
     distill_weight: float = Field(1.0, ge=0.0, le=100.0, description="continual: weight of the distillation loss.")
-    mixup_alpha: float = Field(0.5, gt=0.0, le=10.0, description="mixup: Beta(alpha, alpha) of the geodesic mixing ratio.")
+    mixup_alpha: float = Field(0.5, gt=0.0, le=10.0,
+                               description="mixup: Beta(alpha, alpha) of the geodesic mixing ratio.")
     lr: float = Field(3e-4, gt=0.0, le=1.0, description="AdamW learning rate of the image tower.")
     batch_size: int = Field(32, ge=2, le=512, description="Images per step.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the split, shuffling and augmentation.")
