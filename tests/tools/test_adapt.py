@@ -131,17 +131,17 @@ def test_demo_learns_heldout_concepts_and_continual_keeps_old_ones(tmp_path):
     from vltools.world.concept_table import concept_names
 
     root = tmp_path / "r"
-    new = [n for n in concept_names("heldout")][::14][:6]
-    old = [n for n in concept_names("train")][::30][:16]
-    make_folder(root / "new", new, 6, 45_000_000, size=96)
-    make_folder(root / "test", new, 6, 46_000_000, size=96)
-    make_folder(root / "old", old, 4, 47_000_000, size=96)
+    new = concept_names("heldout")[::14][:5]
+    old = concept_names("train")[::40][:12]
+    make_folder(root / "new", new, 5, 45_000_000, size=96)
+    make_folder(root / "test", new, 4, 46_000_000, size=96)
+    make_folder(root / "old", old, 3, 47_000_000, size=96)
     settings = Settings(allowed_roots=[root], home=tmp_path / "home", device="cpu")
     res = {}
     for method in ("plain", "continual"):
         res[method] = call("adapt.finetune", {"data": str(root / "new"), "eval_data": str(root / "test"),
                                               "old_data": str(root / "old"), "model": "demo", "method": method,
-                                              "epochs": 8, "replay_words": 300}, settings)
+                                              "epochs": 6, "replay_words": 300}, settings)
     for out in res.values():
         assert out.after.new_accuracy >= out.before.new_accuracy + 0.3
     cont = res["continual"]

@@ -180,7 +180,7 @@ def test_caption_quality_flags_the_planted_mislabelled_pairs(pairs, tmp_path):
     assert out.coverage is not None and out.coverage < ref.coverage if ref.coverage is not None else True
 
 
-# -- data.enrich_captions -----------------------------------------------------------------------------------------------
+# -- data.enrich_captions ------------------------------------------------------------
 def test_enrich_adds_visual_concepts_and_finds_unrelated_alt_text(pairs, tmp_path):
     root, clean, swapped, planted = pairs
     rows = [json.loads(ln) for ln in swapped.read_text().splitlines()]
@@ -201,7 +201,7 @@ def test_enrich_adds_visual_concepts_and_finds_unrelated_alt_text(pairs, tmp_pat
         assert lines[i]["enriched"] == f"my holiday snapshot, with {lines[i]['visual_concepts'][0]}"
 
 
-# -- data.source_mixture --------------------------------------------------------------------------------------------------
+# -- data.source_mixture ------------------------------------------------------------
 def test_source_mixture_finds_the_noisy_source(tmp_path):
     from vltools.world.concept_table import concept_names
 
@@ -224,7 +224,9 @@ def test_source_mixture_finds_the_noisy_source(tmp_path):
         (tmp_path / name / "_all").rmdir()
         return str(tmp_path / name)
 
-    tests = {"heldout": folder("test", 58_000_000), "shifted": folder("shift", 59_000_000, tint="blue")}
+    # shifted: another background and larger objects than any training image
+    tests = {"heldout": folder("test", 58_000_000),
+             "shifted": folder("shift", 59_000_000, background="indoor", scale=(0.35, 0.45))}
     out = vltools.call("data.source_mixture", {"data": str(data), "test_sets": tests, "steps": 150})
     acc = {r.model: r.accuracy for r in out.results}
     assert out.pairs == 40 and out.sources == {"clean": 40, "noisy": 40, "web": 40}

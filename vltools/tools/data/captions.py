@@ -360,7 +360,7 @@ class EnrichOutput(BaseModel):
 
 @tool("data.enrich_captions")
 def enrich_captions(inp: EnrichInput, ctx: Context) -> EnrichOutput:
-    """Enrich alt-text captions with the visual concepts found in their images (VeCLIP-style): zero-shot concepts
+    """Enrich alt-text captions with the visual concepts found in their images (VeCLIP-style) - zero-shot concepts
     fused into the caption by a template or an LLM; also flags captions that name none of the image's concepts.
     """
     if "{text}" not in inp.template or "{concepts}" not in inp.template:

@@ -81,7 +81,7 @@ def _train_adapter(x: Any, t: Any, steps: int, lr: float, scale: float, seed: in
 
 @tool("data.source_mixture")
 def source_mixture(inp: MixtureInput, ctx: Context) -> MixtureOutput:
-    """Measure what each data source does: train a small model per source, on the mixture and on each
+    """Measure what each data source does - train a small model per source, on the mixture and on each
     leave-one-out mixture at equal size, and report accuracy on held-out and shifted test sets.
     """
     import numpy as np
