@@ -149,3 +149,24 @@ def test_demo_learns_heldout_concepts_and_continual_keeps_old_ones(tmp_path):
     img = str(next((root / "test" / new[0].replace(" ", "_")).iterdir()))
     got = call("image.classify", {"images": [img], "labels": new, "clip": cont.model}, settings)
     assert got.results[0].label in new
+
+
+# -- adapt.distill ----------------------------------------------------------------------------------------
+def test_distill_writes_a_smaller_student(folder, settings, spec):
+    out = call("adapt.distill", {"data": str(folder), "model": spec, "epochs": 2, "name": "small"}, settings)
+    cfg = json.loads((Path(out.path) / "open_clip_config.json").read_text())["model_cfg"]
+    assert cfg["vision_cfg"]["width"] == 16  # the tiny teacher's 32, halved (heads of 16)
+    assert out.student_image_params < 0.5 * out.teacher_image_params
+    assert out.patch_level and out.log[-1]["patch"] > 0 and out.steps == 2
+    assert out.teacher_images_per_s > 0 and out.student_images_per_s > 0
+    assert 0 <= out.agreement <= 1 and out.teacher_accuracy is not None
+    img = str(next((folder / "apple").iterdir()))
+    got = call("image.classify", {"images": [img], "labels": ["apple", "bicycle"], "clip": out.model}, settings)
+    assert got.results[0].label in ("apple", "bicycle")
+    with pytest.raises(Conflict):
+        call("adapt.distill", {"data": str(folder), "model": spec, "epochs": 1, "name": "small"}, settings)
+
+
+def test_distill_needs_a_narrower_tower(folder, settings, spec):
+    with pytest.raises(InvalidInput, match="width_factor"):
+        call("adapt.distill", {"data": str(folder), "model": spec, "width_factor": 0.9}, settings)

@@ -338,3 +338,213 @@ def finetune(inp: FinetuneInput, ctx: Context) -> FinetuneOutput:
     return FinetuneOutput(model=spec, path=str(out_dir), method=inp.method, base=backend.spec,
                           classes=data.classes if data.kind == "folder" else [], train_images=n, steps=step,
                           before=before, after=after, log=log)
+
+
+# -- adapt.distill ------------------------------------------------------------------------------------------
+class DistillInput(ToolInput):
+    data: str = Field(min_length=1, description="Training images: an ImageFolder (class names become the texts) or an "
+                      "image-caption JSONL (captions become the texts).")
+    model: str | None = Field(None, description="Teacher CLIP spec (default: settings.clip).")
+    width_factor: float = Field(0.5, gt=0.05, le=1.0, description="Image-tower width of the student relative to "
+                                "the teacher's (rounded to whole attention heads).")
+    epochs: int = Field(20, ge=1, le=500, description="Passes over the training images.")
+    lr: float = Field(2e-3, gt=0.0, le=1.0, description="AdamW learning rate of the student's image tower.")
+    patch_weight: float = Field(1.0, ge=0.0, le=100.0, description="Weight of the patch-level (dense) alignment.")
+    soften: float = Field(0.5, ge=0.0, le=1.0, description="Final share of the teacher's soft labels in the "
+                          "contrastive targets (grown linearly from 0: LightCLIP's progressive softening).")
+    eval_data: str | None = Field(None, description="ImageFolder for the teacher/student accuracy (default: data "
+                                  "when it is a folder).")
+    name: str | None = Field(None, description="Name of the new checkpoint folder under VLTOOLS_HOME/models "
+                             "(default: generated). An existing name is refused, never overwritten.")
+    batch_size: int = Field(64, ge=2, le=512, description="Images per step.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the initialisation, shuffling and augmentation.")
+    max_images: int = Field(20000, ge=2, le=20000, description="Refuse data with more images than this.")
+
+
+class DistillOutput(BaseModel):
+    model: str = Field(description="Spec of the student (open_clip:local-dir:PATH).")
+    path: str = Field(description="The checkpoint folder.")
+    teacher: str = Field(description="The teacher's spec.")
+    teacher_image_params: int = Field(description="Parameters of the teacher's image tower.")
+    student_image_params: int = Field(description="Parameters of the student's image tower.")
+    teacher_images_per_s: float = Field(description="Teacher image-encoding throughput (same batch, same run).")
+    student_images_per_s: float = Field(description="Student image-encoding throughput (same batch, same run).")
+    teacher_accuracy: float | None = Field(description="Teacher zero-shot top-1 on the evaluation folder.")
+    student_accuracy: float | None = Field(description="Student zero-shot top-1 on the evaluation folder.")
+    agreement: float | None = Field(description="Share of evaluation images where student and teacher agree.")
+    patch_level: bool = Field(description="Whether the patch-level alignment was used (needs dense features).")
+    steps: int = Field(description="Optimiser steps run.")
+    log: list[dict[str, float]] = Field(description="Per epoch: mean loss and its parts.")
+
+
+def _student_config(cfg: dict[str, Any], factor: float) -> dict[str, Any]:
+    """``cfg`` with a narrower image tower: width scaled, kept a multiple of the head width."""
+    vc = dict(cfg.get("vision_cfg") or {})
+    width = vc.get("width")
+    if not isinstance(width, int):
+        raise InvalidInput("the teacher's image tower has no plain width to shrink (timm or custom tower)",
+                           hint="distil from an open_clip ViT or ModifiedResNet model, e.g. demo")
+    if isinstance(vc.get("layers"), list | tuple):  # ModifiedResNet: the attention pool's width is 32 * width
+        head = int(vc.get("head_width", 64))
+        unit = max(1, head // 32) if head % 32 == 0 else head
+        new = max(unit, int(round(width * factor / unit)) * unit)
+    else:  # ViT: width must hold whole heads of head_width
+        head = int(vc.get("head_width", 64))
+        new = max(head, int(round(width * factor / head)) * head)
+    if new >= width:
+        raise InvalidInput(f"width_factor {factor} leaves the image tower's width at {width}",
+                           hint="use a smaller width_factor")
+    return {**cfg, "vision_cfg": {**vc, "width": new}}
+
+
+def _build_student(teacher: Any, cfg: dict[str, Any], seed: int) -> Any:
+    """A model of config ``cfg`` (random image tower) with the teacher's text side copied in."""
+    import open_clip
+    import torch
+
+    torch.manual_seed(seed)
+    text_cfg = cfg.get("text_cfg") or {}
+    if text_cfg.get("hf_model_name"):
+        from vltools.models.clip_demo import build_from_config
+
+        student = build_from_config(cfg)  # HF text tower (loaded from its local folder) + random image tower
+    else:
+        kw = {k: v for k, v in cfg.items() if k != "custom_text"}
+        student = (open_clip.CustomTextCLIP if cfg.get("custom_text") else open_clip.CLIP)(**kw)
+    state = {k: v for k, v in teacher.state_dict().items() if not k.startswith("visual.")}
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    bad = [k for k in missing if not k.startswith("visual.")] + list(unexpected)
+    if bad:
+        raise InvalidInput(f"the student does not match the teacher's text side ({bad[:3]})",
+                           hint="distil from an open_clip CLIP or CustomTextCLIP model")
+    return student.float()
+
+
+def _throughput(model: Any, x: Any, rounds: int = 3) -> float:
+    """Images per second of ``model.encode_image`` on ``x`` (best of ``rounds``)."""
+    import time
+
+    import torch
+
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(rounds):
+            t = time.perf_counter()
+            model.encode_image(x)
+            best = min(best, time.perf_counter() - t)
+    return round(len(x) / max(best, 1e-9), 1)
+
+
+@tool("adapt.distill")
+def distill(inp: DistillInput, ctx: Context) -> DistillOutput:
+    """Distil a lighter image tower from a CLIP's (LightCLIP-style: global and patch-level alignment to the teacher,
+    contrastive targets softened by the teacher) and save it as a new model spec, with speed and accuracy vs the
+    teacher.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from vltools.models.clip._encode import _dense_features
+
+    settings = ctx.settings
+    data = read_labelled(inp.data, settings, what="data", max_images=inp.max_images)
+    ev = read_labelled(inp.eval_data, settings, what="eval_data", max_images=inp.max_images) if inp.eval_data \
+        else (data if data.kind == "folder" else None)
+    if ev is not None and ev.kind != "folder":
+        raise InvalidInput("eval_data must be an ImageFolder (one sub-folder per class)")
+    out_dir = plan_output(inp.name, "distill", settings)
+    decode_all(data, settings, "data")
+    if ev is not None and ev is not data:
+        decode_all(ev, settings, "eval_data")
+    backend = ctx.clip(inp.model)
+    teacher = backend.model
+    model_cfg, pre_cfg = base_config(backend.spec, teacher)
+    s_cfg = _student_config(model_cfg, inp.width_factor)
+    student = _build_student(teacher, s_cfg, inp.seed).to(backend.device)
+    device = backend.device
+    x_tr = _tensors(backend, data.images)
+    texts = _text_bank(backend, data.classes, [TRAIN_TEMPLATE] if data.kind == "folder" else ["{}"]).to(device)
+    y_t = torch.tensor(data.targets)
+    scale = float(backend.logit_scale)
+    try:
+        with torch.no_grad():
+            _dense_features(teacher.visual, x_tr[:1].to(device, next(teacher.parameters()).dtype), backend.spec)
+        patch = inp.patch_weight > 0
+    except InvalidInput:
+        patch = False
+    for p in student.parameters():
+        p.requires_grad_(False)
+    params = list(student.visual.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=inp.lr, weight_decay=0.05)
+    gen = torch.Generator().manual_seed(inp.seed)
+    n = len(x_tr)
+    bs = min(inp.batch_size, n)
+    per_epoch = max(1, math.ceil(n / bs))
+    total = per_epoch * inp.epochs
+    warm = max(1, total // 20)
+    tdtype = next(teacher.parameters()).dtype
+    log: list[dict[str, float]] = []
+    step = 0
+    for epoch in range(inp.epochs):
+        student.visual.train()
+        perm = torch.randperm(n, generator=gen)
+        sums: dict[str, float] = {}
+        for b in range(per_epoch):
+            idx = perm[b * bs : (b + 1) * bs]
+            lr = inp.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / total))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = _augment(x_tr[idx], gen).to(device)
+            y = y_t[idx].to(device)
+            with torch.no_grad():
+                ft = F.normalize(teacher.encode_image(x.to(tdtype)).float(), dim=-1)
+                dt = F.normalize(_dense_features(teacher.visual, x.to(tdtype), backend.spec).float(), dim=-1) \
+                    if patch else None
+            fs = F.normalize(student.encode_image(x).float(), dim=-1)
+            alpha = inp.soften * step / max(1, total - 1)
+            soft = (scale * ft @ texts.T).softmax(1)
+            tgt = (1 - alpha) * F.one_hot(y, len(texts)).float() + alpha * soft
+            parts = {"global": (1 - (fs * ft).sum(1)).mean(),
+                     "contrastive": -(tgt * (scale * fs @ texts.T).log_softmax(1)).sum(1).mean()}
+            if patch:
+                ds = F.normalize(_dense_features(student.visual, x, backend.spec).float(), dim=-1)
+                parts["patch"] = inp.patch_weight * (1 - (ds * dt).sum(-1)).mean()
+            loss = sum(parts.values())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            step += 1
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            ctx.progress(step, total, f"epoch {epoch + 1}/{inp.epochs}")
+        log.append({"epoch": epoch + 1, **{k: round(v / per_epoch, 4) for k, v in sums.items()}})
+    student.eval()
+    for p in student.parameters():
+        p.requires_grad_(False)
+    t_acc = s_acc = agree = None
+    if ev is not None:
+        x_ev = x_tr if ev is data else _tensors(backend, ev.images)
+        bank = _text_bank(backend, ev.classes, EVAL_TEMPLATES)
+        pt = (_image_feats(teacher, x_ev) @ bank.T).argmax(1)
+        ps = (_image_feats(student, x_ev) @ bank.T).argmax(1)
+        yt = torch.tensor(ev.targets)
+        t_acc, s_acc = float((pt == yt).float().mean()), float((ps == yt).float().mean())
+        agree = float((pt == ps).float().mean())
+        x_speed = x_ev[:64]
+    else:
+        x_speed = x_tr[:64]
+    x_speed = x_speed.to(device)
+    student_speed, teacher_speed = _throughput(student, x_speed), _throughput(teacher, x_speed.to(tdtype))
+    meta = {"teacher": backend.spec, "width_factor": inp.width_factor, "epochs": inp.epochs, "steps": step,
+            "seed": inp.seed, "teacher_accuracy": t_acc, "student_accuracy": s_acc, "log": log}
+    spec = save_checkpoint(student, s_cfg, pre_cfg, out_dir, settings, meta)
+    return DistillOutput(
+        model=spec, path=str(out_dir), teacher=backend.spec,
+        teacher_image_params=sum(p.numel() for p in teacher.visual.parameters()),
+        student_image_params=sum(p.numel() for p in student.visual.parameters()),
+        teacher_images_per_s=teacher_speed, student_images_per_s=student_speed, teacher_accuracy=t_acc,
+        student_accuracy=s_acc, agreement=agree, patch_level=patch, steps=step, log=log)
