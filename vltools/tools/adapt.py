@@ -437,7 +437,7 @@ def _throughput(model: Any, x: Any, rounds: int = 3) -> float:
 
 @tool("adapt.distill")
 def distill(inp: DistillInput, ctx: Context) -> DistillOutput:
-    """Distil a lighter image tower from a CLIP's (LightCLIP-style: global and patch-level alignment to the teacher,
+    """Distil a lighter image tower from a CLIP's (LightCLIP-style - global and patch-level alignment to the teacher,
     contrastive targets softened by the teacher) and save it as a new model spec, with speed and accuracy vs the
     teacher.
     """
