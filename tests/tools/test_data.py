@@ -11,9 +11,25 @@ from pathlib import Path
 import pytest
 
 import vltools
+from vltools.core.registry import get_registry
 from vltools.core.errors import Conflict, InvalidInput
 
 CONCEPTS = ["dog", "banana", "train", "guitar", "sunflower", "hammer"]  # world v2 train concepts
+
+
+@pytest.fixture
+def call(run_cli):
+    """Run a tool through `vltools call` (in-process CLI); its JSON parsed back into the tool's output model.
+    A ToolError comes back as the exception the Python API raises, so tests can match either way."""
+
+    def run(name: str, inp: dict):
+        code, out, err = run_cli("call", name, "--json", json.dumps(inp))
+        if code != 0:
+            vltools.call(name, inp)  # re-raise the same error as a typed exception
+            raise AssertionError(f"CLI failed but the API did not: {err}")
+        return get_registry().get(name).output_model.model_validate_json(out)
+
+    return run
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -67,7 +83,7 @@ def skewed_captions() -> list[dict]:
     return rows
 
 
-def test_curate_metaclip_caps_the_planted_head(tmp_path, run_cli):
+def test_curate_metaclip_caps_the_planted_head(tmp_path, run_cli, call):
     data = write_jsonl(tmp_path / "skewed.jsonl", skewed_captions())
     inp = {"data": str(data), "out": str(tmp_path / "curated.jsonl"), "entries": CONCEPTS + ["zebra"], "t": 20}
     code, out, err = run_cli("call", "data.curate_metaclip", "--json", json.dumps(inp))
@@ -82,19 +98,19 @@ def test_curate_metaclip_caps_the_planted_head(tmp_path, run_cli):
     lines = [json.loads(ln) for ln in (tmp_path / "curated.jsonl").read_text().splitlines()]
     assert len(lines) == rep["after"]["records"] and all(r["entries"] and r["source"] == "world" for r in lines)
     with pytest.raises(Conflict):  # never over an existing output unless asked
-        vltools.call("data.curate_metaclip", inp)
-    again = vltools.call("data.curate_metaclip", {**inp, "overwrite": True})
+        call("data.curate_metaclip", inp)
+    again = call("data.curate_metaclip", {**inp, "overwrite": True})
     assert again.after.top == [tuple(x) for x in rep["after"]["top"]]  # seeded: same selection
 
 
-def test_curate_needs_entries(tmp_path):
+def test_curate_needs_entries(tmp_path, call):
     data = write_jsonl(tmp_path / "d.jsonl", [{"text": "a dog"}])
     with pytest.raises(InvalidInput, match="no entries"):
-        vltools.call("data.curate_metaclip", {"data": str(data), "out": str(tmp_path / "o.jsonl")})
+        call("data.curate_metaclip", {"data": str(data), "out": str(tmp_path / "o.jsonl")})
 
 
 # -- data.cluster_topics ----------------------------------------------------------------------------------------
-def test_cluster_topics_names_skewed_topics_and_finds_planted_duplicates(tmp_path):
+def test_cluster_topics_names_skewed_topics_and_finds_planted_duplicates(tmp_path, call):
     from vltools.world.objects import generate_object_scene
 
     rows = []
@@ -105,7 +121,7 @@ def test_cluster_topics_names_skewed_topics_and_finds_planted_duplicates(tmp_pat
     planted = ["A guitar on a wooden stage at night", "a hammer lying next to some nails on a workbench"]
     for text in planted:  # near-identical copies: case, punctuation, spacing
         rows += [{"text": text}, {"text": text.upper() + "."}, {"text": "  " + text.lower() + " !"}]
-    out = vltools.call("data.cluster_topics", {"data": str(write_jsonl(tmp_path / "p.jsonl", rows)),
+    out = call("data.cluster_topics", {"data": str(write_jsonl(tmp_path / "p.jsonl", rows)),
                                                "out": str(tmp_path / "topics.jsonl")})
     by_term = {t.terms[0]: t for t in out.topics}
     assert {"dog", "banana", "train"} <= set(by_term)
@@ -121,7 +137,7 @@ def test_cluster_topics_names_skewed_topics_and_finds_planted_duplicates(tmp_pat
 
 
 # -- data.rewrite_captions ------------------------------------------------------------------------------------------
-def test_rewrite_rules_keep_meaning_and_add_diversity(tmp_path):
+def test_rewrite_rules_keep_meaning_and_add_diversity(tmp_path, call):
     from vltools.world.objects import generate_object_scene
 
     rows = []
@@ -129,7 +145,7 @@ def test_rewrite_rules_keep_meaning_and_add_diversity(tmp_path):
         sc = generate_object_scene(54_000_000 + k, split="train", n_objects=2, image_size=32)
         rows.append({"text": sc.captions[0]})
     rows += [{"text": rows[0]["text"].upper()}, {"text": rows[0]["text"] + "."}, {"text": rows[1]["text"] + " "}]
-    out = vltools.call("data.rewrite_captions", {"data": str(write_jsonl(tmp_path / "c.jsonl", rows)),
+    out = call("data.rewrite_captions", {"data": str(write_jsonl(tmp_path / "c.jsonl", rows)),
                                                  "out": str(tmp_path / "r.jsonl"), "n": 3})
     assert out.input_duplicate_groups == 2 and out.input_unique == pytest.approx(12 / 15, abs=1e-3)
     assert out.pool_unique > out.input_unique and out.bigrams_after > 1.5 * out.bigrams_before
@@ -145,7 +161,7 @@ def test_rewrite_rules_keep_meaning_and_add_diversity(tmp_path):
             assert nouns <= set(words(rw)) | {"centre", "little", "large", "small", "big"}, (r["text"], rw)
 
 
-def test_rewrite_llm_mode_filters_rewrites_that_change_the_meaning(tmp_path):
+def test_rewrite_llm_mode_filters_rewrites_that_change_the_meaning(tmp_path, call):
     from vltools.testing.scripted_llm import ScriptedLLM, installed
 
     def respond(messages):
@@ -156,7 +172,7 @@ def test_rewrite_llm_mode_filters_rewrites_that_change_the_meaning(tmp_path):
 
     rows = [{"text": "a dog on the grass"}, {"text": "a red bicycle next to a tree"}]
     with installed(ScriptedLLM({}, respond=respond)) as llm:
-        out = vltools.call("data.rewrite_captions", {"data": str(write_jsonl(tmp_path / "c.jsonl", rows)),
+        out = call("data.rewrite_captions", {"data": str(write_jsonl(tmp_path / "c.jsonl", rows)),
                                                      "out": str(tmp_path / "r.jsonl"), "mode": "llm",
                                                      "llm": llm.spec, "n": 1})
     lines = [json.loads(ln) for ln in (tmp_path / "r.jsonl").read_text().splitlines()]
@@ -165,15 +181,15 @@ def test_rewrite_llm_mode_filters_rewrites_that_change_the_meaning(tmp_path):
 
 
 # -- data.caption_quality ---------------------------------------------------------------------------------------------
-def test_caption_quality_flags_the_planted_mislabelled_pairs(pairs, tmp_path):
+def test_caption_quality_flags_the_planted_mislabelled_pairs(pairs, tmp_path, call):
     root, clean, swapped, planted = pairs
-    out = vltools.call("data.caption_quality", {"data": str(swapped), "concepts": CONCEPTS,
+    out = call("data.caption_quality", {"data": str(swapped), "concepts": CONCEPTS,
                                                 "out": str(tmp_path / "q.jsonl")})
     flagged = {p.row for p in out.flagged_pairs}
     hit = len(flagged & set(planted))
     assert hit >= len(planted) - 1, (flagged, planted)
     assert len(flagged) <= 2 * len(planted)
-    ref = vltools.call("data.caption_quality", {"data": str(clean)})
+    ref = call("data.caption_quality", {"data": str(clean)})
     assert ref.flagged < out.flagged and ref.mean_clip_score > out.mean_clip_score
     rows = [json.loads(ln) for ln in (tmp_path / "q.jsonl").read_text().splitlines()]
     assert [i for i, r in enumerate(rows) if not r["keep"]] == sorted(flagged)
@@ -181,14 +197,14 @@ def test_caption_quality_flags_the_planted_mislabelled_pairs(pairs, tmp_path):
 
 
 # -- data.enrich_captions ------------------------------------------------------------
-def test_enrich_adds_visual_concepts_and_finds_unrelated_alt_text(pairs, tmp_path):
+def test_enrich_adds_visual_concepts_and_finds_unrelated_alt_text(pairs, tmp_path, call):
     root, clean, swapped, planted = pairs
     rows = [json.loads(ln) for ln in swapped.read_text().splitlines()]
     for i in range(0, len(rows), 4):  # vague alt text on a quarter of the rows
         if i not in planted:
             rows[i]["text"] = "my holiday snapshot"
     data = write_jsonl(tmp_path / "alt.jsonl", rows)
-    out = vltools.call("data.enrich_captions", {"data": str(data), "out": str(tmp_path / "e.jsonl"),
+    out = call("data.enrich_captions", {"data": str(data), "out": str(tmp_path / "e.jsonl"),
                                                 "concepts": CONCEPTS, "top_k": 1, "min_prob": 0.0})
     vague = [i for i in range(0, len(rows), 4) if i not in planted]
     missing = set(out.missing_rows)
@@ -202,7 +218,8 @@ def test_enrich_adds_visual_concepts_and_finds_unrelated_alt_text(pairs, tmp_pat
 
 
 # -- data.source_mixture ------------------------------------------------------------
-def test_source_mixture_finds_the_noisy_source(tmp_path):
+@pytest.mark.heavy
+def test_source_mixture_finds_the_noisy_source(tmp_path, call):
     from vltools.world.concept_table import concept_names
 
     new = concept_names("heldout")[::18][:5]  # concepts the demo CLIP was not trained on
@@ -227,7 +244,7 @@ def test_source_mixture_finds_the_noisy_source(tmp_path):
     # shifted: another background and larger objects than any training image
     tests = {"heldout": folder("test", 58_000_000),
              "shifted": folder("shift", 59_000_000, background="indoor", scale=(0.35, 0.45))}
-    out = vltools.call("data.source_mixture", {"data": str(data), "test_sets": tests, "steps": 150})
+    out = call("data.source_mixture", {"data": str(data), "test_sets": tests, "steps": 150})
     acc = {r.model: r.accuracy for r in out.results}
     assert out.pairs == 40 and out.sources == {"clean": 40, "noisy": 40, "web": 40}
     for name in tests:
