@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import vltools
-from vltools.core.registry import get_registry
 from vltools.core.errors import Conflict, InvalidInput
+from vltools.core.registry import get_registry
 
 CONCEPTS = ["dog", "banana", "train", "guitar", "sunflower", "hammer"]  # world v2 train concepts
 

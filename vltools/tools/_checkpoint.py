@@ -206,6 +206,28 @@ def plan_output(name: str | None, default_stem: str, settings: Settings) -> Path
     return out
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+                    "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _copy_tokenizer(model_cfg: dict[str, Any], folder: Path) -> None:
+    """Copy an HF tokenizer's files into the checkpoint: open_clip reads a local-dir model's HF tokenizer from the
+    folder itself, whatever ``hf_tokenizer_name`` says."""
+    import shutil
+
+    name = (model_cfg.get("text_cfg") or {}).get("hf_tokenizer_name")
+    if not name:
+        return
+    src = Path(name)
+    if not src.is_dir():
+        from vltools.models.clip._load import _snapshot
+
+        src = Path(_snapshot(name, "the HF tokenizer"))
+    for f in _TOKENIZER_FILES:
+        if (src / f).is_file():
+            shutil.copyfile(src / f, folder / f)
+
+
 def save_checkpoint(model: Any, model_cfg: dict[str, Any], pre_cfg: dict[str, Any], out: Path,
                     settings: Settings, meta: dict[str, Any]) -> str:
     """Save ``model`` (full state, fp32) as an open_clip local-dir folder at ``out``; returns its spec.
@@ -223,6 +245,7 @@ def save_checkpoint(model: Any, model_cfg: dict[str, Any], pre_cfg: dict[str, An
         (tmp / "open_clip_config.json").write_text(
             json.dumps({"model_cfg": model_cfg, "preprocess_cfg": pre_cfg}, indent=1), encoding="utf-8")
         (tmp / "vltools_adapt.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        _copy_tokenizer(model_cfg, tmp)
         try:
             os.rename(tmp, out)  # fails if `out` appeared meanwhile (a non-empty folder) or is a file
         except OSError:
