@@ -77,6 +77,7 @@ def test_proposals_mode_finds_the_objects(scenes, demo_settings):
     assert miou(scenes[:3], demo_settings, mode="proposals") >= 0.2
 
 
+@pytest.mark.heavy
 def test_cli_call_returns_masks_files_and_overlay(tmp_path, run_cli):
     from vltools.world import generate_object_scene
 
@@ -104,6 +105,7 @@ def test_cli_call_returns_masks_files_and_overlay(tmp_path, run_cli):
         assert im.width >= 112 and im.height > im.width  # the image plus a legend
 
 
+@pytest.mark.heavy
 def test_wordnet_expansion_and_notice(scenes, demo_settings):
     out = call("segment.open_vocab", {"image": scenes[0][0], "labels": ["dog", "xqzzy"], "expand": "wordnet"},
                demo_settings)
@@ -170,6 +172,9 @@ def test_user_errors(inp, needle, scenes, demo_settings):
     assert needle in str(err.value.message) and err.value.hint
 
 
-def test_default_output_folder_lies_under_home(scenes, demo_settings):
-    out = call("segment.open_vocab", {"image": scenes[1][0], "labels": ["dog"], "mode": "plain"}, demo_settings)
-    assert str(demo_settings.home) in out.overlay_path
+def test_default_output_folder_lies_under_home(spec, settings, root):
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(root / "red.png")
+    out = call("segment.open_vocab", {"image": str(root / "red.png"), "labels": ["dog"], "clip": spec}, settings)
+    assert out.overlay_path.startswith(str(settings.home / "outputs" / "segment"))

@@ -224,6 +224,86 @@ def upsample_scores(scores: np.ndarray, size: int) -> np.ndarray:
     return torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0].numpy()
 
 
+@dataclass
+class ImageFeatures:
+    """What the image side gives, computed once per (image, mode): reused across label sets and text options."""
+
+    mode: str
+    side: int
+    crop: tuple[int, int, int, int]  # (x0, y0, w, h) of the image in the square canvas
+    image_embedding: np.ndarray  # (dim,)
+    cells: np.ndarray  # (n_cells, dim): grid cells (plain/dense) or regions (proposals)
+    grid: int = 0  # plain/dense: cells form a grid x grid canvas grid
+    regions: np.ndarray | None = None  # proposals: (side, side) region ids
+    region_ids: list[int] | None = None  # proposals: the region id of each row of cells
+
+
+def image_features(
+    backend: Any, image: Any, *, mode: str = "dense", grid: int = 24, window: float = 0.5, stride: float = 0.25,
+    refine_global: bool = True, n_segments: int = 80,
+) -> ImageFeatures:
+    """The image side of `segment` for ``mode`` (plain | dense | proposals)."""
+    canvas, crop = square_canvas(image)
+    side = canvas.size[0]
+    img_emb = backend.encode_images([canvas])[0]
+    if mode == "proposals":
+        regions = region_proposals(canvas, n_segments=n_segments)
+        crops, ids = region_crops(canvas, regions)
+        emb = backend.encode_images(crops) if crops else np.zeros((0, img_emb.shape[0]), np.float32)
+        return ImageFeatures(mode, side, crop, img_emb, emb, regions=regions, region_ids=ids)
+    if mode == "plain":
+        feats = plain_features(backend, canvas, grid)
+    elif mode == "dense":
+        feats, glob = trident_features(backend, canvas, grid, window=window, stride=stride)
+        if refine_global:
+            feats = global_refine(feats, glob, cell_colours(canvas, grid))
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    return ImageFeatures(mode, side, crop, img_emb, feats.reshape(grid * grid, -1), grid=grid)
+
+
+def decide(
+    backend: Any, feats: ImageFeatures, label_names: list[list[str]], *,
+    background: tuple[str, ...] = BACKGROUND_PROMPTS, calibration: float = 0.0, text_refine: float = 0.0,
+    presence_weight: float = 0.0, text: np.ndarray | None = None,
+) -> SegResult:
+    """The text side of `segment`: label (and background) embeddings against the image features, per pixel."""
+    n = len(label_names)
+    if text is None:
+        text = label_embeddings(backend, [*label_names, *([b] for b in background)])
+    text = calibrate(text, calibration)
+    scale = float(backend.logit_scale)
+    presence = _softmax(scale * (text @ feats.image_embedding), 0)
+    label_presence = presence[:n] / max(float(presence[:n].sum()), 1e-12)
+    side = feats.side
+    t = refine_text(text, feats.cells, text_refine, scale) if len(feats.cells) else text
+    if feats.mode == "proposals":
+        region_logits = scale * (feats.cells @ t.T)  # (n_regions, k)
+        logits_full = np.full((len(text), side, side), -1e4, dtype=np.float32)
+        logits_full[n] = 0.0  # unlabelled (tiny) regions stay background
+        for rid, row in zip(feats.region_ids or [], region_logits, strict=True):
+            logits_full[:, feats.regions == rid] = row[:, None]
+    else:
+        g = feats.grid
+        logits = scale * (feats.cells @ t.T).T.reshape(-1, g, g)
+        logits_full = upsample_scores(logits.astype(np.float32), side)
+    if presence_weight > 0:
+        logits_full = logits_full + presence_weight * np.log(np.maximum(presence, 1e-6))[:, None, None]
+    probs = _softmax(logits_full, 0)
+    fg = probs[:n]
+    bg = probs[n:].sum(0)
+    best = fg.argmax(0)
+    label_map = np.where(fg.max(0) > bg, best, -1)
+    x0, y0, w, h = feats.crop
+    crop = (slice(y0, y0 + h), slice(x0, x0 + w))
+    return SegResult(
+        labels=[g[0] for g in label_names],
+        label_map=label_map[crop].astype(np.int32),
+        probs=fg[(slice(None), *crop)].astype(np.float32),
+        presence=label_presence.astype(np.float32),
+    )
+
+
 def segment(
     backend: Any,
     image: Any,
@@ -246,49 +326,7 @@ def segment(
     ``text_refine``: P48 strength (0 = off). ``presence_weight``: weight of the whole-image CLIP label
     probability added to the per-pixel log-probability (global knowledge; 0 = off).
     """
-    canvas, (x0, y0, w, h) = square_canvas(image)
-    side = canvas.size[0]
-    n = len(label_names)
-    text = label_embeddings(backend, [*label_names, *([b] for b in background)])
-    text = calibrate(text, calibration)
-    scale = float(backend.logit_scale)
-    img_emb = backend.encode_images([canvas])[0]
-    presence = _softmax(scale * (text @ img_emb), 0)
-    label_presence = presence[:n] / max(float(presence[:n].sum()), 1e-12)
-    if mode == "proposals":
-        regions = region_proposals(canvas, n_segments=n_segments)
-        crops, ids = region_crops(canvas, regions)
-        emb = backend.encode_images(crops) if crops else np.zeros((0, text.shape[1]), np.float32)
-        t = refine_text(text, emb, text_refine, scale) if len(emb) else text
-        region_logits = scale * (emb @ t.T)  # (n_regions, k)
-        logits_full = np.full((n + len(background), side, side), -1e4, dtype=np.float32)
-        logits_full[n] = 0.0  # unlabelled (tiny) regions stay background
-        for rid, row in zip(ids, region_logits, strict=True):
-            logits_full[:, regions == rid] = row[:, None]
-    else:
-        if mode == "plain":
-            feats = plain_features(backend, canvas, grid)
-        elif mode == "dense":
-            feats, glob = trident_features(backend, canvas, grid, window=window, stride=stride)
-            if refine_global:
-                feats = global_refine(feats, glob, cell_colours(canvas, grid))
-        else:
-            raise ValueError(f"unknown mode {mode!r}")
-        flat = feats.reshape(grid * grid, -1)
-        t = refine_text(text, flat, text_refine, scale)
-        logits = scale * (flat @ t.T).T.reshape(-1, grid, grid)
-        logits_full = upsample_scores(logits.astype(np.float32), side)
-    if presence_weight > 0:
-        logits_full = logits_full + presence_weight * np.log(np.maximum(presence, 1e-6))[:, None, None]
-    probs = _softmax(logits_full, 0)
-    fg = probs[:n]
-    bg = probs[n:].sum(0)
-    best = fg.argmax(0)
-    label_map = np.where(fg.max(0) > bg, best, -1)
-    crop = (slice(y0, y0 + h), slice(x0, x0 + w))
-    return SegResult(
-        labels=[g[0] for g in label_names],
-        label_map=label_map[crop].astype(np.int32),
-        probs=fg[(slice(None), *crop)].astype(np.float32),
-        presence=label_presence.astype(np.float32),
-    )
+    feats = image_features(backend, image, mode=mode, grid=grid, window=window, stride=stride,
+                           refine_global=refine_global, n_segments=n_segments)
+    return decide(backend, feats, label_names, background=background, calibration=calibration,
+                  text_refine=text_refine, presence_weight=presence_weight)

@@ -17,11 +17,12 @@ SIZE = 112
 
 @lru_cache(maxsize=1)
 def typical_colours(min_share: float = 0.45) -> dict[str, str]:
-    """Concept -> its dominant palette colour (share of opaque sprite pixels nearest it >= min_share)."""
+    """Concept -> its dominant chromatic palette colour: saturated sprite pixels (grey, white and black
+    ignored) nearest that colour make up >= min_share of the opaque pixels."""
     from vltools.world.concept_table import concepts, rgba
     from vltools.world.objects import TINTS
 
-    names = list(TINTS)
+    names = [n for n in TINTS if n not in ("gray", "black")]
     pal = np.asarray([TINTS[n] for n in names], dtype=np.float32)
     out = {}
     for row in concepts("all"):
@@ -29,10 +30,15 @@ def typical_colours(min_share: float = 0.45) -> dict[str, str]:
         px = arr[arr[..., 3] >= 128][:, :3]
         if len(px) < 50:
             continue
-        nearest = ((px[:, None, :] - pal[None]) ** 2).sum(-1).argmin(1)
+        hi, lo = px.max(1), px.min(1)
+        chroma = px[(hi - lo) / np.maximum(hi, 1) >= 0.35]
+        chroma = chroma[chroma.max(1) >= 60]
+        if len(chroma) < min_share * len(px):
+            continue
+        nearest = ((chroma[:, None, :] - pal[None]) ** 2).sum(-1).argmin(1)
         counts = np.bincount(nearest, minlength=len(names))
         best = int(counts.argmax())
-        if counts[best] / len(px) >= min_share and names[best] not in ("gray", "black"):
+        if counts[best] >= min_share * len(px):
             out[row["name"]] = names[best]
     return out
 
@@ -72,7 +78,10 @@ def fine_grained_pairs(factor: str, names: list[str], seed: int) -> list[dict[st
         if factor == "count":
             a = compose([(c, 0.5, 0.5, 0.45, None, 0)], s)
             b = compose([(c, 0.28, 0.5, 0.4, None, 0), (c, 0.72, 0.5, 0.4, None, 0)], s)
-            ta, tb = (f"one {c}", f"two {plural_of(c)}") if not is_plural(c) else (f"one group of {c}", f"two groups of {c}")
+            if is_plural(c):
+                ta, tb = f"one group of {c}", f"two groups of {c}"
+            else:
+                ta, tb = f"one {c}", f"two {plural_of(c)}"
         elif factor == "orientation":
             a = compose([(c, 0.5, 0.5, 0.55, None, 0)], s)
             b = compose([(c, 0.5, 0.5, 0.55, None, 180)], s)

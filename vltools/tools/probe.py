@@ -27,6 +27,7 @@ Degradation = Literal["blur", "noise", "jpeg", "contrast", "pixelate"]
 Shift = Literal["texture", "tint", "rotation", "small"]
 CLIP_HELP = "CLIP spec: demo, open_clip:ARCH/TAG, ... (default: settings.clip)."
 REPORT_HELP = "Folder (under the allowed roots) for a markdown report and a PNG figure (needs matplotlib)."
+LABELS_HELP = "Candidate labels (default: the items' labels)."
 SPLIT_HELP = "World source: concepts from the demo CLIP's train split or its held-out split."
 
 
@@ -36,7 +37,7 @@ class RobustnessInput(ToolInput):
     items: list[LabelledImage] | None = Field(
         None, max_length=2000, description="Your labelled images; default: single-object world scenes."
     )
-    labels: list[str] | None = Field(None, max_length=1000, description="Candidate labels (default: the items' labels).")
+    labels: list[str] | None = Field(None, max_length=1000, description=LABELS_HELP)
     degradations: list[Degradation] = Field(
         ["blur", "noise", "jpeg", "contrast", "pixelate"], description="Degradations to apply (vltools.world.degrade)."
     )
@@ -182,7 +183,7 @@ class BackgroundInput(ToolInput):
     counter: list[LabelledImage] | None = Field(
         None, max_length=2000, description="The same kinds of objects on uncommon backgrounds."
     )
-    labels: list[str] | None = Field(None, max_length=1000, description="Candidate labels (default: the items' labels).")
+    labels: list[str] | None = Field(None, max_length=1000, description=LABELS_HELP)
     concepts: int = Field(12, ge=2, le=100, description="World source: number of concepts (the candidate labels).")
     per_concept: int = Field(3, ge=1, le=20, description="World source: images per concept and group.")
     object_scale: tuple[float, float] = Field(
@@ -248,7 +249,8 @@ def spurious_background(inp: BackgroundInput, ctx: Context) -> BackgroundOutput:
 
         lo, hi = inp.object_scale
         if not 0.05 <= lo <= hi <= 0.9:
-            raise InvalidInput("object_scale must be (min, max) with 0.05 <= min <= max <= 0.9", hint="e.g. [0.18, 0.26]")
+            raise InvalidInput("object_scale must be (min, max) with 0.05 <= min <= max <= 0.9",
+                               hint="e.g. [0.18, 0.26]")
         scale = (lo, hi)
         labels = pc.world_concepts(inp.concepts, inp.seed, inp.split)
         rng = np.random.default_rng([inp.seed, 4901])
@@ -352,19 +354,16 @@ class AssociationOutput(ReportFiles):
 
 
 def _colour_answers(backend: Any, images: list[Any], objects: list[str], colours: list[str]) -> list[str]:
-    """The colour whose prompt 'a COLOUR OBJECT' best matches each image."""
+    """The colour whose prompt 'a COLOUR OBJECT' best matches each image (all prompts embedded in one batch)."""
     import numpy as np
 
     from vltools.tools import _probe_common as pc
 
     feats = backend.encode_images(images)
-    out = []
-    cache: dict[str, Any] = {}
-    for f, obj in zip(feats, objects, strict=True):
-        if obj not in cache:
-            cache[obj] = pc.text_matrix(backend, [f"{k} {obj}" for k in colours], ["a photo of a {}.", "a {}"])
-        out.append(colours[int(np.argmax(cache[obj] @ f))])
-    return out
+    objs = list(dict.fromkeys(objects))
+    text = pc.text_matrix(backend, [f"{k} {o}" for o in objs for k in colours], ["a photo of a {}."])
+    text = text.reshape(len(objs), len(colours), -1)
+    return [colours[int(np.argmax(text[objs.index(o)] @ f))] for f, o in zip(feats, objects, strict=True)]
 
 
 def _pull(setting: str, answers: list[str], truth: list[str], assoc: list[str]) -> PullFigure:
@@ -453,7 +452,8 @@ def concept_association(inp: AssociationInput, ctx: Context) -> AssociationOutpu
             assoc_pull = pair.pull - alone.pull
         ctx.progress(2, 2, "object pairs probed")
     lines = [f"CLIP `{backend.spec}`, colours: {', '.join(colours)}.", "",
-             *pc.md_table(["setting", "accuracy", "pull", "n"], [[f.setting, f.accuracy, f.pull, f.n] for f in figures]),
+             *pc.md_table(["setting", "accuracy", "pull", "n"],
+                          [[f.setting, f.accuracy, f.pull, f.n] for f in figures]),
              "", f"Pull ratio (errors going to the associated colour vs uniform errors): **{ratio:.2f}**."]
     if assoc_pull is not None:
         lines.append(f"Association pull (pair minus alone): **{assoc_pull:+.3f}**.")

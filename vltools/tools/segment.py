@@ -44,7 +44,8 @@ class OpenVocabInput(ToolInput):
     )
     clip: str | None = Field(None, description="CLIP spec with dense features (default: settings.clip).")
     expand: Expand = Field(
-        "none", description="Label expansion (P27): none, wordnet (synonyms + hypernym) or llm (paraphrases; needs llm)."
+        "none",
+        description="Label expansion (P27): none, wordnet (synonyms + hypernym) or llm (paraphrases; needs llm).",
     )
     llm: str | None = Field(None, description="LLM spec for expand='llm' (default: settings.llm).")
     calibration: float = Field(
