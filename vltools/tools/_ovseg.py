@@ -265,7 +265,7 @@ def image_features(
 def decide(
     backend: Any, feats: ImageFeatures, label_names: list[list[str]], *,
     background: tuple[str, ...] = BACKGROUND_PROMPTS, calibration: float = 0.0, text_refine: float = 0.0,
-    presence_weight: float = 0.0, text: np.ndarray | None = None,
+    text: np.ndarray | None = None,
 ) -> SegResult:
     """The text side of `segment`: label (and background) embeddings against the image features, per pixel."""
     n = len(label_names)
@@ -287,8 +287,6 @@ def decide(
         g = feats.grid
         logits = scale * (feats.cells @ t.T).T.reshape(-1, g, g)
         logits_full = upsample_scores(logits.astype(np.float32), side)
-    if presence_weight > 0:
-        logits_full = logits_full + presence_weight * np.log(np.maximum(presence, 1e-6))[:, None, None]
     probs = _softmax(logits_full, 0)
     fg = probs[:n]
     bg = probs[n:].sum(0)
@@ -313,7 +311,6 @@ def segment(
     background: tuple[str, ...] = BACKGROUND_PROMPTS,
     calibration: float = 0.0,
     text_refine: float = 0.0,
-    presence_weight: float = 0.0,
     grid: int = 24,
     window: float = 0.5,
     stride: float = 0.25,
@@ -323,10 +320,9 @@ def segment(
     """Segment ``image`` into the labels (each a list of names: label first, then expansions) or background.
 
     ``mode``: plain | dense | proposals. ``calibration``: P27 prototype strength (0 = off).
-    ``text_refine``: P48 strength (0 = off). ``presence_weight``: weight of the whole-image CLIP label
-    probability added to the per-pixel log-probability (global knowledge; 0 = off).
+    ``text_refine``: P48 strength (0 = off).
     """
     feats = image_features(backend, image, mode=mode, grid=grid, window=window, stride=stride,
                            refine_global=refine_global, n_segments=n_segments)
     return decide(backend, feats, label_names, background=background, calibration=calibration,
-                  text_refine=text_refine, presence_weight=presence_weight)
+                  text_refine=text_refine)

@@ -46,14 +46,20 @@ def caption_phrases(captions: list[str]) -> list[str]:
     return out
 
 
-def propose_from_counts(a_phrases: list[list[str]], b_phrases: list[list[str]], limit: int) -> list[str]:
-    """Phrases most over-represented in A's per-image phrase sets (document frequency A minus B)."""
+def propose_from_counts(a_phrases: list[list[str]], b_phrases: list[list[str]], limit: int,
+                        pool: list[str] | None = None) -> list[str]:
+    """Phrases most over-represented in A's per-image phrase sets (document frequency A minus B); with
+    ``pool``, its every phrase is a candidate (ties broken by that order) and the top ``limit`` are kept."""
     fa: dict[str, float] = {}
     fb: dict[str, float] = {}
     for sets, freq in ((a_phrases, fa), (b_phrases, fb)):
         for s in sets:
             for p in set(s):
                 freq[p] = freq.get(p, 0.0) + 1.0 / max(len(sets), 1)
+    if pool is not None:
+        order = {p: i for i, p in enumerate(pool)}
+        ranked = sorted(pool, key=lambda p: (-(fa.get(p, 0.0) - fb.get(p, 0.0)), order[p]))
+        return ranked[:limit]
     gain = sorted(((fa[p] - fb.get(p, 0.0), p) for p in fa), key=lambda t: (-t[0], t[1]))
     return [p for g, p in gain if g > 0][:limit]
 
@@ -70,7 +76,7 @@ def propose_from_vocabulary(backend: Any, feats_a: np.ndarray, feats_b: np.ndarr
         idx = np.argsort(-(f @ text.T), axis=1)[:, :k]
         return [[vocabulary[int(i)] for i in row] for row in idx]
 
-    return propose_from_counts(tops(feats_a), tops(feats_b), limit)
+    return propose_from_counts(tops(feats_a), tops(feats_b), limit, pool=list(dict.fromkeys(vocabulary)))
 
 
 def propose_with_llm(llm: Any, caps_a: list[str], caps_b: list[str], limit: int) -> list[str]:
