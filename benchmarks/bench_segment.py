@@ -74,6 +74,20 @@ def text_rows(backend, groups: list[list[str]]) -> np.ndarray:
     return np.stack(rows)
 
 
+def dense_both(backend, image) -> dict[tuple, object]:
+    """Dense-mode features without and with the global step, from one encoding of the windows."""
+    from vltools.tools import _ovseg
+
+    canvas, crop = _ovseg.square_canvas(image)
+    grid = 24
+    spliced, glob = _ovseg.trident_features(backend, canvas, grid)
+    refined = _ovseg.global_refine(spliced, glob, _ovseg.cell_colours(canvas, grid))
+    emb = backend.encode_images([canvas])[0]
+    return {("dense", flag): _ovseg.ImageFeatures("dense", canvas.size[0], crop, emb, f.reshape(grid * grid, -1),
+                                                  grid=grid)
+            for flag, f in ((False, spliced), (True, refined))}
+
+
 def run(backend, data, configs, expansions) -> dict[str, float]:
     from vltools.tools import _ovseg
 
@@ -82,9 +96,10 @@ def run(backend, data, configs, expansions) -> dict[str, float]:
         feats: dict[tuple, object] = {}
         for name, cfg in configs.items():
             img_key = (cfg["mode"], cfg.get("refine_global", True))
+            if img_key not in feats and cfg["mode"] == "dense":
+                feats.update(dense_both(backend, image))  # the windows are encoded once for both variants
             if img_key not in feats:
-                feats[img_key] = _ovseg.image_features(backend, image, mode=cfg["mode"],
-                                                       refine_global=cfg.get("refine_global", True))
+                feats[img_key] = _ovseg.image_features(backend, image, mode=cfg["mode"])
             names = [[lab, *(expansions(lab) if cfg.get("expand") else [])] for lab in labels]
             res = _ovseg.decide(backend, feats[img_key], names, calibration=cfg.get("calibration", 0.0),
                                 text_refine=cfg.get("text_refine", 0.0), text=text_rows(backend, names))

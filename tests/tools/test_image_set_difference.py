@@ -116,3 +116,13 @@ def test_cli_plumbing_on_a_tiny_random_open_clip(sets, spec, run_cli, monkeypatc
     assert code == 0, err
     res = json.loads(out)
     assert 1 <= len(res["differences"]) <= 4 and all(0 <= d["auroc"] <= 1 for d in res["differences"])
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("clip", ["demo", "open_clip:ViT-B-32/random"])
+def test_cli_on_demo_and_random_vit_b_32(sets, clip, run_cli):
+    a, b, vocabulary, _ = sets
+    code, out, err = run_cli("call", "image.set_difference", "--json", json.dumps(
+        {"set_a": a[:4], "set_b": b[:4], "vocabulary": vocabulary[:12], "clip": clip, "top_k": 3}))
+    assert code == 0, err
+    assert len(json.loads(out)["differences"]) == 3

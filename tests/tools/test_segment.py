@@ -178,3 +178,17 @@ def test_default_output_folder_lies_under_home(spec, settings, root):
     Image.new("RGB", (40, 40), (200, 10, 10)).save(root / "red.png")
     out = call("segment.open_vocab", {"image": str(root / "red.png"), "labels": ["dog"], "clip": spec}, settings)
     assert out.overlay_path.startswith(str(settings.home / "outputs" / "segment"))
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("mode", ["dense", "proposals"])
+def test_cli_on_a_random_vit_b_32(mode, tmp_path, run_cli):
+    from vltools.world import generate_object_scene
+
+    img = tmp_path / "scene.png"
+    generate_object_scene(11, n_objects=2, image_size=96).image.save(img)
+    code, out, err = run_cli("call", "segment.open_vocab", "--json", json.dumps(
+        {"image": str(img), "labels": ["dog", "car"], "mode": mode, "model": "open_clip:ViT-B-32/random"}))
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["clip"] == "open_clip:ViT-B-32/random" and [m["label"] for m in res["masks"]] == ["dog", "car"]

@@ -172,7 +172,13 @@ def cell_colours(canvas: Any, grid: int) -> np.ndarray:
 # -- proposals (P41) ----------------------------------------------------------------------------
 def region_proposals(image: Any, *, n_segments: int = 80, merge_threshold: float = 0.08) -> np.ndarray:
     """(h, w) int region ids: SLIC superpixels merged on a mean-colour region adjacency graph."""
-    from skimage import graph, segmentation
+    try:
+        from skimage import graph, segmentation
+    except ImportError as err:
+        from vltools.core.errors import BackendUnavailable
+
+        raise BackendUnavailable("mode 'proposals' needs scikit-image",
+                                 hint="pip install 'vltools[data]' (scikit-image), or use mode 'dense'") from err
 
     arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     sp = segmentation.slic(arr, n_segments=n_segments, compactness=10, start_label=0, channel_axis=-1)
