@@ -104,6 +104,7 @@ def run(backend, data, configs, expansions) -> dict[str, float]:
             res = _ovseg.decide(backend, feats[img_key], names, calibration=cfg.get("calibration", 0.0),
                                 text_refine=cfg.get("text_refine", 0.0), text=text_rows(backend, names))
             per[name] += ious(res, gt)
+        sys.stderr.write(f"scene {len(per[name]) and sum(1 for _ in per[name])} ious done\n")
     return {k: float(np.mean(v)) for k, v in per.items()}
 
 
