@@ -47,8 +47,8 @@ def call(inp, settings):
 @pytest.mark.heavy
 def test_the_planted_difference_ranks_first(sets):
     a, b, vocabulary, settings = sets
-    out = call({"set_a": a, "set_b": b, "vocabulary": vocabulary}, settings)
-    assert out.proposer == "vocabulary" and "caption.zero_shot is not registered" in out.notices[0]
+    out = call({"set_a": a, "set_b": b, "vocabulary": vocabulary, "captioner": "vocabulary"}, settings)
+    assert out.proposer == "vocabulary" and "vocabulary asked for" in out.notices[0]
     top = out.differences[0]
     assert top.description == "top hat", out.differences[:3]
     assert top.auroc >= 0.85 and top.mean_a > top.mean_b
@@ -78,7 +78,8 @@ def test_llm_proposer_reads_captions(sets, monkeypatch, spec, settings):
 
     monkeypatch.setattr(Context, "llm", lambda self, spec=None: Scripted())
     s = settings.model_copy(update={"allowed_roots": [*settings.allowed_roots, *{p.rsplit("/", 1)[0] for p in a}]})
-    out = call({"set_a": a, "set_b": b, "vocabulary": vocabulary, "llm": "smollm2", "clip": spec}, s)
+    out = call({"set_a": a, "set_b": b, "vocabulary": vocabulary, "llm": "smollm2", "clip": spec,
+                "captioner": "vocabulary"}, s)
     assert out.proposer == "llm"
     assert "Set A captions" in seen["prompt"] and "Set B captions" in seen["prompt"]
     assert sorted(d.description for d in out.differences) == ["a top hat", "two objects"]
@@ -91,6 +92,15 @@ def test_phrase_proposer_counts_document_frequency():
     props = propose_from_counts(a, b, 3)
     assert props[0] in ("top hat", "hat", "top")
     assert "cat" not in props
+
+
+def test_without_caption_zero_shot_the_vocabulary_captions(sets, spec, settings):
+    a, b, vocabulary, _ = sets
+    if "caption.zero_shot" in get_registry().names():
+        pytest.skip("caption.zero_shot is registered here")
+    s = settings.model_copy(update={"allowed_roots": [*settings.allowed_roots, *{p.rsplit("/", 1)[0] for p in a}]})
+    out = call({"set_a": a[:2], "set_b": b[:2], "vocabulary": vocabulary[:5], "clip": spec}, s)
+    assert out.proposer == "vocabulary" and "caption.zero_shot is not registered" in out.notices[0]
 
 
 def test_nothing_to_propose_from(sets):

@@ -96,23 +96,28 @@ def propose_with_llm(llm: Any, caps_a: list[str], caps_b: list[str], limit: int)
     return out[:limit]
 
 
-def caption_sets(ctx: Any, paths_a: list[str], paths_b: list[str], clip: str | None,
-                 vocabulary: list[str] | None) -> tuple[list[str], list[str]] | None:
-    """Captions of both sets from ``caption.zero_shot`` if the registry has it; None when it is not registered."""
+def caption_sets(ctx: Any, paths_a: list[str], paths_b: list[str],
+                 clip: str | None) -> tuple[list[str], list[str]] | None:
+    """Captions of both sets from ``caption.zero_shot`` (one call per image) if the registry has it; None when
+    it is not registered (another part of vltools provides it)."""
     reg = ctx.registry
     if reg is None or "caption.zero_shot" not in reg.names():
         return None
-    args: dict[str, Any] = {"images": [*paths_a, *paths_b]}
-    if clip is not None:
-        args["clip"] = clip
-    if vocabulary:
-        args["vocabulary"] = vocabulary
-    out = ctx.call("caption.zero_shot", args).model_dump()
-    rows = out.get("captions") or out.get("results") or []
-    caps = [r.get("caption") if isinstance(r, dict) else str(r) for r in rows]
-    if len(caps) != len(paths_a) + len(paths_b) or not all(isinstance(c, str) for c in caps):
-        raise InvalidInput("caption.zero_shot returned captions this tool cannot read",
-                           hint="pass a vocabulary and proposer='vocabulary'")
+    fields = reg.get("caption.zero_shot").input_model.model_fields
+    spec_field = "clip" if "clip" in fields else "model" if "model" in fields else None
+    caps: list[str] = []
+    paths = [*paths_a, *paths_b]
+    for i, path in enumerate(paths):
+        args: dict[str, Any] = {"image": path}
+        if clip is not None and spec_field:
+            args[spec_field] = clip
+        out = ctx.call("caption.zero_shot", args)
+        caption = getattr(out, "caption", None)
+        if not isinstance(caption, str):
+            raise InvalidInput("caption.zero_shot returned no caption this tool can read",
+                               hint="pass a vocabulary or candidates instead")
+        caps.append(caption)
+        ctx.progress(i + 1, len(paths), "images captioned")
     return caps[: len(paths_a)], caps[len(paths_a) :]
 
 

@@ -321,6 +321,11 @@ class SetDifferenceInput(ToolInput):
     llm: str | None = Field(None, description="LLM spec that proposes differences from both sets' captions.")
     proposals: int = Field(20, ge=1, le=200, description="Most descriptions proposed before ranking.")
     top_k: int = Field(10, ge=1, le=200, description="Differences returned.")
+    captioner: Literal["caption.zero_shot", "vocabulary"] = Field(
+        "caption.zero_shot",
+        description="Who describes the images: the caption.zero_shot tool when it is registered (else the "
+        "vocabulary), or CLIP zero-shot labels over the vocabulary.",
+    )
 
 
 class SetDifferenceOutput(BaseModel):
@@ -352,9 +357,12 @@ def set_difference(inp: SetDifferenceInput, ctx: Context) -> SetDifferenceOutput
     notices: list[str] = []
     cands: list[tuple[str, str]] = [(c.strip(), "given") for c in inp.candidates or [] if c.strip()]
     proposer = "given"
-    caps = sd.caption_sets(ctx, inp.set_a, inp.set_b, inp.clip, inp.vocabulary) if (inp.vocabulary or inp.llm) else None
-    if caps is None and (inp.vocabulary or inp.llm):
-        notices.append("caption.zero_shot is not registered: images captioned by CLIP zero-shot over the vocabulary")
+    caps = None
+    if inp.vocabulary or inp.llm:
+        caps = sd.caption_sets(ctx, inp.set_a, inp.set_b, inp.clip) if inp.captioner == "caption.zero_shot" else None
+        if caps is None:
+            why = "asked for" if inp.captioner == "vocabulary" else "used: caption.zero_shot is not registered"
+            notices.append(f"CLIP zero-shot labels over the vocabulary {why}")
     if inp.llm is not None:
         if caps is None:
             if not inp.vocabulary:
