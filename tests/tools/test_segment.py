@@ -192,3 +192,20 @@ def test_cli_on_a_random_vit_b_32(mode, tmp_path, run_cli):
     assert code == 0, err
     res = json.loads(out)
     assert res["clip"] == "open_clip:ViT-B-32/random" and [m["label"] for m in res["masks"]] == ["dog", "car"]
+
+
+def test_llm_expansion_parses_the_reply(spec, settings, root, monkeypatch):
+    """expand='llm': the LLM's lines (numbering, bullets, quotes stripped; the label itself dropped) become names."""
+    from vltools.world import generate_object_scene
+
+    class Scripted:
+        def generate(self, messages, **kw):
+            assert "'car'" in messages[0]["content"]
+            return "1. automobile\n- \"motor car\"\ncar\n\n"
+
+    monkeypatch.setattr(Context, "llm", lambda self, spec=None: Scripted())
+    img = root / "s.png"
+    generate_object_scene(4, n_objects=1, image_size=64).image.save(img)
+    out = call("segment.open_vocab", {"image": str(img), "labels": ["car"], "expand": "llm", "llm": "smollm2",
+                                      "clip": spec, "out_dir": str(root / "o")}, settings)
+    assert out.expansions == {"car": ["automobile", "motor car"]}

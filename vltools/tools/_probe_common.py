@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vltools.core.errors import BackendUnavailable, InvalidInput
 
@@ -17,6 +17,8 @@ TEMPLATES = ["a photo of a {}.", "{}", "a picture of a {}."]
 
 
 class LabelledImage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     image: str = Field(min_length=1, description="Path of the image.")
     label: str = Field(min_length=1, description="Its true label (one of the candidate labels).")
 

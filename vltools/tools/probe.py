@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vltools.core.context import Context
 from vltools.core.errors import InvalidInput
@@ -167,7 +167,7 @@ def robustness(inp: RobustnessInput, ctx: Context) -> RobustnessOutput:
         ax.set_xlabel("degradation level")
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: never hides a point
 
     files = pc.write_report(paths, "CLIP robustness (P29)", lines, draw)
     return RobustnessOutput(clip=backend.spec, labels=labels, clean=clean, conditions=conds,
@@ -309,6 +309,8 @@ def spurious_background(inp: BackgroundInput, ctx: Context) -> BackgroundOutput:
 
 # -- probe.concept_association ------------------------------------------------------------------
 class ColourItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     image: str = Field(min_length=1, description="Path of the image.")
     object: str = Field(min_length=1, description="The object whose colour is asked ('lemon').")
     colour: str = Field(min_length=1, description="Its true colour in this image (one of colours).")
@@ -476,6 +478,8 @@ Factor = Literal["count", "orientation", "position", "colour"]
 
 
 class ImagePair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     image_a: str = Field(min_length=1, description="First image.")
     image_b: str = Field(min_length=1, description="Second image, visibly different from the first.")
     text_a: str = Field(min_length=1, description="Statement true of image_a only.")
