@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from vltools.core.errors import InvalidInput
+from vltools.core.errors import BackendUnavailable, InvalidInput
 
 
 class Difference(BaseModel):
@@ -99,7 +99,7 @@ def propose_with_llm(llm: Any, caps_a: list[str], caps_b: list[str], limit: int)
 def caption_sets(ctx: Any, paths_a: list[str], paths_b: list[str],
                  clip: str | None) -> tuple[list[str], list[str]] | None:
     """Captions of both sets from ``caption.zero_shot`` (one call per image) if the registry has it; None when
-    it is not registered (another part of vltools provides it)."""
+    it is not registered (another part of vltools provides it) or has no decoder for this CLIP."""
     reg = ctx.registry
     if reg is None or "caption.zero_shot" not in reg.names():
         return None
@@ -111,7 +111,10 @@ def caption_sets(ctx: Any, paths_a: list[str], paths_b: list[str],
         args: dict[str, Any] = {"image": path}
         if clip is not None and spec_field:
             args[spec_field] = clip
-        out = ctx.call("caption.zero_shot", args)
+        try:
+            out = ctx.call("caption.zero_shot", args)
+        except BackendUnavailable:  # e.g. no caption decoder for this CLIP: fall back like an absent tool
+            return None
         caption = getattr(out, "caption", None)
         if not isinstance(caption, str):
             raise InvalidInput("caption.zero_shot returned no caption this tool can read",

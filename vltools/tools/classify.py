@@ -204,7 +204,7 @@ def caps_adapter(inp: CapsInput, ctx: Context) -> CapsOutput:
                 hint="give every corpus item a caption", details={"missing": missing[:20]},
             )
         for n, i in enumerate(missing):
-            out = ctx.call("caption.zero_shot", {"image": inp.corpus[i].image, "clip": inp.clip})
+            out = ctx.call("caption.zero_shot", {"image": inp.corpus[i].image, "model": inp.clip})
             captions[i] = str(getattr(out, "caption", "") or getattr(out, "text", ""))
             ctx.progress(n + 1, len(missing), "corpus captions generated")
     backend = ctx.clip(inp.clip)
