@@ -17,6 +17,8 @@ from vltools.tools import _vl_language as lang
         ("Is there a brown dog in the picture?", "yesno", "presence", "dog", ["brown"], {}),
         ("Is there not a teal triangle?", "yesno", "presence", "triangle", ["teal"], {"negated": True}),
         ("Is no circle present?", "yesno", "presence", "circle", [], {"negated": True}),
+        ("is a rectangle present?", "yesno", "presence", "rectangle", [], {}),
+        ("what is the color of the circle?", "what", None, "circle", [], {"asked": "colour"}),
         ("Does this image not contain a gray shape?", "yesno", "presence", "", ["gray"], {"negated": True}),
         ("Is the circle red?", "yesno", "attribute", "circle", [], {"asserted": ["red"]}),
         ("Is the dog on the left?", "yesno", "attribute", "dog", [], {"position": "left"}),

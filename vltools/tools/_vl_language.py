@@ -226,9 +226,16 @@ def _chunk_entity(span: Any) -> Entity:
 
 
 def _chunks(doc: Any) -> list[Any]:
-    """Noun chunks that name things (not frame positions, media or pronouns)."""
+    """Noun chunks that name things (not frame positions, media or pronouns), plus nouns the chunker
+    missed ('is a rectangle present?' parses 'rectangle' as an adverbial noun)."""
     out = []
-    for ch in doc.noun_chunks:
+    covered = {t.i for ch in doc.noun_chunks for t in ch}
+    extra = []
+    for t in doc:
+        if t.pos_ in ("NOUN", "PROPN") and t.i not in covered and t.dep_ != "compound":
+            mods = [c.i for c in t.children if c.dep_ in ("det", "amod", "compound", "nummod") and c.i < t.i]
+            extra.append(doc[min([*mods, t.i]):t.i + 1])
+    for ch in sorted([*doc.noun_chunks, *extra], key=lambda c: c.start):
         root = ch.root
         if root.pos_ == "PRON" or root.lower_ in ("what", "which", "who"):
             continue
@@ -402,6 +409,11 @@ def parse_question(question: str) -> Question:
                 len(doc) > 1 and doc[0].dep_ == "det":
             asked = doc[1].lemma_.lower()
         rest = [e for e in ents if not (asked and e.noun == asked and e.text.lower().startswith(first))]
+        if asked is None:  # 'what is the colour of the circle?'
+            dim = next((e for e in rest if e.noun in ATTRIBUTE_DIMENSIONS), None)
+            if dim is not None:
+                asked = dim.noun
+                rest = [e for e in rest if e is not dim]
         location = None
         loc_tokens = [t for t in doc if _is_position_noun(t) and t.dep_ == "pobj"]
         if loc_tokens:
