@@ -17,6 +17,7 @@ from vltools.core.tool import tool
 from vltools.schemas import Hit, Ranking, ToolInput
 from vltools.tools._contact_sheet import CONTACT_SHEET_HELP, check_sheet_path
 from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
+from vltools.tools._set_difference import Difference
 
 LongTextMode = Literal["stretch", "chunk", "truncate", "error"]
 LONG_TEXT_HELP = (
@@ -302,3 +303,99 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
             results.append(Classification(image=path, label=labels[int(row.argmax())], scores=scores))
         ctx.progress(start + len(part), len(inp.images), "images classified")
     return ClassifyOutput(results=results, templates=templates, logit_scale=backend.logit_scale, notices=notices)
+
+
+# -- image.set_difference (P32, VisDiff; engine in _set_difference) --------------------------------
+class SetDifferenceInput(ToolInput):
+    set_a: list[str] = Field(min_length=2, max_length=2000, description="Paths of the images of set A.")
+    set_b: list[str] = Field(min_length=2, max_length=2000, description="Paths of the images of set B.")
+    clip: str | None = Field(None, description="CLIP spec: demo, open_clip:ARCH/TAG, ... (default: settings.clip).")
+    vocabulary: list[str] | None = Field(
+        None, max_length=5000,
+        description="Words or phrases to caption the images with (used by caption.zero_shot when registered, else by "
+        "CLIP zero-shot classification); needed unless candidates or llm are given.",
+    )
+    candidates: list[str] | None = Field(
+        None, max_length=1000, description="Descriptions to rank as they are (in addition to proposed ones)."
+    )
+    llm: str | None = Field(None, description="LLM spec that proposes differences from both sets' captions.")
+    proposals: int = Field(20, ge=1, le=200, description="Most descriptions proposed before ranking.")
+    top_k: int = Field(10, ge=1, le=200, description="Differences returned.")
+    captioner: Literal["caption.zero_shot", "vocabulary"] = Field(
+        "caption.zero_shot",
+        description="Who describes the images: the caption.zero_shot tool when it is registered (else the "
+        "vocabulary), or CLIP zero-shot labels over the vocabulary.",
+    )
+
+
+class SetDifferenceOutput(BaseModel):
+    differences: list[Difference] = Field(description="Candidate differences (A has, B lacks), highest AUROC first.")
+    proposer: str = Field(description="How candidates were proposed: caption.zero_shot, vocabulary, llm, given.")
+    notices: list[str] = Field(default_factory=list, description="How the proposer degraded, if it did.")
+
+
+@tool("image.set_difference")
+def set_difference(inp: SetDifferenceInput, ctx: Context) -> SetDifferenceOutput:
+    """Describe how image set A differs from set B: candidate differences proposed from captions (or an LLM), ranked by
+    how well CLIP separates the sets (AUROC).
+
+    VisDiff (P32): proposer then ranker; set A's distinctive content first.
+    """
+    from vltools.tools import _set_difference as sd
+    from vltools.tools._probe_common import load_images
+
+    if not (inp.vocabulary or inp.candidates or inp.llm):
+        raise InvalidInput(
+            "nothing to propose differences from", hint="pass vocabulary (words to caption with), candidates or llm"
+        )
+    images_a = load_images(inp.set_a, ctx.settings)
+    images_b = load_images(inp.set_b, ctx.settings)
+    backend = ctx.clip(inp.clip)
+    fa = backend.encode_images(images_a)
+    fb = backend.encode_images(images_b)
+    ctx.progress(1, 3, "images embedded")
+    notices: list[str] = []
+    cands: list[tuple[str, str]] = [(c.strip(), "given") for c in inp.candidates or [] if c.strip()]
+    proposer = "given"
+    caps = None
+    if inp.vocabulary or inp.llm:
+        caps = sd.caption_sets(ctx, inp.set_a, inp.set_b, inp.clip) if inp.captioner == "caption.zero_shot" else None
+        if caps is None:
+            why = "asked for" if inp.captioner == "vocabulary" else "used: caption.zero_shot is not registered"
+            notices.append(f"CLIP zero-shot labels over the vocabulary {why}")
+    if inp.llm is not None:
+        if caps is None:
+            if not inp.vocabulary:
+                raise InvalidInput("llm needs captions: caption.zero_shot is not registered",
+                                   hint="also pass a vocabulary to caption the images with")
+            caps = _vocab_captions(backend, fa, fb, inp.vocabulary)
+        cands += [(d, "llm") for d in sd.propose_with_llm(ctx.llm(inp.llm), caps[0], caps[1], inp.proposals)]
+        proposer = "llm"
+    elif caps is not None:
+        phrases_a = [sd.caption_phrases([c]) for c in caps[0]]
+        phrases_b = [sd.caption_phrases([c]) for c in caps[1]]
+        cands += [(d, "captions") for d in sd.propose_from_counts(phrases_a, phrases_b, inp.proposals)]
+        proposer = "caption.zero_shot"
+    elif inp.vocabulary:
+        cands += [(d, "vocabulary") for d in sd.propose_from_vocabulary(backend, fa, fb, inp.vocabulary, inp.proposals)]
+        proposer = "vocabulary"
+    ctx.progress(2, 3, "differences proposed")
+    seen: set[str] = set()
+    unique = [(d, s) for d, s in cands if not (d.lower() in seen or seen.add(d.lower()))]
+    ranked = sd.rank(backend, fa, fb, unique)[: inp.top_k]
+    ctx.progress(3, 3, "differences ranked")
+    return SetDifferenceOutput(differences=ranked, proposer=proposer, notices=notices)
+
+
+def _vocab_captions(backend: Any, fa: Any, fb: Any, vocabulary: list[str]) -> tuple[list[str], list[str]]:
+    """Per image, a caption of its top-3 vocabulary words by CLIP similarity (the LLM proposer's input)."""
+    import numpy as np
+
+    from vltools.tools._probe_common import text_matrix
+
+    text = text_matrix(backend, vocabulary, ["a photo of a {}.", "{}"])
+
+    def caps(f: Any) -> list[str]:
+        return [", ".join(vocabulary[int(i)] for i in row) for row in np.argsort(-(f @ text.T), axis=1)[:, :3]]
+
+    return caps(fa), caps(fb)
