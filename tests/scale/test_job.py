@@ -142,10 +142,11 @@ def test_bad_requests_are_tool_errors(world, settings, tmp_path):
 
 
 def test_index_cli_is_registered_and_default_imports_stay_free_of_ray():
-    out = subprocess.run([sys.executable, "-c", "import sys, vltools.cli, vltools.scale, vltools.store; "
-                          "from vltools.cli import build_parser; build_parser().parse_args(['index', 'c', 'x']); "
-                          "print(sorted(m for m in ('ray', 'torch', 'pyarrow', 'faiss') if m in sys.modules))"],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)  # fmt: skip
+    code = ("import sys, vltools.cli, vltools.scale, vltools.store; from vltools.cli import build_parser; "
+            "build_parser().parse_args(['index', 'c', 'x']); "
+            "print(sorted(m for m in ('ray', 'torch', 'pyarrow', 'faiss') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
 
 

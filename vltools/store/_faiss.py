@@ -289,6 +289,28 @@ def load(path: Path, checksum: dict[str, Any] | None = None) -> Any:
     return _faiss().deserialize_index(np.frombuffer(data, dtype=np.uint8))
 
 
+def use_gpu(settings: Any) -> bool:
+    """Search on the GPU: the device is cuda (or auto), ``settings.faiss_gpu`` is on, and faiss-gpu sees a GPU.
+
+    The same rule as `vltools.models.device.plan` (without importing torch: searching stays light).
+    """
+    if not settings.faiss_gpu or not (settings.device == "auto" or settings.device.startswith("cuda")):
+        return False
+    return int(getattr(_faiss(), "get_num_gpus", lambda: 0)()) > 0
+
+
+def to_gpu(index: Any) -> Any:
+    """A GPU copy of ``index`` for searching (shards: each part on the GPUs, then threaded merge); the
+    CPU index stays the one that is written and saved. Index types FAISS cannot move (HNSW) stay on CPU."""
+    faiss = _faiss()
+    if is_sharded(index):
+        return Shards([to_gpu(p) for p in index.parts])
+    try:
+        return faiss.index_cpu_to_all_gpus(index)
+    except RuntimeError:  # e.g. HNSW has no GPU version
+        return index
+
+
 def search(index: Any, index_type: str, params: dict[str, Any], queries: np.ndarray, k: int):
     """(scores, rids) arrays of shape (n, k'); k' <= k; missing slots have rid -1."""
     faiss = _faiss()

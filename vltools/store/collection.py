@@ -347,12 +347,23 @@ class Collection:
         index = self._load("faiss")
         if index is None or index.ntotal == 0:
             return [[] for _ in range(len(q))]
+        if _faiss.use_gpu(self.settings):
+            index = self._on_gpu(index)
         scores, labels = _faiss.search(index, self.index_type, self.manifest["index"]["params"], q, k)
         names = self._ids([int(x) for x in labels.ravel() if x >= 0])
         return [
             [(names[int(r)], float(s)) for s, r in zip(srow, lrow, strict=True) if r >= 0 and int(r) in names]
             for srow, lrow in zip(scores, labels, strict=True)
         ]
+
+    def _on_gpu(self, index: Any) -> Any:
+        """The GPU copy of the loaded CPU index (cached beside it: made again when the CPU index changes)."""
+        version = self.manifest["version"]
+        hit = _cached(self.path, "faiss-gpu", version, id(index))
+        if hit is None:
+            hit = _faiss.to_gpu(index)
+            _remember(self.path, "faiss-gpu", version, id(index), hit)
+        return hit
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Nearest documents to one (dim,) vector by inner product, best first."""
