@@ -60,7 +60,8 @@ class IndexSpec(BaseModel):
     workers: int | None = Field(None, ge=1, le=4096, description="Ray actors (default: the CPUs Ray sees).")
     address: str | None = Field(None, description="Ray cluster to join (e.g. 'auto' or 'ray://host:10001').")
     gpus_per_worker: float | None = Field(
-        None, ge=0, le=8, description="GPUs per actor (default 1 when settings.device is cuda, else 0)."
+        None, ge=0, le=8, description="GPUs per actor (default 1 when settings.device is cuda, or auto on a GPU "
+        "machine; else 0)."
     )
     max_shards: int | None = Field(None, ge=1, description="Stop after embedding this many shards (resume later).")
 
@@ -479,6 +480,12 @@ class _Loader:
         self.done.add(i)
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def _lock(folder: Path) -> Any:
     from filelock import FileLock
     from filelock import Timeout as LockTimeout
@@ -521,7 +528,8 @@ def run_index(spec: IndexSpec, settings: Any, progress: Callable[[float, float |
         reused = job.n_shards - len(todo)
         if spec.max_shards is not None:
             todo = todo[: spec.max_shards]
-        device_cuda = settings.device.startswith("cuda")
+        device_cuda = settings.device.startswith("cuda") or (settings.device == "auto" and spec.executor == "ray"
+                                                             and _cuda_available())  # fmt: skip
         gpus = spec.gpus_per_worker if spec.gpus_per_worker is not None else (1.0 if device_cuda else 0.0)
         workers = spec.workers or max(1, os.cpu_count() or 1)
         embedder_kw = {"kind": spec.kind, "model": model, "settings": settings.model_dump(mode="json"),
