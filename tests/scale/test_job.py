@@ -223,3 +223,36 @@ def test_tools_take_executor_ray(world, settings):
     call("collection.add", {"collection": "docs1", "documents": docs}, settings)
     q = Context(settings=settings).text("minilm").encode(["wing flutter at speed 7"])
     assert top10("docs", settings, q) == top10("docs1", settings, q)
+
+
+def test_video_job_matches_video_index(settings, tmp_path):
+    from ..models.test_video import write_video
+
+    folder = tmp_path / "vids"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        base = rng.integers(0, 255, (1, 1, 3))
+        frames = [np.clip(base + rng.integers(-20, 20, (48, 64, 3)), 0, 255).astype(np.uint8) for _ in range(12)]
+        write_video(folder / f"v{i}.mp4", frames)
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    res = run_index(IndexSpec(collection="vjob", kind="video", inputs=[str(folder)], executor="local", frames=4,
+                              shard_size=2), settings)  # fmt: skip
+    assert res.count == 3 and [f.id for f in res.failed] == [str(folder / "broken.mp4")]
+    call("video.index", {"collection": "vref", "paths": [str(folder / f"v{i}.mp4") for i in range(3)],
+                         "create": True, "frames": 4}, settings)  # fmt: skip
+    a, b = open_collection("vjob", settings), open_collection("vref", settings)
+    q = Context(settings=settings).clip("demo").encode_texts(["a grey video"])[0]
+    assert [i for i, _ in a.search(q[0], 3)] == [i for i, _ in b.search(q[0], 3)]
+    stored = a.get([str(folder / "v1.mp4")])[0]["metadata"]
+    assert len(stored["frame_features"]) == 4 and stored["times"] == b.get([str(folder / "v1.mp4")])[0]["metadata"]["times"]
+
+
+def test_a_recreated_collection_gets_every_shard_again(world, settings):
+    from vltools.store import delete_collection
+
+    spec = IndexSpec(collection="again", inputs=[str(world)], executor="local", shard_size=16)
+    assert run_index(spec, settings).count == N_IMAGES
+    delete_collection("again", settings)
+    res = run_index(spec, settings)  # embeddings reused, every shard loaded into the new collection
+    assert (res.reused, res.embedded, res.count, res.added) == (2, 0, N_IMAGES, N_IMAGES)

@@ -199,6 +199,8 @@ class Job:
         from vltools.store._manifest import atomic_write_bytes
 
         st = self.state()
+        if st.get("collection_created") not in (None, extra.get("collection_created")):
+            st["loaded"] = []  # a new collection of the same name: the old list is void
         st["loaded"] = sorted(set(st.get("loaded", [])) | {i})
         st.update(extra)
         atomic_write_bytes(self.state_path, json.dumps(st, indent=1).encode())
@@ -417,7 +419,10 @@ class _Loader:
 
     def __init__(self, job: Job, coll: Any, spec: IndexSpec) -> None:
         self.job, self.coll, self.spec = job, coll, spec
-        self.done = job.loaded()
+        st = job.state()
+        # shards loaded into a collection that was deleted (and made again) since are loaded again
+        same = st.get("collection_created") in (None, coll.manifest["created"])
+        self.done = job.loaded() if same else set()
         self.added = self.updated = self.unchanged = 0
         self.ids: list[str] = []
         self.duplicates: list[dict[str, str]] = []
@@ -476,7 +481,7 @@ class _Loader:
             self.added += res["added"]
             self.updated += res["updated"]
             self.ids.extend(r["id"] for r in recs)
-        self.job.mark_loaded(i, {"collection": self.coll.name})
+        self.job.mark_loaded(i, {"collection": self.coll.name, "collection_created": self.coll.manifest["created"]})
         self.done.add(i)
 
 
