@@ -102,13 +102,20 @@ def main() -> None:
                    "params": {k: v for k, v in params.items() if k != "trained_on"}}  # fmt: skip
             results["runs"].append(row)
             log(json.dumps(row))
+            write(results, Path(args.out))  # after every run: a long run that is stopped keeps what it measured
             del index
+    write(results, Path(args.out))
+    log(Path(args.out).with_suffix(".md").read_text())
+
+
+def write(results: dict, out: Path) -> None:
+    import faiss
+
     results["load_avg_end"] = os.getloadavg()
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2))
     md = ["# Index cost vs size (measured, one run)", "",
-          f"Synthetic normalised {args.dim}-d vectors, FAISS {faiss.__version__}, one thread, {os.cpu_count()} "
+          f"Synthetic normalised {results['dim']}-d vectors, FAISS {faiss.__version__}, one thread, {os.cpu_count()} "
           f"shared cores (load average {results['load_avg_start'][0]:.1f} → {results['load_avg_end'][0]:.1f}).",
           "", "| n | index | build s | index MiB | RSS growth MiB | search ms (median / p95) | recall@10 vs flat |",
           "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -116,7 +123,6 @@ def main() -> None:
         md.append(f"| {r['n']:,} | {r['index']} | {r['build_s']:.1f} | {r['index_mb']:.1f} | {r['rss_growth_mb']:.0f} "
                   f"| {r['search_ms_median']:.2f} / {r['search_ms_p95']:.2f} | {r['recall_at_10_vs_flat']:.3f} |")
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    log("\n".join(md))
 
 
 if __name__ == "__main__":
