@@ -379,6 +379,11 @@ def _ray_results(job: Job, todo: list[int], embedder_kw: dict[str, Any], spec: I
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
+        if spec.workers is None and spec.address:  # joined a cluster: as many actors as its CPUs (and GPUs) allow
+            res = ray.cluster_resources()
+            workers = max(1, int(res.get("CPU", workers)))
+            if gpus > 0:
+                workers = max(1, min(workers, int(res.get("GPU", 0) // gpus)))
         rows = [{"shard": i, "items": json.dumps(job.shard_items(i))} for i in todo]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
         ds = ds.map_batches(
