@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vltools.core.settings import Settings
-from vltools.models.text import get_text_encoder
+from vltools.models.text import clear_cache, get_text_encoder
 
 pytest.importorskip("onnxruntime")
 TEXTS = ["aircraft wing flutter at supersonic speed", "banana bread recipe", "a", "jet engine noise " * 40,
@@ -15,6 +15,7 @@ TEXTS = ["aircraft wing flutter at supersonic speed", "banana bread recipe", "a"
 
 @pytest.mark.heavy
 def test_onnx_gives_torch_vectors_and_int8_close_ones(tmp_path):
+    clear_cache()  # encoders are cached per (spec, device, backend): export into this test's cache
     torch_enc = get_text_encoder("minilm", Settings(text_backend="torch", device="cpu", model_cache=tmp_path))
     onnx_enc = get_text_encoder("minilm", Settings(text_backend="onnx", device="cpu", model_cache=tmp_path))
     int8_enc = get_text_encoder("minilm", Settings(text_backend="onnx-int8", device="cpu", model_cache=tmp_path))
