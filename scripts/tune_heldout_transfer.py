@@ -43,7 +43,7 @@ DESCRIPTIONS = {
     "subcategory, category": lambda r: [f"{_art(r['subcategory'])}, {_art(r['category'])}"],
 }
 # What the DEV half chose (see the json this script writes); the evaluation applies it to the TEST half.
-CHOSEN = {"descriptions": "subcategory", "aliases": 3, "seen_margin": 0.06}
+CHOSEN = {"descriptions": "subcategory, category", "aliases": 3, "seen_margin": 0.07}
 
 
 def _art(word: str) -> str:
