@@ -106,9 +106,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def _read_input(args: argparse.Namespace) -> Any:
     from vltools.core.errors import InvalidInput
 
-    if args.json is not None and args.input is not None:
-        raise InvalidInput("give either --json or --input, not both")
-    if args.json is not None:
+    given = [g for g in (getattr(args, "payload", None), args.json, args.input) if g is not None]
+    if len(given) > 1:
+        raise InvalidInput("give the input once: as the JSON argument, --json or --input",
+                           hint="e.g. vltools call NAME '{\"key\": 1}'")
+    if getattr(args, "payload", None) is not None:
+        raw, where = (sys.stdin.read() if args.payload == "-" else args.payload), "the JSON argument"
+    elif args.json is not None:
         raw, where = (sys.stdin.read() if args.json == "-" else args.json), "--json"
     elif args.input is not None:
         where = args.input
@@ -278,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("call", help="call a tool with JSON input; prints JSON output")
     s.add_argument("name")
+    s.add_argument("payload", nargs="?", metavar="JSON",
+                   help="input as a JSON string, same as --json ('-' reads stdin)")
     s.add_argument("--json", help="input as a JSON string ('-' reads stdin)")
     s.add_argument("--input", help="input JSON file ('-' reads stdin)")
     s.add_argument("--timeout", type=float, help="seconds before the call is abandoned")
