@@ -17,7 +17,16 @@ from vltools.core.errors import InvalidInput
 from vltools.core.tool import tool
 from vltools.schemas import Hit, Ranking, ToolInput
 from vltools.tools._contact_sheet import CONTACT_SHEET_HELP, check_sheet_path
-from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
+from vltools.tools._media_index import (
+    EXECUTOR_HELP,
+    WORKERS_HELP,
+    Executor,
+    MediaIndexOutput,
+    add_all,
+    open_media_collection,
+    plan_files,
+    run_job,
+)
 from vltools.tools._set_difference import Difference
 
 LongTextMode = Literal["stretch", "chunk", "truncate", "error"]
@@ -42,6 +51,8 @@ class IndexInput(ToolInput):
         description="CLIP spec for a collection created here (default: settings.clip); must match otherwise."
     )
     batch_size: int = Field(32, ge=1, le=1024, description="Images embedded per forward pass.")
+    executor: Executor = Field("local", description=EXECUTOR_HELP)
+    workers: int | None = Field(None, ge=1, le=4096, description=WORKERS_HELP)
 
 
 IndexOutput = MediaIndexOutput
@@ -79,6 +90,8 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
     """
     from vltools.models.media import expand_paths, load_image
 
+    if inp.executor == "ray":
+        return run_job("image", inp, ctx)
     coll, spec = open_media_collection(inp.collection, "image", ctx, clip=inp.clip, create=inp.create)
     files = expand_paths(inp.paths, ctx.settings)
     # 1. check every file's header and hash it: a bad file fails before anything is embedded.

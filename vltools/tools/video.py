@@ -14,7 +14,16 @@ from pydantic import BaseModel, Field
 from vltools.core import Context, tool
 from vltools.schemas import Hit, Ranking, ToolInput
 from vltools.tools._contact_sheet import CONTACT_SHEET_HELP, check_sheet_path
-from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
+from vltools.tools._media_index import (
+    EXECUTOR_HELP,
+    WORKERS_HELP,
+    Executor,
+    MediaIndexOutput,
+    add_all,
+    open_media_collection,
+    plan_files,
+    run_job,
+)
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".gif"})
 FEATURE_DECIMALS = 5
@@ -102,6 +111,8 @@ class IndexInput(ToolInput):
     clip: str | None = Field(None, description="CLIP spec for a collection created here; must match otherwise.")
     frames: int = Field(8, ge=1, le=64, description="Frames sampled uniformly per video.")
     upsert: bool = Field(False, description="Replace videos whose path is already indexed with changed content.")
+    executor: Executor = Field("local", description=EXECUTOR_HELP)
+    workers: int | None = Field(None, ge=1, le=4096, description=WORKERS_HELP)
 
 
 IndexOutput = MediaIndexOutput
@@ -119,6 +130,8 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
     from vltools.models.media import expand_paths
     from vltools.models.video import probe_video
 
+    if inp.executor == "ray":
+        return run_job("video", inp, ctx, frames=inp.frames)
     coll, spec = open_media_collection(inp.collection, "video", ctx, clip=inp.clip, create=inp.create)
     files = expand_paths(inp.paths, ctx.settings, extensions=VIDEO_EXTENSIONS)
     # 1. probe and hash every file first: a bad file fails before anything is embedded.
