@@ -222,8 +222,22 @@ class ClassifyInput(ToolInput):
         description="Optional per-label descriptions (P20, GRAIN-style): each is embedded as 'LABEL, DESCRIPTION' "
         "and averaged with the label's prompt embedding.",
     )
+    aliases: dict[str, list[str]] | None = Field(
+        None,
+        description="Optional alternative names per label ('puppy' for 'dog'): their prompts are averaged with "
+        "the label's own (a synonym ensemble).",
+    )
     templates: list[str] | None = Field(
         None, max_length=100, description="Prompt templates with one '{}' for the label (default: a small set)."
+    )
+    seen_labels: list[str] | None = Field(
+        None,
+        description="Labels the model was fine-tuned on (its whole training vocabulary may be given; only those among "
+        "labels matter): their cosines are lowered by seen_margin so they do not swamp unseen labels (calibrated "
+        "stacking).",
+    )
+    seen_margin: float = Field(
+        0.05, ge=0, le=2, description="Cosine subtracted from every seen label's score (only with seen_labels)."
     )
     temperature: float = Field(1.0, gt=0, le=100, description="Softmax temperature on top of the model's logit scale.")
     batch_size: int = Field(32, ge=1, le=1024, description="Images embedded per forward pass.")
@@ -249,9 +263,11 @@ def class_embeddings(
     templates: list[str],
     descriptions: dict[str, list[str]] | None,
     long_text: str = "stretch",
+    aliases: dict[str, list[str]] | None = None,
 ) -> tuple[Any, list[str]]:
-    """(L2-normalised (n_labels, dim) class embeddings, notices): mean of template prompts, averaged
-    half-and-half with the mean of 'LABEL, DESCRIPTION' embeddings where descriptions are given."""
+    """(L2-normalised (n_labels, dim) class embeddings, notices): mean of template prompts (with aliases: the
+    normalised sum of the label's and its aliases' prompt means), averaged half-and-half with the mean of
+    'LABEL, DESCRIPTION' embeddings where descriptions are given."""
     import numpy as np
 
     texts: list[str] = []
@@ -260,20 +276,29 @@ def class_embeddings(
         for t in templates:
             texts.append(t.replace("{}", label))
             owners.append((li, "prompt"))
+            for a in (aliases or {}).get(label, []):
+                texts.append(t.replace("{}", a))
+                owners.append((li, "alias"))
         for d in (descriptions or {}).get(label, []):
             texts.append(f"{label}, {d}")
             owners.append((li, "desc"))
     emb, notes = backend.encode_texts_detailed(texts, long_text=long_text)
+    rows_of: dict[tuple[int, str], list[int]] = {}
+    for i, o in enumerate(owners):
+        rows_of.setdefault(o, []).append(i)
+
+    def unit(v: Any) -> Any:
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
     out = np.zeros((len(labels), emb.shape[1]), dtype=np.float32)
     for li in range(len(labels)):
-        parts = []
-        for kind in ("prompt", "desc"):
-            rows = [i for i, o in enumerate(owners) if o == (li, kind)]
-            if rows:
-                m = emb[rows].mean(0)
-                parts.append(m / max(float(np.linalg.norm(m)), 1e-12))
-        v = np.mean(parts, axis=0)
-        out[li] = v / max(float(np.linalg.norm(v)), 1e-12)
+        prompt = unit(emb[rows_of[(li, "prompt")]].mean(0))
+        if (li, "alias") in rows_of:
+            prompt = unit(prompt + unit(emb[rows_of[(li, "alias")]].mean(0)))
+        parts = [prompt]
+        if (li, "desc") in rows_of:
+            parts.append(unit(emb[rows_of[(li, "desc")]].mean(0)))
+        out[li] = unit(np.mean(parts, axis=0))
     return out, backend.fit_notices(texts, notes, "prompt")
 
 
@@ -282,7 +307,10 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
     """Zero-shot classify images among given labels with CLIP prompt templates and optional class descriptions, with
     calibrated probabilities.
 
-    Each description is embedded as "LABEL, DESCRIPTION" and averaged with the label's prompt embedding (P20).
+    Each description is embedded as "LABEL, DESCRIPTION" and averaged with the label's prompt embedding (P20);
+    aliases' prompts join the label's. With ``seen_labels`` (the classes a model was fine-tuned on), their cosines
+    are lowered by ``seen_margin`` before the softmax: calibrated stacking (Chao et al., 2016), which keeps seen
+    classes from swamping unseen ones in generalised zero-shot classification.
     """
     import numpy as np
 
@@ -295,20 +323,25 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
     bad = [t for t in templates if t.count("{}") != 1]
     if bad:
         raise InvalidInput(f"template {bad[0]!r} must contain exactly one '{{}}'", hint="e.g. 'a photo of a {}.'")
-    unknown = sorted(set(inp.descriptions or {}) - set(labels))
-    if unknown:
-        raise InvalidInput(f"descriptions given for unknown labels: {', '.join(unknown)}", hint="use names from labels")
+    for what, given in (("descriptions", inp.descriptions), ("aliases", inp.aliases)):
+        unknown = sorted(set(given or {}) - set(labels))
+        if unknown:
+            raise InvalidInput(f"{what} given for unknown labels: {', '.join(unknown)}", hint="use names from labels")
+    if any(not a.strip() for al in (inp.aliases or {}).values() for a in al):
+        raise InvalidInput("aliases must be non-empty", hint="drop empty alias strings")
     for p in inp.images:  # every path is checked before the model loads or anything is decoded
         check_path(p, ctx.settings)
     backend = ctx.clip(inp.clip)
-    classes, notices = class_embeddings(backend, labels, templates, inp.descriptions, inp.long_text)
+    classes, notices = class_embeddings(backend, labels, templates, inp.descriptions, inp.long_text, inp.aliases)
+    seen = set(inp.seen_labels or [])
+    margin = np.array([inp.seen_margin if lab in seen else 0.0 for lab in labels], dtype=np.float32)
     results: list[Classification] = []
     # A tiny temperature would overflow to inf (then NaN probabilities); below 1e-3 it is argmax anyway.
     scale = backend.logit_scale / max(inp.temperature, 1e-3)
     for start in range(0, len(inp.images), inp.batch_size):
         part = inp.images[start : start + inp.batch_size]
         feats = backend.encode_images([load_image(p, ctx.settings) for p in part], batch_size=inp.batch_size)
-        logits = scale * feats @ classes.T
+        logits = scale * (feats @ classes.T - margin)
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         probs /= probs.sum(axis=1, keepdims=True)
