@@ -324,7 +324,9 @@ def _run_with_deadline(t: Tool, model: BaseModel, ctx: Context) -> Any:
         ctx.cancel()
         done.wait(STOP_GRACE_S)
         raise
-    if not done.is_set():
+    stopped_itself = done.is_set() and isinstance(box.get("err"), Timeout) and ctx.should_stop()
+    if not done.is_set() or stopped_itself:
+        # The same answer whether the worker noticed the stop before or after this thread woke up.
         timed_out = not ctx.cancelled.is_set()
         ctx.cancel()
         stopped = done.wait(STOP_GRACE_S)

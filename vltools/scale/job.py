@@ -426,7 +426,7 @@ class _Loader:
         self.job, self.coll, self.spec = job, coll, spec
         st = job.state()
         # shards loaded into a collection that was deleted (and made again) since are loaded again
-        same = st.get("collection_created") in (None, coll.manifest["created"])
+        same = st.get("collection_created") in (None, _identity(coll))
         self.done = job.loaded() if same else set()
         self.added = self.updated = self.unchanged = 0
         self.ids: list[str] = []
@@ -486,8 +486,14 @@ class _Loader:
             self.added += res["added"]
             self.updated += res["updated"]
             self.ids.extend(r["id"] for r in recs)
-        self.job.mark_loaded(i, {"collection": self.coll.name, "collection_created": self.coll.manifest["created"]})
+        self.job.mark_loaded(i, {"collection": self.coll.name, "collection_created": _identity(self.coll)})
         self.done.add(i)
+
+
+def _identity(coll: Any) -> str:
+    """What tells this collection from an earlier one of the same name (its creation uid; the
+    creation time for collections made before uids, which has one-second resolution)."""
+    return str(coll.manifest.get("uid") or coll.manifest["created"])
 
 
 def _cuda_available() -> bool:

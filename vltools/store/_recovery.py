@@ -58,7 +58,7 @@ def rebuild(coll: Any, progress=None) -> None:
 
 def config_of(manifest: dict[str, Any]) -> dict[str, Any]:
     """The settings of a collection that do not change with its contents (kept in SQLite too)."""
-    keys = ("format", "name", "kind", "model", "metric", "index", "bm25", "created")
+    keys = ("format", "name", "kind", "model", "metric", "index", "bm25", "created", "uid")
     return {k: manifest.get(k) for k in keys}
 
 

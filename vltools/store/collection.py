@@ -582,6 +582,7 @@ def create_collection(
             "files": {"faiss": None, "bm25": None},
             "created": now(),
             "updated": now(),
+            "uid": uuid.uuid4().hex,  # tells a re-created collection of the same name from the old one
         }
         tmp = root / f".{name}.creating.{uuid.uuid4().hex}"
         tmp.mkdir()
