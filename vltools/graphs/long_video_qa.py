@@ -11,7 +11,8 @@ events (``evidence.select``, or ``llm.generate`` when an LLM is given), with the
 from __future__ import annotations
 
 import functools
-from typing import Any, TypedDict
+import re
+from typing import Any, Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
@@ -33,6 +34,9 @@ class LongVideoQAInput(ToolInput):
     clip_seconds: float = Field(10.0, ge=2, le=600, description="Length of the clips the video is split into.")
     frames_per_clip: int = Field(4, ge=1, le=32, description="Frames encoded per clip for retrieval.")
     top_clips: int = Field(3, ge=1, le=20, description="Clips retrieved and described for the answer.")
+    mode: Literal["mean", "tempme", "ucofia", "glscl", "prompt_switch"] = Field(
+        "prompt_switch", description="video.search scoring mode used to retrieve clips."
+    )
     labels: list[str] | None = Field(
         None, max_length=500, description="Names of things that may appear (the caller's vocabulary) for descriptions."
     )
@@ -77,12 +81,23 @@ def _index(state: _State, config: RunnableConfig) -> dict[str, Any]:
     return {"indexed": out.added + out.updated, "notices": out.notices}
 
 
+_LEAD = re.compile(r"^\s*((when|where|what|which|who|how|why|does|do|did|is|are|was|were|can|could|in|at|the|"
+                   r"video|moment|time|you|see|show|shows)\b[\s,]*)+", re.I)
+
+
+def search_query(question: str) -> str:
+    """The question without its leading question words and final '?' (what the clips should show)."""
+    q = _LEAD.sub("", question.strip()).rstrip(" ?")
+    return q or question
+
+
 def _retrieve(state: _State, config: RunnableConfig) -> dict[str, Any]:
     ctx, p = ctx_of(config), state["params"]
     report(config, 1, NODES, "retrieve", state["question"])
     coll = ctx.collection(p["collection"])
-    out = ctx.call("video.search", {"collection": p["collection"], "query": state["question"],
-                                    "k": min(coll.count, max(p["top_clips"] * 20, 50))})
+    out = ctx.call("video.search", {"collection": p["collection"], "query": search_query(state["question"]),
+                                    "k": min(coll.count, max(p["top_clips"] * 20, 50)), "mode": p["mode"],
+                                    "pool": min(coll.count, 1000)})
     mine = [h for h in out.hits if h.path == p["resolved"]][: p["top_clips"]]
     clips = [{"video": h.path, "start": float(h.metadata["start"]), "end": float(h.metadata["end"]),
               "score": h.score} for h in mine if "start" in h.metadata]

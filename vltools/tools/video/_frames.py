@@ -38,14 +38,23 @@ def encode_video(
     max_frames: int = 128,
     dense: bool = True,
     note: str = "frames",
+    window: tuple[float, float] | None = None,
 ) -> FrameFeatures:
-    """Sample (at ``fps`` or ``frames`` uniformly, never more than ``max_frames``) and encode a video."""
+    """Sample (at ``fps`` or ``frames`` uniformly, never more than ``max_frames``; only inside ``window``
+    (start, end seconds) when given, reached by seeking) and encode a video."""
     from vltools.models.video import probe_video, sample_frames
 
     info = probe_video(path, ctx.settings)
-    images, times, notice = sample_frames(
-        path, ctx.settings, n=None if fps else (frames or 8), fps=fps, max_frames=max_frames, max_side=256
-    )
+    if window is not None:
+        lo, hi = max(0.0, window[0]), min(window[1], info.duration)
+        count = max(2, int((hi - lo) * (fps or 4.0)) + 1) if fps else max(2, frames or 8)
+        stamps = [lo + (hi - lo) * i / (count - 1) for i in range(count)] if hi > lo else [lo]
+        images, times, notice = sample_frames(path, ctx.settings, timestamps=stamps, max_frames=max_frames,
+                                              max_side=256)
+    else:
+        images, times, notice = sample_frames(
+            path, ctx.settings, n=None if fps else (frames or 8), fps=fps, max_frames=max_frames, max_side=256
+        )
     glob = np.zeros((len(images), backend.dim), dtype=np.float32)
     cells: list[np.ndarray] | None = [] if dense and hasattr(backend, "encode_dense") else None
     step = 32

@@ -264,18 +264,18 @@ def describe(inp: DescribeInput, ctx: Context) -> DescribeOutput:
         raise InvalidInput(f"end ({inp.end}) must be after start ({inp.start})", hint="give start < end in seconds")
     labels = [lab.strip() for lab in inp.labels or [] if lab.strip()] or None
     backend = ctx.clip(inp.clip)
-    ff = encode_video(inp.video, ctx, backend, fps=inp.fps, max_frames=inp.max_frames, dense=True)
+    window = None
+    if inp.start is not None or inp.end is not None:
+        window = (inp.start or 0.0, inp.end if inp.end is not None else info.duration)
+        if window[1] <= window[0] or window[0] >= info.duration:
+            raise InvalidInput(f"the window {window[0]}-{window[1]} s is outside the video (0-{info.duration:.2f} s)",
+                               hint="give start/end inside the video")
+    ff = encode_video(inp.video, ctx, backend, fps=inp.fps, max_frames=inp.max_frames, dense=True, window=window)
     notes = [ff.notice] if ff.notice else []
     if ff.dense is None:
         notes.append(f"{backend.spec} gives no dense features: events are located by the whole frame only")
-    if inp.start is not None or inp.end is not None:
-        lo, hi = inp.start or 0.0, inp.end or ff.duration
-        keep = [i for i, x in enumerate(ff.times) if lo - 1e-6 <= x <= hi + 1e-6]
-        if len(keep) < 2:
-            raise InvalidInput(f"fewer than 2 sampled frames between {lo} s and {hi} s",
-                               hint="widen the window or raise fps")
-        ff = FrameFeatures(ff.path, [ff.times[i] for i in keep], ff.glob[keep],
-                           None if ff.dense is None else ff.dense[keep], ff.duration, ff.fps, ff.notice, ff.has_audio)
+    if len(ff.times) < 2:
+        raise InvalidInput("fewer than 2 frames could be sampled in the window", hint="widen the window or raise fps")
     label_vecs = backend.encode_texts([f"a {lab}" for lab in labels])[0] if labels else None
     events, scene = describe_events(ff, labels, label_vecs, inp.sensitivity)
     sounds: list[Sound] = []
