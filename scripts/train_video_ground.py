@@ -122,10 +122,11 @@ def main() -> None:
     save_file(best_state, str(out))
     n_params = sum(p.numel() for p in head.parameters())
     log(f"best dev R1@0.5 {best:.3f}; {n_params} parameters; wrote {out} ({out.stat().st_size} bytes) "
-        f"in {time.time() - t0:.0f} s")
+        f"in {time.time() - t0:.0f} s wall, {time.process_time():.0f} s CPU")
     if args.log:
         Path(args.log).with_suffix(".json").write_text(json.dumps(
             {"args": vars(args), "best_dev_r1_0.5": best, "params": n_params, "wall_s": round(time.time() - t0, 1),
+             "cpu_s": round(time.process_time(), 1),
              "history": history}, indent=1))
 
 

@@ -7,7 +7,8 @@ UCoFiA's patch level asks for dense features of the coarse stage's top candidate
   blends the pooled cosine with the best merged clip.
 - ``ucofia`` (P34): video-sentence, frame-sentence (interactive similarity aggregation: a softmax over
   the frames' similarities) and patch-word (dense cells vs the query's content words) levels, each
-  Sinkhorn-normalised over [sentence + words] x candidates before summing.
+  normalised across the candidates before summing (Sinkhorn; one query per call leaves its row step,
+  a softmax over the gallery).
 - ``glscl`` (P45): global cosine plus a parameter-free local term: K latent concepts per video
   (k-means of its frames) matched to the query's words (each word's best concept), averaged.
 - ``prompt_switch`` (P31): text-independent frame features with the video's global semantics switched
@@ -141,15 +142,10 @@ def score_candidates(
             out.append(float(p @ q) + 0.5 * local)
         return np.asarray(out)
     if mode == "ucofia":
-        rows = texts  # the sentence and its words: the Sinkhorn "query" axis
-        lv1 = rows @ pooled.T  # video-sentence
-        lv2 = np.stack([isa(rows @ f.T) for f in frames], axis=1)  # frame-sentence (ISA over frames)
+        lv1 = (pooled @ q)[None]  # video-sentence
+        lv2 = np.asarray([isa(f @ q) for f in frames])[None]  # frame-sentence (ISA over frames)
         levels = [lv1, lv2]
-        if dense is not None:
-            lv3 = np.stack([isa(rows @ d.T) for d in dense], axis=1)  # patch-word (ISA over cells)
-            levels.append(lv3)
-        total = np.zeros(len(frames))
-        for m in levels:
-            total += sinkhorn(m)[0] if len(frames) > 1 else m[0]
-        return total
+        if dense is not None:  # patch-word: each word's ISA over the cells, averaged over the words
+            levels.append(np.asarray([isa(words @ d.T).mean() for d in dense])[None])
+        return sum(sinkhorn(m)[0] for m in levels)
     raise ValueError(f"unknown mode {mode}")
