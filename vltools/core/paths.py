@@ -277,10 +277,10 @@ _HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9.
 
 def model_roots(settings: Settings) -> list[Path]:
     """Where model folders may be read from: the allowed roots, ``settings.model_dirs``, the model
-    cache and the Hugging Face cache."""
+    cache, the Hugging Face cache and ``VLTOOLS_HOME/models`` (checkpoints the ``adapt.*`` tools write)."""
     from vltools.models.llm import model_cache_dir  # light module
 
-    extra = [*settings.model_dirs, model_cache_dir(settings)]
+    extra = [*settings.model_dirs, model_cache_dir(settings), settings.home / "models"]
     hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME")
     extra.append(Path(hub) if hub else Path.home() / ".cache" / "huggingface")
     return [*settings.roots(), *(p.expanduser().resolve() for p in extra)]

@@ -29,6 +29,8 @@ Tag = Literal[
     "question-answering", "vqa", "rag", "fact-checking", "natural-logic", "wordnet", "evidence", "multi-hop",
     # data
     "dataset", "synthetic",
+    # adapting models: fine-tuning, distillation, upcycling (they train and write a new checkpoint)
+    "training",
     # orchestration
     "graph", "agent", "workflow",
 ]  # fmt: skip

@@ -99,6 +99,7 @@ class ScriptedLLM(LLM):
         temperature: float = 0.0,
         stop: list[str] | None = None,
         top_logprobs: int = 0,
+        should_stop: Any = None,  # the LLM protocol's stop signal; scripted answers are instant
     ) -> Completion:
         self.calls.append(("complete", messages, {"max_tokens": max_tokens, "stop": stop}))
         text = self._text(messages)
