@@ -115,7 +115,7 @@ def bench_search(args) -> None:
         reset_settings()
         queries = []
         for k in range(args.videos):
-            v = generate_object_video(GROUND_TEST + 100_000 + k)
+            v = generate_object_video(GROUND_TEST + 150_000 + k)
             p = write_video(v.frames, folder / f"v{k:04d}.mp4", v.fps)
             queries.append((str(p), v.caption))
         t = time.time()
