@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     args.videos = args.videos or {"ground": 150, "search": 120, "classify": 100, "t2v": 20, "describe": 40,
-                                  "rag": 40, "longqa": 110}[args.part]
+                                  "rag": 40, "longqa": 125}[args.part]
     {"ground": bench_ground, "search": bench_search, "classify": bench_classify, "t2v": bench_t2v,
      "describe": bench_describe, "rag": bench_rag, "longqa": bench_longqa}[args.part](args)
     return 0
