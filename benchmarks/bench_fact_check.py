@@ -22,6 +22,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "climate-fever"
+REPO = Path(os.environ.get("VLTOOLS_BENCH_REPO", ROOT))  # the git repository holding --old-ref
 LABELS = ["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]
 
 
@@ -81,45 +82,64 @@ def run_gold(claims: list[dict], majority: str, operator_model: bool = True) -> 
 
 
 _OLD_WORKER = """
-import json, sys, vltools
+import json, sys, torch, vltools
+torch.set_num_threads(1)
+collection = sys.argv[1] if len(sys.argv) > 1 else None
 for line in sys.stdin:
     c = json.loads(line)
-    out = vltools.call("graph.fact_check", {"claim": c["claim"], "evidence": [e["text"] for e in c["evidence"]]})
-    sys.stdout.write(json.dumps({"id": c["id"], "pred": out.verdict}) + "\\n")
+    if collection:
+        out = vltools.call("graph.fact_check", {"claim": c["claim"], "collection": collection,
+                                                "max_hops": int(sys.argv[2]), "k": 5, "per_hop": 3})
+        row = {"id": c["id"], "pred": out.verdict, "hops": out.hops, "used": [e.doc_id for e in out.evidence]}
+    else:
+        out = vltools.call("graph.fact_check", {"claim": c["claim"], "evidence": [e["text"] for e in c["evidence"]]})
+        row = {"id": c["id"], "pred": out.verdict}
+    sys.stdout.write(json.dumps(row) + "\\n")
 """
 
 
-def run_old(claims: list[dict], majority: str, ref: str) -> dict:
-    """The version before this change (git ``ref``), run in a subprocess on the same claims."""
+def _old_rows(claims: list[dict], ref: str, extra: list[str]) -> dict[str, dict]:
+    """Predictions of the version at git ``ref``, run in a subprocess on the same claims."""
     import subprocess
     import tempfile
 
-    t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         env = {**os.environ, "PYTHONPATH": tmp}
         feed = "".join(json.dumps(c) + "\n" for c in claims)
-        done = subprocess.run([sys.executable, "-c", _OLD_WORKER], input=feed, capture_output=True, text=True,
-                              env=env, cwd=tmp, check=True)
-    preds = {r["id"]: r["pred"] for r in map(json.loads, done.stdout.splitlines())}
-    rows = [{"id": c["id"], "gold": norm(c["label"]), "pred": preds[c["id"]]} for c in claims]
+        done = subprocess.run([sys.executable, "-c", _OLD_WORKER, *extra], input=feed, capture_output=True,
+                              text=True, env=env, cwd=tmp, check=True)
+    return {r["id"]: r for r in map(json.loads, done.stdout.splitlines())}
+
+
+def run_old(claims: list[dict], majority: str, ref: str) -> dict:
+    """The version before this change (git ``ref``), gold evidence, on the same claims."""
+    t0 = time.time()
+    preds = _old_rows(claims, ref, [])
+    rows = [{"id": c["id"], "gold": norm(c["label"]), "pred": preds[c["id"]]["pred"]} for c in claims]
     res = summarise(rows, majority)
     res["seconds_per_claim"] = (time.time() - t0) / max(len(claims), 1)
     res["ref"] = ref
     return res
 
 
-def run_retrieval(claims: list[dict], majority: str, collection: str, max_hops: int) -> dict:
+def run_retrieval(claims: list[dict], majority: str, collection: str, max_hops: int, ref: str | None = None) -> dict:
+    """graph.fact_check with retrieval; ``ref``: the version at that git ref instead (in a subprocess)."""
     import vltools
 
     rows, t0 = [], time.time()
+    old = _old_rows(claims, ref, [collection, str(max_hops)]) if ref else {}
     for i, c in enumerate(claims):
-        out = vltools.call("graph.fact_check", {"claim": c["claim"], "collection": collection, "max_hops": max_hops,
-                                                "k": 5, "per_hop": 3})
+        if ref:
+            o = old[c["id"]]
+            verdict, hops, used = o["pred"], o["hops"], set(o["used"])
+        else:
+            out = vltools.call("graph.fact_check", {"claim": c["claim"], "collection": collection,
+                                                    "max_hops": max_hops, "k": 5, "per_hop": 3})
+            verdict, hops, used = out.verdict, out.hops, {e.doc_id for e in out.evidence}
         gold_ids = {e["id"] for e in c["evidence"] if e["label"] != "NOT_ENOUGH_INFO"}
-        used = {e.doc_id for e in out.evidence}
-        rows.append({"id": c["id"], "gold": norm(c["label"]), "pred": out.verdict, "hops": out.hops,
+        rows.append({"id": c["id"], "gold": norm(c["label"]), "pred": verdict, "hops": hops,
                      "gold_evidence_used": bool(gold_ids & used), "has_gold_evidence": bool(gold_ids)})
         if i % 25 == 0:
             sys.stderr.write(f"retrieval {i}/{len(claims)} {time.time() - t0:.0f}s\n")
@@ -154,7 +174,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="held-out claims for (a); 0 = all of them")
     ap.add_argument("--retrieval-limit", type=int, default=60, help="held-out claims for (b) (first N, sorted ids)")
     ap.add_argument("--max-hops", type=int, default=3)
-    ap.add_argument("--old-ref", default="c3f401c", help="git ref of the version before the operator model")
+    ap.add_argument("--old-ref", default="646f3cb", help="git ref of the previous version (before this change)")
+    ap.add_argument("--rules-only", action="store_true", help="also run the rules-only ablation")
     args = ap.parse_args()
     import torch
 
@@ -175,19 +196,31 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {"dataset": "CLIMATE-FEVER held-out test claims (split by claim in "
                                 "scripts/train_natlog_operator.py; DISPUTED reported apart)",
-                     "split": model["training"], "majority_from": "training + dev claims"}
+                     "split": model["training"], "majority_from": "training + dev claims", "old_ref": args.old_ref}
+    started = time.time()
+
+    def save() -> None:  # after every stage: a run cut short keeps what it measured
+        results["wall_seconds"] = round(time.time() - started, 1)
+        (out / "fact_check.json").write_text(json.dumps(results, indent=2))
+        if "retrieval" in results and "retrieval_old" in results:
+            (out / "fact_check.md").write_text(render(results))
+
     results["gold_new"] = run_gold(test, majority)
-    results["gold_rules_only"] = run_gold(test, majority, operator_model=False)
+    save()
     results["gold_old"] = run_old(test, majority, args.old_ref)
+    save()
+    if args.rules_only:
+        results["gold_rules_only"] = run_gold(test, majority, operator_model=False)
+        save()
     sub = test[: args.retrieval_limit]
     build_collection("bench_climate_fever")
-    res = run_retrieval(sub, majority, "bench_climate_fever", args.max_hops)
-    res["subset"] = f"first {len(sub)} of the {len(test)} held-out claims (sorted ids)"
-    res["setup"] = (f"BM25 over corpus.jsonl (5,240 sentences), k=5 per hop, 3 sentences per hop, "
-                    f"max_hops={args.max_hops}")
-    results["retrieval"] = res
-    (out / "fact_check.json").write_text(json.dumps(results, indent=2))
-    (out / "fact_check.md").write_text(render(results))
+    for key, ref in (("retrieval", None), ("retrieval_old", args.old_ref)):
+        res = run_retrieval(sub, majority, "bench_climate_fever", args.max_hops, ref)
+        res["subset"] = f"first {len(sub)} of the {len(test)} held-out claims (sorted ids)"
+        res["setup"] = (f"BM25 over corpus.jsonl (5,240 sentences), k=5 per hop, 3 sentences per hop, "
+                        f"max_hops={args.max_hops}")
+        results[key] = res
+        save()
     sys.stdout.write(render(results))
     return 0
 
@@ -201,17 +234,19 @@ def _row(*cells: object) -> str:
 
 
 def render(r: dict) -> str:
-    g, t = r["gold_new"], r["retrieval"]
+    g, t, to = r["gold_new"], r["retrieval"], r["retrieval_old"]
     lines = ["# graph.fact_check on CLIMATE-FEVER (held-out claims)", "",
-             f"Split: {r['split']['split']}; {r['split']['n_claims']}. The operator model is trained on the train "
-             "claims' evidence-level labels, its regularisation picked on dev, its thresholds calibrated on train; "
+             f"Split: {r['split']['split']}; {r['split']['n_claims']}. The operator models are trained on the train "
+             "claims, their regularisation and the claim-level offsets chosen on the dev claims; "
              "the test claims below were used for neither.", "",
              "## (a) gold evidence given", "",
              f"{g['n']} labelled test claims (+{g['disputed']['n']} DISPUTED apart); all systems in one run", "",
              _row("system", "accuracy", "macro-F1", "s per claim"), _row("---", "---", "---", "---")]
-    for key, name in (("gold_new", "new: operator model + rules (graph.fact_check)"),
-                      ("gold_rules_only", "new, rules only (natlog.prove operator_model=false)"),
-                      ("gold_old", f"old version ({r['gold_old']['ref']})")):
+    systems = [("gold_new", "new: sentence + claim models, rules (graph.fact_check)"),
+               ("gold_old", f"previous version ({r['old_ref']})")]
+    if "gold_rules_only" in r:
+        systems.append(("gold_rules_only", "new, rules only (natlog.prove operator_model=false)"))
+    for key, name in systems:
         x = r[key]
         lines.append(_row(name, f"{x['accuracy']:.3f}", f"{x['macro_f1']:.3f}", f"{x['seconds_per_claim']:.2f}"))
     lines.append(_row(f"majority class ({g['majority_label']})", f"{g['majority_accuracy']:.3f}",
@@ -222,21 +257,23 @@ def render(r: dict) -> str:
         for lab in LABELS:
             lines.append(_row(lab, x["by_label"][lab]["n"], f"{x['by_label'][lab]['recall']:.3f}", x["confusion"][lab]))
         lines.append(_row("DISPUTED", x["disputed"]["n"], "-", x["disputed"]["predictions"]))
-    lines += ["", "## (b) retrieval over the pooled evidence (new version only)", "",
+    lines += ["", "## (b) retrieval over the pooled evidence", "",
               f"{t['subset']}; {t['setup']}", "",
-              _row("system", "accuracy", "macro-F1", "gold evidence used", "mean hops"), _row(*["---"] * 5),
-              _row("new: natural logic + multi-hop retrieval", f"{t['accuracy']:.3f}", f"{t['macro_f1']:.3f}",
-                   f"{t['gold_evidence_hit_rate']:.3f}", f"{t['mean_hops']:.2f}"),
-              _row(f"majority class ({t['majority_label']})", f"{t['majority_accuracy']:.3f}",
-                   f"{t['majority_macro_f1']:.3f}", "-", "-"),
-              "", _row("gold label", "n", "recall", "gold evidence used", "mean hops", "predictions"),
+              _row("system", "accuracy", "macro-F1", "gold evidence used", "mean hops", "s per claim"),
+              _row(*["---"] * 6)]
+    for x, name in ((t, "new: natural logic + multi-hop retrieval"), (to, f"previous version ({r['old_ref']})")):
+        lines.append(_row(name, f"{x['accuracy']:.3f}", f"{x['macro_f1']:.3f}", f"{x['gold_evidence_hit_rate']:.3f}",
+                          f"{x['mean_hops']:.2f}", f"{x['seconds_per_claim']:.2f}"))
+    lines.append(_row(f"majority class ({t['majority_label']})", f"{t['majority_accuracy']:.3f}",
+                      f"{t['majority_macro_f1']:.3f}", "-", "-", "-"))
+    lines += ["", _row("gold label (new)", "n", "recall", "gold evidence used", "mean hops", "predictions"),
               _row(*["---"] * 6)]
     for lab in LABELS:
         lines.append(_row(lab, t["by_label"][lab]["n"], f"{t['by_label'][lab]['recall']:.3f}",
                           _pct(t["gold_hit_by_label"][lab]), f"{t['hops_by_label'][lab]:.2f}", t["confusion"][lab]))
     lines.append(_row("DISPUTED", t["disputed"]["n"], "-", _pct(t["gold_hit_by_label"]["DISPUTED"]),
                       f"{t['hops_by_label']['DISPUTED']:.2f}", t["disputed"]["predictions"]))
-    lines += ["", f"{t['seconds_per_claim']:.2f} s per claim", ""]
+    lines += ["", f"wall time of the whole run: {r.get('wall_seconds', 0):.0f} s", ""]
     return "\n".join(lines)
 
 

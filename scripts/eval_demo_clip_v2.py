@@ -23,6 +23,14 @@ scenes use seeds from EVAL_SEED_BASE (training: 20,000,000 + k), shapes scenes v
    cell whose dense feature is closest to the text embedding of "a {concept}"; a hit when the cell
    centre lies inside the object's visible mask; chance = the mean fraction of cell centres inside.
    Also on the objects whose visible mask holds at least one cell centre (where a hit is possible).
+6. Held-out transfer with inference-time options of ``image.classify`` (``descriptions`` from the
+   concept's subcategory, "tiger, a mammal"; ``aliases`` from the table; ``seen_labels`` = the train
+   concepts with ``seen_margin``): the options were chosen by `scripts/tune_heldout_transfer.py` on the
+   DEV half of the held-out concepts (its own images); here the images of 1c / 2c are split by their
+   concept's half, and the TEST half (never looked at while tuning) is the headline; the DEV half
+   (same concepts as the tuning, other images) is shown beside it. Default vs chosen options side by
+   side on the same images; with ``--compare-weights`` a second v2 weights file gets the same rows
+   (and the shapes rows of 4) in the same run.
 """
 
 from __future__ import annotations
@@ -162,6 +170,67 @@ def pasted(name: str, rng: np.random.Generator):
     return bg, kind
 
 
+def transfer(backend, texts, halves, hpaths, htruth, hppaths, paths, truth, groups) -> dict:
+    """Section 6 for one backend: default vs the DEV-chosen options on both halves (see the docstring)."""
+    from PIL import Image
+    from tune_heldout_transfer import CHOSEN, options_for
+
+    from vltools.tools.image import DEFAULT_TEMPLATES, class_embeddings
+    from vltools.world.concept_table import concepts
+
+    train = [r["name"] for r in concepts("train")]
+    allc = [r["name"] for r in concepts()]
+    dev, test = halves
+    held = dev + test
+
+    def enc(ps):
+        return np.concatenate([backend.encode_images([Image.open(p).convert("RGB") for p in ps[i : i + 128]])
+                               for i in range(0, len(ps), 128)])
+
+    H, HP, T = enc(hpaths), enc(hppaths), enc(paths)
+    memo: dict = {}
+
+    def cls(labels, chosen):
+        key = (tuple(labels), chosen)
+        if key not in memo:
+            d, a = options_for(labels, CHOSEN["descriptions"], CHOSEN["aliases"]) if chosen else (None, None)
+            memo[key] = class_embeddings(texts, labels, DEFAULT_TEMPLATES, d, "stretch", a)[0]
+        return memo[key]
+
+    def top1(X, tr, labels, chosen, margin=0.0):
+        m = np.array([margin if lab in set(train) else 0.0 for lab in labels], dtype=np.float32)
+        pred = [labels[int(j)] for j in (X @ cls(labels, chosen).T - m).argmax(1)]
+        return round(float(np.mean([p == t for p, t in zip(pred, tr, strict=True)])), 4)
+
+    out: dict = {}
+    for half, names in (("test", test), ("dev", dev)):
+        sel = [i for i, t in enumerate(htruth) if t in set(names)]
+        X, XP, tr = H[sel], HP[sel], [htruth[i] for i in sel]
+        r: dict = {"images": len(sel), "concepts": len(names)}
+        for mode in ("default", "chosen"):
+            ch = mode == "chosen"
+            r[mode] = {"among_half": top1(X, tr, names, ch), "among_heldout": top1(X, tr, held, ch),
+                       "among_all": top1(X, tr, allc, ch), "pasted_among_heldout": top1(XP, tr, held, ch)}
+        h = top1(X, tr, allc, True, CHOSEN["seen_margin"])
+        s = top1(T, truth, allc, True, CHOSEN["seen_margin"])
+        r["chosen_seen_margin"] = {"seen_margin": CHOSEN["seen_margin"], "heldout_among_all": h,
+                                   "train_among_all": s, "harmonic": round(2 * h * s / max(h + s, 1e-9), 4)}
+        r["chance"] = {"among_half": round(1 / len(names), 4), "among_heldout": round(1 / len(held), 4),
+                       "among_all": round(1 / len(allc), 4)}
+        out[half] = r
+    out["train_among_all"] = {"default": top1(T, truth, allc, False), "chosen": top1(T, truth, allc, True)}
+    g50 = {}
+    for mode in ("default", "chosen"):
+        hits = []
+        for cands, gp, gt, _pp in groups:
+            idx = [paths.index(p) for p in gp]
+            hits.append(top1(T[idx], gt, cands, mode == "chosen") * len(gt))
+        g50[mode] = round(sum(hits) / sum(len(g[2]) for g in groups), 4)
+    out["train_among_50"] = g50
+    out["options"] = dict(CHOSEN)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", type=int, default=4, help="groups of 50 random train concepts (1a)")
@@ -173,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "demo_clip_v2_eval"))
     ap.add_argument("--prompt-cache", default=str(Path.home() / ".cache" / "vltools" / "demo_prompts_707.npz"),
                     help="embeddings of the all-concepts prompts (MiniLM is locked: they never change)")
+    ap.add_argument("--compare-weights", default=None, help="another v2 weights file for sections 6 and 4, same run")
+    ap.add_argument("--text-cache", default=str(Path.home() / ".cache" / "vltools" / "heldout_transfer_texts.npz"),
+                    help="embeddings of the option texts of section 6 (shared with tune_heldout_transfer.py)")
     ap.add_argument("--precompute-prompts", action="store_true",
                     help="only fill the prompt cache (with demo-shapes, whose text tower is the same)")
     args = ap.parse_args(argv)
@@ -335,6 +407,39 @@ def main(argv: list[str] | None = None) -> int:
                                          "pointable_chance": round(p_chance / max(p_count, 1), 4)}
         log(f"5 pointing {label}: {res[f'pointing_game_{label}']}")
 
+    # 6: held-out transfer with the DEV-chosen classify options, reported on the TEST half -------------
+    from tune_heldout_transfer import TextCache, heldout_halves
+
+    from vltools.models import clip_demo_v2
+    from vltools.models.clip._encode import ClipBackend
+
+    halves = heldout_halves()
+    texts = TextCache(v2, Path(args.text_cache))
+    models = {"v2 (demo)": v2}
+    if args.compare_weights:
+        models[f"v2 weights {Path(args.compare_weights).name}"] = ClipBackend(
+            "demo", *clip_demo_v2.load("cpu", args.compare_weights), "cpu")
+    res["transfer"] = {tag: transfer(b, texts, halves, hpaths, htruth, hppaths, paths, truth, groups)
+                       for tag, b in models.items()}
+    res["transfer_halves"] = {"dev": halves[0], "test": halves[1]}
+    # the chosen options through the image.classify tool itself (test half among the 109 held-out concepts)
+    from tune_heldout_transfer import CHOSEN, options_for
+
+    sel = [i for i, t in enumerate(htruth) if t in set(halves[1])]
+    d, a = options_for(held, CHOSEN["descriptions"], CHOSEN["aliases"])
+    tp = []
+    for i in range(0, len(sel), 256):
+        from vltools.core.context import Context
+        from vltools.core.registry import get_registry
+
+        out_t = get_registry().call("image.classify", {"images": [hpaths[j] for j in sel[i : i + 256]], "labels": held,
+                                                       "clip": "demo", "descriptions": d, "aliases": a},
+                                    ctx=Context(settings=settings))
+        tp += [r.label for r in out_t.results]
+    res["transfer_tool_check"] = {"test_among_heldout_via_tool": round(float(np.mean(
+        [p == htruth[j] for p, j in zip(tp, sel, strict=True)])), 4)}
+    log(f"6 transfer: {json.dumps(res['transfer'])} tool {res['transfer_tool_check']}")
+
     # 4: shapes, v2 vs v1 ----------------------------------------------------------------------------
     classes = [(c, s) for c in vocab.COLOUR_NAMES for s in vocab.SHAPES]
     prompts = [vocab.CLASSIFY_TEMPLATE.format(colour=c, shape=s) for c, s in classes]
@@ -346,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     etruth = np.array([eclasses.index((c, s)) for _, c, s in ev])
     eimgs = [Image.open(p).convert("RGB") for p, _, _ in ev]
     shapes = {}
-    for tag, b in (("v2 (demo)", v2), ("v1 (demo-shapes)", v1)):
+    for tag, b in (*models.items(), ("v1 (demo-shapes)", v1)):
         T, _ = b.encode_texts(prompts)
         pred = (b.encode_images([sc.image for sc in singles]) @ T.T).argmax(1)
         eT, _ = b.encode_texts([vocab.CLASSIFY_TEMPLATE.format(colour=c, shape=s) for c, s in eclasses])
@@ -375,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| pointing game {label} ({p['objects']} objects) | {p['accuracy']:.3f} | {p['chance']:.3f} |")
         lines.append(f"| pointing game {label}, objects holding a cell centre ({p['pointable_objects']}) | "
                      f"{p['pointable_accuracy']:.3f} | {p['pointable_chance']:.3f} |")
-    for tag in ("v2 (demo)", "v1 (demo-shapes)"):
+    for tag in (*models, "v1 (demo-shapes)"):
         s = res["shapes"][tag]
         lines.append(f"| shapes world top-1 / easy-VQA test top-1, {tag} | {s['world_shapes_top1']:.3f} / "
                      f"{s['easy_vqa_test_top1']:.3f} | {1 / 88:.4f} / {1 / 24:.4f} |")
@@ -385,6 +490,26 @@ def main(argv: list[str] | None = None) -> int:
         a, b = per["train"].get(c), per["heldout"].get(c)
         lines.append(f"| {c} | {a['top1']:.2f} (n={a['n']}) | " if a else f"| {c} | - | ")
         lines[-1] += f"{b['top1']:.2f} (n={b['n']}) |" if b else "- |"
+    lines += ["", "Held-out transfer (6): default options vs the DEV-chosen ones "
+              f"({json.dumps(next(iter(res['transfer'].values()))['options'])}); top-1:", "",
+              "| model | half | candidates | default | chosen | chance |", "|---|---|---|---|---|---|"]
+    for tag, tr in res["transfer"].items():
+        for half in ("test", "dev"):
+            r = tr[half]
+            for key, cand in (("among_half", f"{r['concepts']} of the half"), ("among_heldout", "109 held-out"),
+                              ("among_all", "all 707"), ("pasted_among_heldout", "109 held-out, pasted")):
+                ch = r["chance"].get(key, r["chance"]["among_heldout"])
+                lines.append(f"| {tag} | {half} ({r['images']} images) | {cand} | {r['default'][key]:.3f} | "
+                             f"{r['chosen'][key]:.3f} | {ch:.4f} |")
+            c = r["chosen_seen_margin"]
+            lines.append(f"| {tag} | {half} | all 707, seen_margin {c['seen_margin']} | held-out "
+                         f"{c['heldout_among_all']:.3f}, train {c['train_among_all']:.3f}, H {c['harmonic']:.3f} | | |")
+        lines.append(f"| {tag} | train concepts | all 707 | {tr['train_among_all']['default']:.3f} | "
+                     f"{tr['train_among_all']['chosen']:.3f} | 0.0014 |")
+        lines.append(f"| {tag} | train concepts | 50 random | {tr['train_among_50']['default']:.3f} | "
+                     f"{tr['train_among_50']['chosen']:.3f} | 0.0200 |")
+    lines.append(f"\nThrough image.classify itself, test half among 109 with the chosen options: "
+                 f"{res['transfer_tool_check']['test_among_heldout_via_tool']:.3f}")
     lines.append(f"\nwall {res['wall_s']} s, {args.threads} torch threads, CPU")
     Path(str(out) + ".md").write_text("\n".join(lines) + "\n")
     log(f"wrote {out}.json / .md in {res['wall_s']} s")

@@ -16,6 +16,14 @@ every train concept, "a {colour} {shape}" for the shapes) and an auxiliary cross
 for single-object images; plus a dense loss: for each object the attention pool's value-path features
 of the 3x3 cells its mask covers, averaged with the coverage, classified over the bank.
 
+Continuation (``--init WEIGHTS``, used for the committed weights' second stage): start from trained
+weights; ``--hypernym-captions`` adds "a dog, a mammal, an animal" (concept, subcategory, category) to
+every single-object scene's captions; ``--soft-targets T`` replaces the one-hot class-bank target of
+single-object images by a mix with MiniLM's own similarity profile of the concept's prompt over the
+bank (softmax of text-text cosines / T, weight ``--soft-weight``), so the image space keeps the text
+tower's geometry instead of pushing a dog away from a wolf; ``--shapes-repeat R`` shows every shapes
+and easy-VQA image R times per epoch (against the shapes regression).
+
 ``--minutes M`` sets the number of steps from the throughput measured in the first steps so that the
 whole run fits M minutes of wall time; the chosen ``steps`` is logged, and ``--steps N`` repeats a
 run exactly. Writes vltools/models/weights/demo_v2_clip.safetensors (fp16) and
@@ -66,6 +74,19 @@ def class_bank(train_concepts: list[str]) -> list[str]:
     return objs + shapes
 
 
+def hypernym_caption(row: dict) -> str:
+    """"a dog, a mammal, an animal": the concept with its subcategory and category as hypernyms."""
+    from vltools.world.objects import indefinite
+    from vltools.world.vocab import article
+
+    parts = [indefinite(row["name"], row["name"])]
+    for h in (row["subcategory"], row["category"]):
+        phrase = f"{article(h)} {h}"
+        if h != row["name"] and phrase not in parts:
+            parts.append(phrase)
+    return ", ".join(parts)
+
+
 def build_data(args, fh):
     """Images (N, SIZE, SIZE, 3) uint8, captions per image, class per image (-1: several), bank weights,
     and the dense-loss objects (image index, class, 16 cell coverages)."""
@@ -81,6 +102,7 @@ def build_data(args, fh):
     bank_index = {c: i for i, c in enumerate(bank)}
     obj_cls = {name: i for i, name in enumerate(train)}
     aliases = {r["name"]: [a for a in r["aliases"] if a != plural_of(r["name"])] for r in concepts("train")}
+    hyper = {r["name"]: hypernym_caption(r) for r in concepts("train")}
     images, caps, cls, multi = [], [], [], []
     d_img, d_cls, d_cov = [], [], []
     t0 = time.time()
@@ -104,6 +126,8 @@ def build_data(args, fh):
             al = aliases[names[0]]
             if al:
                 cap.append(f"a photo of {'an' if al[0][0] in 'aeiou' else 'a'} {al[k % len(al)]}")
+            if args.hypernym_captions:
+                cap.append(hyper[names[0]])
             cls.append(obj_cls[names[0]])
         else:
             cls.append(-1)
@@ -172,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cls-weight", type=float, default=0.5, help="weight of the class-bank loss")
     ap.add_argument("--dense-weight", type=float, default=0.3, help="weight of the dense (cell) loss")
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=150, help="linear warm-up steps")
+    ap.add_argument("--init", default=None, help="continue from these weights (safetensors of this script)")
+    ap.add_argument("--hypernym-captions", action="store_true", help='add "a dog, a mammal, an animal" captions')
+    ap.add_argument("--soft-targets", type=float, default=0.0,
+                    help="temperature of MiniLM's text-text similarity targets over the bank (0: one-hot only)")
+    ap.add_argument("--soft-weight", type=float, default=0.5, help="weight of the soft targets in the bank target")
+    ap.add_argument("--shapes-repeat", type=int, default=1, help="times each shapes/easy-VQA image is seen per epoch")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "vltools" / "demo_clip_v2_text_cache.npz"),
@@ -202,6 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     log(f"args: {vars(args)}; device {device}; torch {torch.__version__}, {args.threads} threads", fh)
 
     model = clip_demo_v2.build_model()
+    if args.init:
+        from safetensors.torch import load_file
+
+        state = {k: v.float() for k, v in load_file(args.init).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("text.") for k in missing):
+            raise SystemExit(f"--init {args.init}: unexpected {unexpected[:3]}, missing {missing[:3]}")
+        log(f"continuing from {args.init}", fh)
     tokenizer = open_clip.get_tokenizer(clip_demo_v2.register_config())
     images, caps, cls, bank_w, bank_texts, (d_img, d_cls, d_cov) = build_data(args, fh)
     n = len(images)
@@ -217,6 +256,20 @@ def main(argv: list[str] | None = None) -> int:
     by_img: dict[int, list[int]] = {}
     for j, i in enumerate(d_img.tolist()):
         by_img.setdefault(i, []).append(j)
+    from vltools.world import vocab
+
+    n_concepts = len(bank_texts) - len(vocab.COLOUR_NAMES) * len(vocab.SHAPES)  # concept prompts, then shapes
+    soft = None
+    if args.soft_targets > 0:
+        # MiniLM's own similarity between the concept prompts (object classes only: the shape prompts
+        # "a red circle" / "a blue circle" are near in text but must stay apart)
+        tt = bank[:n_concepts] @ bank[:n_concepts].T
+        soft = torch.zeros(n_concepts, len(bank))
+        soft[:, :n_concepts] = torch.softmax(tt / args.soft_targets, dim=1)
+        log(f"soft targets: T={args.soft_targets}, weight {args.soft_weight}; mean self-weight "
+            f"{soft.diagonal().mean().item():.3f} over {n_concepts} concept prompts", fh)
+    n_first = args.objects  # object scenes come first; shapes and easy-VQA after them
+    epoch_pool = np.concatenate([np.arange(n)] + [np.arange(n_first, n)] * (args.shapes_repeat - 1))
     d_cov_t = torch.from_numpy(d_cov)
     d_cls_t = torch.from_numpy(d_cls)
 
@@ -236,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(d_img)} dense objects; batch {args.batch}", fh)
 
     total = args.steps or 10**9
-    warmup = 150
+    warmup = args.warmup
     probe = 20
 
     def lr_at(step: int) -> float:
@@ -250,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     t_train = time.time()
     t_probe = None
     while step < total:
-        order = rng.permutation(n)
-        for b in range(n // args.batch):
+        order = rng.permutation(epoch_pool)
+        for b in range(len(order) // args.batch):
             if step >= total:
                 break
             idx = order[b * args.batch : (b + 1) * args.batch]
@@ -278,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
             loss = 0.5 * (loss_i + loss_t)
             has = c >= 0
             if has.any():
-                loss = loss + args.cls_weight * F.cross_entropy(bank_logits[has], c[has])
+                tgt_b = F.one_hot(c[has], len(bank)).float()
+                if soft is not None:
+                    obj = c[has] < n_concepts
+                    tgt_b[obj] = (1 - args.soft_weight) * tgt_b[obj] + args.soft_weight * soft.to(device)[c[has][obj]]
+                loss = loss - args.cls_weight * (tgt_b * bank_logits[has].log_softmax(1)).sum(1).mean()
             rows = [(pos, j) for pos, i in enumerate(idx.tolist()) for j in by_img.get(i, [])]
             if rows and args.dense_weight > 0:
                 pos_t = torch.tensor([r[0] for r in rows], device=device)

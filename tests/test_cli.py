@@ -83,3 +83,13 @@ def test_unknown_input_field_is_rejected_by_name(run_cli):
     code, out, err = run_cli("call", "retrieve.bm25", "--json", '{"collection": "x", "query": "q", "kk": 3}')
     assert code == 2 and out == ""
     assert "kk" in err and "not permitted" in err
+
+
+def test_positional_json_argument(run_cli):
+    """`vltools call NAME '{...}'` is the same as --json; giving both is refused."""
+    code, out, err = run_cli("call", "collection.info", '{"collection": 5}')
+    assert code == 2 and out == "" and "collection" in err and err.startswith("invalid_input")
+    code, out, _ = run_cli("call", "natlog.relate", '{"evidence_word": "poodle", "claim_word": "dog"}')
+    assert code == 0 and json.loads(out)
+    code, out, err = run_cli("call", "collection.list", "{}", "--json", "{}")
+    assert code == 2 and out == "" and "once" in err

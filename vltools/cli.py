@@ -1,5 +1,5 @@
-"""The ``vltools`` command line: list, describe, call, serve, run (YAML workflows), demo, ui,
-mcp-config and export.
+"""The ``vltools`` command line: list, describe, call, serve, run (YAML workflows), index (sharded,
+resumable indexing jobs on Ray), demo, ui, mcp-config and export.
 
 stdout carries results only; progress and errors go to stderr. Exit codes: 0 ok; 2 a
 `ToolError` (invalid input, not found, ``timeout:`` past ``--timeout``, ...) with one line on
@@ -106,9 +106,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def _read_input(args: argparse.Namespace) -> Any:
     from vltools.core.errors import InvalidInput
 
-    if args.json is not None and args.input is not None:
-        raise InvalidInput("give either --json or --input, not both")
-    if args.json is not None:
+    given = [g for g in (getattr(args, "payload", None), args.json, args.input) if g is not None]
+    if len(given) > 1:
+        raise InvalidInput("give the input once: as the JSON argument, --json or --input",
+                           hint="e.g. vltools call NAME '{\"key\": 1}'")
+    if getattr(args, "payload", None) is not None:
+        raw, where = (sys.stdin.read() if args.payload == "-" else args.payload), "the JSON argument"
+    elif args.json is not None:
         raw, where = (sys.stdin.read() if args.json == "-" else args.json), "--json"
     elif args.input is not None:
         where = args.input
@@ -227,6 +231,26 @@ def cmd_call_or_remote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    """``vltools index COLLECTION INPUT...``: a resumable sharded indexing job (Ray by default); the
+    result JSON on stdout, progress on stderr. Run the same command again to resume a stopped job."""
+    from vltools.scale import IndexSpec, run_index
+
+    spec = IndexSpec(
+        collection=args.collection, kind=args.kind, model=args.model, inputs=args.inputs, create=not args.no_create,
+        index=args.index, index_shards=args.index_shards, upsert=args.upsert, batch_size=args.batch_size,
+        frames=args.frames, shard_size=args.shard_size, executor=args.executor, workers=args.workers,
+        address=args.address, gpus_per_worker=args.gpus_per_worker, max_shards=args.max_shards,
+    )  # fmt: skip
+    bar = TqdmProgress(f"index {args.collection}")
+    try:
+        result = run_index(spec, _interactive_settings(), progress=bar)
+    finally:
+        bar.close()
+    _print_json(result.model_dump(mode="json"))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from vltools.demo import run_demo_cli
 
@@ -278,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("call", help="call a tool with JSON input; prints JSON output")
     s.add_argument("name")
+    s.add_argument("payload", nargs="?", metavar="JSON",
+                   help="input as a JSON string, same as --json ('-' reads stdin)")
     s.add_argument("--json", help="input as a JSON string ('-' reads stdin)")
     s.add_argument("--input", help="input JSON file ('-' reads stdin)")
     s.add_argument("--timeout", type=float, help="seconds before the call is abandoned")
@@ -296,6 +322,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", metavar="RUN_ID", help="continue a failed run from its failed step")
     s.add_argument("--db", help="checkpoint database (default: VLTOOLS_HOME/runs.sqlite)")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("index", help="embed and index many files as a resumable sharded job (Ray: extra 'scale')")
+    s.add_argument("collection", help="collection to fill (created unless --no-create)")
+    s.add_argument("inputs", nargs="+", help="files, folders, globs, or .jsonl/.parquet lists (rows with 'path'; "
+                   "for --kind text rows with 'id' and 'text')")
+    s.add_argument("--kind", choices=["image", "video", "text"], default="image")
+    s.add_argument("--model", help="CLIP or text-model spec (default: settings.clip / settings.text_model)")
+    s.add_argument("--executor", choices=["ray", "local"], default="ray",
+                   help="ray: an actor pool on Ray (local cluster, or --address); local: this process")
+    s.add_argument("--workers", type=int, help="Ray actors (default: the CPUs Ray sees)")
+    s.add_argument("--address", help="join an existing Ray cluster (e.g. 'auto', 'ray://head:10001')")
+    s.add_argument("--gpus-per-worker", type=float, help="GPUs per actor (default 1 with VLTOOLS_DEVICE=cuda)")
+    s.add_argument("--shard-size", type=int, default=256, help="items per embedding shard (the unit of resume)")
+    s.add_argument("--batch-size", type=int, default=32, help="items per forward pass")
+    s.add_argument("--frames", type=int, default=8, help="video: frames sampled per video")
+    s.add_argument("--index", choices=["flat", "hnsw", "ivf", "ivfpq"], default="flat",
+                   help="index type of a new collection")
+    s.add_argument("--index-shards", type=int, default=1, help="index shards of a new collection")
+    s.add_argument("--upsert", action="store_true", help="replace items stored with different content")
+    s.add_argument("--no-create", action="store_true", help="fail when the collection does not exist")
+    s.add_argument("--max-shards", type=int, help="stop after embedding this many shards (resume later)")
+    s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("demo", help="run the main job offline on the embedded models; writes an HTML report")
     s.add_argument("--out", help="folder for the world, the collections and the report (default: ./vltools-demo)")

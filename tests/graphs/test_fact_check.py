@@ -46,6 +46,9 @@ def test_split_support_is_verified_in_two_hops(climate_collection):
     parts = {p.claim_span: out.evidence[p.evidence_index].doc_id for p in out.parts if p.evidence_index is not None}
     assert parts["Plants"] == B and parts["greenhouse"] == A  # which sentence covered which part
     assert out.hop_log[1].query != BRIDGE_CLAIM and "Carbon dioxide" in out.hop_log[1].query  # uncovered + bridge
+    # joint document/sentence retrieval: hop 2 expands the document of hop 1's best sentence (A's article)
+    assert out.hop_log[0].expanded is None and out.hop_log[1].expanded == "Carbon dioxide"
+    assert out.hop_log[1].query.endswith("Carbon dioxide")
     one = vltools.call("graph.fact_check", {"claim": BRIDGE_CLAIM, "collection": climate_collection, "k": 1,
                                             "per_hop": 1, "max_hops": 1, "operator_model": False})
     assert one.verdict == "NOT ENOUGH INFO" and one.hops == 1 and one.uncovered  # one hop is not enough

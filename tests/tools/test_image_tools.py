@@ -182,11 +182,48 @@ def test_class_embeddings_average_prompts_and_descriptions(spec):
     assert notes == []
 
 
+def test_class_embeddings_join_alias_prompts(spec):
+    from vltools.models.clip import get_clip
+    from vltools.tools.image import class_embeddings
+
+    b = get_clip(spec, Settings(device="cpu"))
+    got, _ = class_embeddings(b, ["star", "circle"], ["a {}", "{}"], {"star": ["pointy"]},
+                              aliases={"star": ["asterisk"]})
+    e, _ = b.encode_texts(["a star", "star", "a asterisk", "asterisk", "star, pointy", "a circle", "circle"])
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    prompt = unit(unit(e[0:2].mean(0)) + unit(e[2:4].mean(0)))
+    np.testing.assert_allclose(got[0], unit(prompt + unit(e[4])), atol=1e-5)
+    np.testing.assert_allclose(got[1], unit(e[5:7].mean(0)), atol=1e-5)
+
+
+def test_classify_seen_labels_lose_their_margin(root, settings, spec):
+    paths = [str(p) for p in make_images(root, 3)]
+    inp = {"images": paths, "labels": ["circle", "square", "star"], "clip": spec}
+    plain = call("image.classify", inp, settings)
+    cal = call("image.classify", {**inp, "seen_labels": ["square", "hexagon"], "seen_margin": 0.1}, settings)
+    for a, c in zip(plain.results, cal.results, strict=True):
+        # log-odds of a seen label against an unseen one drop by exactly logit_scale * margin
+        before = np.log(a.scores["square"] / a.scores["star"])
+        after = np.log(c.scores["square"] / c.scores["star"])
+        assert before - after == pytest.approx(plain.logit_scale * 0.1, rel=1e-3)
+        assert np.log(c.scores["circle"] / c.scores["star"]) == pytest.approx(
+            np.log(a.scores["circle"] / a.scores["star"]), abs=1e-3)
+    huge = call("image.classify", {**inp, "seen_labels": ["circle", "square"], "seen_margin": 2.0}, settings)
+    assert {r.label for r in huge.results} == {"star"}  # cosines lie in [-1, 1]: the unseen label always wins
+
+
 def test_classify_bad_inputs(root, settings, spec):
     (p,) = make_images(root, 1)
     base = {"images": [str(p)], "labels": ["a", "b"], "clip": spec}
     with pytest.raises(InvalidInput, match="unknown labels: c"):
         call("image.classify", {**base, "descriptions": {"c": ["x"]}}, settings)
+    with pytest.raises(InvalidInput, match="aliases given for unknown labels: c"):
+        call("image.classify", {**base, "aliases": {"c": ["x"]}}, settings)
+    with pytest.raises(InvalidInput, match="aliases must be non-empty"):
+        call("image.classify", {**base, "aliases": {"a": [" "]}}, settings)
     with pytest.raises(InvalidInput, match="exactly one"):
         call("image.classify", {**base, "templates": ["no slot"]}, settings)
     with pytest.raises(InvalidInput, match="distinct"):

@@ -163,7 +163,7 @@ def test_uncalibrated_encoder_falls_back_to_the_rules_with_a_notice(monkeypatch)
     from vltools.tools.factcheck import _operator_model as om
 
     model = dict(om.load())
-    model["calibration"] = {"some-other-encoder": {"supports": 0.5, "refutes": 0.5, "margin": 0.0}}
+    model["encoders"] = {"some-other-encoder": model["encoders"]["minilm"]}
     monkeypatch.setattr(om, "load", lambda: model)
     out = prove("Surface temperatures are rising.", RISING)
-    assert out.decided_by == "rules" and "no thresholds are calibrated" in out.notices[0]
+    assert out.decided_by == "rules" and "no operator model is calibrated" in out.notices[0]

@@ -35,12 +35,30 @@ def test_questions_from_a_prompt():
     assert "Are there two blue squares?" in texts and "Do the blue squares appear?" in texts
     kinds = {q.question: q.kind for q in out.questions}
     assert kinds["Does the red circle move to the left?"] == "event"
-    assert out.graph.events[0].model_dump(exclude_none=True) == {"subject": "e1", "type": "move", "direction": "left"}
+    ev = out.graph.events[0].model_dump(exclude_none=True)
+    assert {k: ev[k] for k in ("subject", "type", "verb", "direction")} == {
+        "subject": "e1", "type": "move", "verb": "move", "direction": "left"}
+    assert not any(q.kind == "order" for q in out.questions)  # 'while' is not an order
 
 
-def test_questions_for_a_prompt_without_visual_words():
-    out = vltools.call("t2v.questions", {"prompt": "a calm afternoon"})
-    assert out.questions == [] and "no shapes" in out.notice
+def test_questions_for_the_issue_prompt(run_cli):
+    code, out, err = run_cli("call", "t2v.questions", "--json",
+                             json.dumps({"prompt": "a brown dog runs across a sunny beach to the left"}))
+    assert code == 0, err
+    texts = [q["question"] for q in json.loads(out)["questions"]]
+    for q in ("Is there a dog?", "Is the dog brown?", "Is there a beach?", "Does the brown dog run across the sunny "
+              "beach?", "Does the brown dog run to the left?"):
+        assert q in texts, texts
+
+
+def test_questions_for_a_prompt_without_objects():
+    out = vltools.call("t2v.questions", {"prompt": "and then, quickly!"})
+    assert out.questions == [] and "no object" in out.notice
+
+
+def test_etva_without_answerable_questions_scores_null(carphone, tiny_spec):
+    out = vltools.call("t2v.etva", {"video": str(carphone), "prompt": "and then, quickly!", "clip": tiny_spec})
+    assert out.score is None and out.soft_score is None and "no object" in out.reason
 
 
 def test_long_prompt_is_a_clear_error(run_cli):
@@ -87,7 +105,8 @@ def test_mcp_in_memory_with_progress(carphone, tiny_spec):
             r = await client.call_tool("t2v_etva", {"video": str(carphone), "prompt": "a blue star appears",
                                                     "clip": tiny_spec, "frames": 3}, progress_callback=on_progress)
             n_etva = len(got)
-            ask = {"video": str(carphone), "question": "what colour is the shape?", "clip": tiny_spec, "frames": 3}
+            ask = {"video": str(carphone), "question": "what colour is the shape?", "clip": tiny_spec, "frames": 3,
+                   "candidates": ["red", "blue"]}
             v = await client.call_tool("vqa_zero_shot", ask, progress_callback=on_progress)
             bad = await client.call_tool("vqa_zero_shot", {"video": str(carphone), "question": "x" * 5000})
             return r, v, bad, n_etva
@@ -120,7 +139,8 @@ class ScriptedLLM:
     [
         ('Sure! {"entities": [{"id": "e1", "shape": "circle", "colour": "red"}], '
          '"events": [{"subject": "e1", "type": "move", "direction": "left"}]}', "llm", None),
-        ('{"entities": [{"id": "e1", "shape": "dog", "colour": "red"}]}', "rules", "unknown shape 'dog'"),
+        ('{"entities": [{"id": "e1", "noun": "dog", "attributes": ["red"]}]}', "rules", "'dog', which the prompt"),
+        ('{"entities": [{"id": "e1", "attributes": ["red"]}]}', "rules", "without a noun"),
         ('{"entities": [{"id": "e1", "shape": "star", "colour": "red"}]}', "rules", "'star', which the prompt"),
         ("I think it is a circle.", "rules", "did not reply with JSON"),
         ('{"entities": [{"id": "e1", ', "rules", "did not reply with JSON"),

@@ -233,3 +233,46 @@ def test_world_generate_objects_theme(tmp_path):
     assert srec[0]["theme"] == "shapes" and "qa" not in srec[0] and "shape" in srec[0]["labels"]["objects"][0]
     with pytest.raises(InvalidInput):
         reg.call("world.generate", {"out_dir": str(tmp_path / "x"), "images": 1, "tint": "red"}, ctx=ctx)
+
+
+def _dominant_hz(samples: np.ndarray, rate: int) -> float:
+    spec = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(spec.argmax())])
+
+
+def test_video_audio_cues_are_muxed_and_decode_to_each_events_category_tone(tmp_path):
+    from vltools.core.context import Context
+    from vltools.core.registry import get_registry
+    from vltools.core.settings import Settings
+    from vltools.world.objects_video import CATEGORY_TONES
+    from vltools.world.video import read_audio
+
+    ctx = Context(settings=Settings(allowed_roots=[tmp_path], home=tmp_path / "home"))
+    out = get_registry().call("world.generate", {"out_dir": str(tmp_path / "a"), "images": 0, "videos": 2, "seed": 5,
+                                                 "theme": "objects", "audio": True}, ctx=ctx)
+    tones = sorted(CATEGORY_TONES.values())
+    checked = 0
+    for rec in map(json.loads, open(out.labels)):
+        cues = rec["labels"]["audio"]["cues"]
+        cats = {o["id"]: o["category"] for o in rec["labels"]["final_objects"]}
+        assert [c["event"] for c in cues] == [e["index"] for e in rec["events"]]
+        samples, rate = read_audio(tmp_path / "a" / rec["file"])
+        assert rate == rec["labels"]["audio"]["sample_rate"]
+        assert abs(len(samples) / rate - rec["duration"]) < 0.2
+        for cue, ev in zip(cues, rec["events"], strict=True):
+            assert cue["category"] == cats[ev["object"]] and cue["frequency_hz"] == CATEGORY_TONES[cue["category"]]
+            assert (cue["start"], cue["end"]) == (ev["start"], ev["end"])
+            part = samples[int((cue["start"] + 0.05) * rate) : int((cue["end"] - 0.05) * rate)]
+            heard = _dominant_hz(part, rate)
+            assert min(tones, key=lambda t: abs(t - heard)) == cue["frequency_hz"]  # the category, read off the sound
+            assert np.sqrt(np.mean(part**2)) > 0.1
+            checked += 1
+        quiet = samples[: int((cues[0]["start"] - 0.05) * rate)]  # before the first event: silence
+        assert len(quiet) and np.sqrt(np.mean(quiet**2)) < 0.01
+    assert checked >= 2
+    silent = get_registry().call("world.generate", {"out_dir": str(tmp_path / "s"), "images": 0, "videos": 1,
+                                                    "seed": 5, "theme": "objects"}, ctx=ctx)
+    rec = json.loads(open(silent.labels).readline())
+    assert "audio" not in rec["labels"]
+    with pytest.raises(ValueError):
+        read_audio(tmp_path / "s" / rec["file"])

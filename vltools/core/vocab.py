@@ -31,6 +31,9 @@ Tag = Literal[
     "dataset", "synthetic",
     # adapting models: fine-tuning, distillation, upcycling (they train and write a new checkpoint)
     "training",
+    # what a CLIP sees inside an image and where it fails (issue 13)
+    "segmentation",  # per-pixel masks for labels (not boxes, not image-level classes)
+    "probe",  # a diagnostic report on a model's failure modes (not a task tool's evaluation metric)
     # orchestration
     "graph", "agent", "workflow",
 ]  # fmt: skip

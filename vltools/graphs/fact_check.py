@@ -64,6 +64,8 @@ class HopRecord(BaseModel):
                        "plus the evidence words it could not align (the bridge to the next document).")
     retrieved: list[str] = Field(description="Ids of the documents retrieved (new ones only).")
     used: list[str] = Field(description="Ids of the documents whose sentences were kept as evidence.")
+    expanded: str | None = Field(None, description="The document (title) this hop expanded: the one whose evidence "
+                                 "sentence scored highest so far; its title joined the query.")
 
 
 class FactCheckOutput(BaseModel):
@@ -92,34 +94,45 @@ class _State(TypedDict, total=False):
     queries: Annotated[list[str], operator.add]
     seen: Annotated[list[str], operator.add]
     hop_log: Annotated[list[dict[str, Any]], operator.add]
+    titles: Annotated[list[list[str]], operator.add]  # [doc id, title] of every retrieved document
+    expanded: Annotated[list[str], operator.add]  # titles already expanded
     passages: list[dict[str, Any]]
     proof: dict[str, Any]
     exhausted: bool
 
 
-def _query(state: _State) -> str:
+def _query(state: _State) -> tuple[str, str | None]:
     """P39's autoregressive step: the next query from the claim parts the proof has not covered and the
-    evidence words it could not align to the claim (what links the evidence so far to the missing part)."""
+    evidence words it could not align to the claim (what links the evidence so far to the missing part).
+    Documents and sentences are retrieved jointly: the document whose kept sentence scored highest (and
+    that was not expanded yet) is expanded, its title joining the query, so that its neighbours (other
+    passages of the same article, or articles about that entity) come next. Returns (query, expanded title)."""
     claim = state["claim"]
     proof = state.get("proof")
     if not proof:
-        return claim
+        return claim, None
     uncovered = " ".join(proof.get("uncovered", [])) or claim
     bridge = " ".join(s["evidence_span"] for s in proof.get("proof", []) if s["kind"] == "deletion")
-    return " ".join(x for x in (uncovered, uncovered, bridge) if x)[:9000]
+    titles = dict((d, t) for d, t in state.get("titles", []))
+    done = set(state.get("expanded", []))
+    ranked = sorted(state.get("evidence", []), key=lambda e: -float(e.get("score") or 0.0))
+    expand = next((titles[e["doc_id"]] for e in ranked if titles.get(e["doc_id"]) and titles[e["doc_id"]] not in done),
+                  None)
+    return " ".join(x for x in (uncovered, uncovered, bridge, expand) if x)[:9000], expand
 
 
 def _retrieve(state: _State, config: RunnableConfig) -> dict[str, Any]:
     ctx, p = ctx_of(config), state["params"]
     hop = state.get("hop", 0) + 1
     report(config, 3 * (hop - 1), 3 * state["max_hops"], "retrieve", f"hop {hop}")
-    query = _query(state)
+    query, expand = _query(state)
     seen = set(state.get("seen", []))
     out = ctx.call(p["retriever"], {"collection": p["collection"], "query": query, "k": p["k"] + len(seen)})
     fresh = [{"id": h.id, "text": h.text, "title": h.title} for h in out.hits if h.id not in seen][: p["k"]]
     return {"hop": hop, "queries": [query], "passages": fresh, "seen": [h["id"] for h in fresh],
+            "titles": [[h["id"], h["title"] or ""] for h in fresh], "expanded": [expand] if expand else [],
             "exhausted": not fresh, "hop_log": [{"hop": hop, "query": query, "retrieved": [h["id"] for h in fresh],
-                                                 "used": []}]}
+                                                 "used": [], "expanded": expand}]}
 
 
 def _select(state: _State, config: RunnableConfig) -> dict[str, Any]:

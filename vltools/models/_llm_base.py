@@ -72,6 +72,10 @@ class NextToken:
 
     logits: dict[str, float]
     usage: Usage
+    # Candidates whose value the backend actually saw. None: all of them (local backends read the full
+    # distribution). Servers that return only their top-k logprobs floor the others; a caller that must
+    # order every candidate asks again for the unobserved ones (rerank.first does).
+    observed: frozenset[str] | None = None
 
 
 @dataclass
@@ -108,6 +112,7 @@ class LLM:
     capabilities: frozenset[str] = frozenset()
     context_length: int = 2048
     exact_tokens: bool = True  # False where token counts are estimates (remote servers)
+    max_top_logprobs: int | None = None  # servers cap the logprobs they return per position (OpenAI API: 20)
 
     # -- text / tokens ----------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:

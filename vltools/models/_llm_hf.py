@@ -404,6 +404,33 @@ class HFLLM(LLM):
             cids.append(both[-1])
         return head, cids
 
+    def continuation_logprobs(self, messages: Messages, continuations: list[str]) -> list[float]:
+        """Log-probability of each whole continuation (all its tokens) as the assistant's reply, so that
+        multi-token answers ("teal", "police car") are compared in full, never by a first token."""
+        import torch
+
+        prompt = self.chat_prompt(messages)
+        head = self.encode(prompt)
+        out = []
+        for c in continuations:
+            both = self.encode(prompt + c)
+            k = 0
+            while k < min(len(head), len(both)) and head[k] == both[k]:
+                k += 1
+            k = max(1, k)
+            if len(both) >= self.context_length:
+                raise TooLarge(f"prompt of {len(both)} tokens exceeds the context of {self.spec}")
+            if len(both) <= k:
+                out.append(0.0)
+                continue
+            ids = torch.tensor([both], device=self.device)
+            with self._lock, torch.no_grad():
+                logits = self.model(input_ids=ids).logits[0].float()
+            lp = torch.log_softmax(logits[k - 1:-1], -1)
+            tgt = torch.tensor(both[k:], device=lp.device)
+            out.append(float(lp.gather(1, tgt[:, None]).sum()))
+        return out
+
     def next_token_after(self, messages: Messages, prefill: str, candidates: list[str]) -> NextToken:
         import torch
 

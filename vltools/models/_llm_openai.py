@@ -29,6 +29,7 @@ class OpenAILLM(LLM):
 
     capabilities = frozenset({"generate", "next_token_logits"})
     exact_tokens = False
+    max_top_logprobs = TOP_LOGPROBS
 
     def __init__(self, endpoint: Endpoint, model: str, *, spec: str, timeout: float = 120.0):
         import httpx
@@ -52,7 +53,8 @@ class OpenAILLM(LLM):
         return (text, False) if len(text) <= limit else (text[:limit], True)
 
     # -- HTTP -------------------------------------------------------------------------------------
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any], feature: str | None = None) -> dict[str, Any]:
+        """POST ``body``; ``feature`` names the request fields a refusal (HTTP 400/422/501) would be about."""
         import httpx
 
         where = self.endpoint.label
@@ -70,6 +72,13 @@ class OpenAILLM(LLM):
                 reason = HTTPStatus(r.status_code).phrase
             except ValueError:
                 reason = "unknown status"
+            if feature and r.status_code in (400, 422, 501):
+                raise Unsupported(
+                    f"LLM server ({where}) refused {path} with {feature} (HTTP {r.status_code} {reason}): "
+                    f"it does not serve {feature}",
+                    hint=f"use a server that supports {feature} on {path} (vLLM, llama.cpp server), "
+                    "or smollm2 / hf:PATH",
+                )
             raise BackendUnavailable(
                 f"LLM server ({where}) answered {path} with HTTP {r.status_code} {reason}",
                 hint=f"check that the server serves model {self.model!r} (redirects are not followed)",
@@ -109,7 +118,7 @@ class OpenAILLM(LLM):
             body["stop"] = list(stop)
         if top_logprobs:
             body.update(logprobs=True, top_logprobs=min(top_logprobs, TOP_LOGPROBS))
-        data = self._post("/chat/completions", body)
+        data = self._post("/chat/completions", body, "'logprobs' with 'top_logprobs'" if top_logprobs else None)
         try:
             choice = data["choices"][0]
             text = str(choice["message"].get("content") or "")
@@ -140,15 +149,19 @@ class OpenAILLM(LLM):
     def next_token(self, prompt_or_messages: str | Messages, candidates: list[str]) -> NextToken:
         """Log-probabilities of the candidates among the server's top logprobs of the first token.
 
-        Candidates outside the top list get the smallest returned logprob minus 1 (ties keep input order).
+        Servers return at most their top 20; candidates outside that list get the smallest returned
+        logprob minus 1 (ties keep input order) and are left out of ``observed``, so a caller that needs
+        every candidate ordered can ask again about those (rerank.first does, in rounds).
         """
         if isinstance(prompt_or_messages, str):
-            path = "/completions"
+            path, feature = "/completions", "'logprobs' (top logprobs of a raw-prompt completion)"
             data = self._post(
-                path, {"prompt": prompt_or_messages, "max_tokens": 1, "temperature": 0.0, "logprobs": TOP_LOGPROBS}
+                path,
+                {"prompt": prompt_or_messages, "max_tokens": 1, "temperature": 0.0, "logprobs": TOP_LOGPROBS},
+                feature,
             )
         else:
-            path = "/chat/completions"
+            path, feature = "/chat/completions", "'logprobs' with 'top_logprobs'"
             data = self._post(
                 path,
                 {
@@ -158,6 +171,7 @@ class OpenAILLM(LLM):
                     "logprobs": True,
                     "top_logprobs": TOP_LOGPROBS,
                 },
+                feature,
             )
         try:
             if path == "/completions":
@@ -171,8 +185,9 @@ class OpenAILLM(LLM):
             raise self._bad_shape(path) from None
         if not top:
             raise Unsupported(
-                f"the server behind {self.spec!r} returned no top_logprobs",
-                hint="use a server with logprobs support (vLLM, llama.cpp) or smollm2 / hf:PATH",
+                f"the LLM server behind {self.spec!r} answered {path} without top logprobs: it ignores {feature} "
+                "in the request, so next-token log-probabilities cannot be read",
+                hint=f"use a server that returns {feature} on {path} (vLLM, llama.cpp server) or smollm2 / hf:PATH",
             )
         floor = min(float(lp) for _, lp in top) - 1.0
         best: dict[str, float] = {}
@@ -181,4 +196,5 @@ class OpenAILLM(LLM):
             if key not in best or float(lp) > best[key]:
                 best[key] = float(lp)
         logits = {c: best.get(c.strip(), floor) for c in candidates}
-        return NextToken(logits, usage)
+        seen = frozenset(c for c in candidates if c.strip() in best)
+        return NextToken(logits, usage, observed=seen)

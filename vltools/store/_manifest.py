@@ -17,6 +17,7 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 DB = "docs.sqlite"
 LOCK_DIR = ".locks"
+MAX_SHARDS = 256
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # How long a writer waits for another process's write to finish before answering Conflict.
 LOCK_TIMEOUT_S = 120.0
@@ -65,8 +66,9 @@ def damaged(name: str, what: str, *, repairable: bool = True) -> Corrupt:
 
 
 _KINDS = ("text", "image", "video")
-_INDEX_TYPES = ("flat", "hnsw", "ivf")
-FILE_RE = re.compile(r"index\.(\d+)\.faiss|bm25\.(\d+)")
+_INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq")
+# index.{v}.faiss (one index), index.{v}.shards (a folder of shard files), bm25.{v} (a folder)
+FILE_RE = re.compile(r"index\.(\d+)\.(?:faiss|shards)|bm25\.(\d+)")
 
 
 def validate_manifest(m: Any, name: str) -> dict[str, Any]:
@@ -94,6 +96,9 @@ def validate_manifest(m: Any, name: str) -> dict[str, Any]:
         raise bad(f"has an unknown kind {m['kind']!r} or index type {m['index'].get('type')!r}")
     if not isinstance(m["index"].get("params"), dict):
         raise bad("has no index parameters")
+    shards = m["index"]["params"].get("shards", 1)
+    if not isinstance(shards, int) or isinstance(shards, bool) or not 1 <= shards <= MAX_SHARDS:
+        raise bad(f"has an invalid shard count {shards!r}")
     if m["count"] < 0 or m["version"] < 0:
         raise bad("has a negative count or version")
     dim = m.get("dim")

@@ -37,7 +37,7 @@ def rebuild(coll: Any, progress=None) -> None:
             if coll.has_vectors and man["dim"] is not None:
                 note(0, None, "rebuilding the vector index")
                 rids, vecs = _db.all_vectors(conn, man["dim"])
-                files["faiss"] = f"index.{version}.faiss"
+                files["faiss"] = _faiss.file_name(version, man["index"]["params"])
                 index = _faiss.build(coll.index_type, man["dim"], man["index"]["params"], rids, vecs)
                 sums["faiss"] = _faiss.save(index, coll.path / files["faiss"])
             if coll.has_bm25:

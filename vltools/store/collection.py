@@ -41,6 +41,7 @@ from vltools.store._manifest import (
     DB,
     FORMAT,
     MANIFEST,
+    MAX_SHARDS,
     NAME_RE,
     check_name,
     damaged,
@@ -53,7 +54,7 @@ from vltools.store._records import dedupe, normalise
 from vltools.store._recovery import cleanup, config_of, rebuild, recover
 
 KINDS = ("text", "image", "video")
-INDEX_TYPES = ("flat", "hnsw", "ivf")
+INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq")
 NO_MODEL = "none"  # a text collection with BM25 only
 TRASH_PREFIX = ".trash-"
 _NOUN = {"text": "text documents", "image": "images", "video": "videos"}
@@ -121,6 +122,7 @@ class Collection:
     dim = property(lambda self: self.manifest["dim"])
     count = property(lambda self: self.manifest["count"])
     index_type = property(lambda self: self.manifest["index"]["type"])
+    shards = property(lambda self: _faiss.shard_count(self.manifest["index"]["params"]))
 
     @property
     def has_vectors(self) -> bool:
@@ -205,16 +207,17 @@ class Collection:
             return f"{MANIFEST} names no {what} index for {self.count} documents" if self._expects(what) else None
         path = self.path / fname
         sums = self.manifest.get("checksums", {}).get(what)
-        if what == "faiss":
+        if what == "faiss" and not fname.endswith(".shards"):
             expected = {fname: sums.get("size") if sums else None}
             folder = self.path
         else:
-            expected = {f: size for f, (size, _) in (sums or {"rids.npy": (None, None)}).items()}
+            first = "rids.npy" if what == "bm25" else _faiss.SHARD_FILE.format(0)
+            expected = {f: size for f, (size, _) in (sums or {first: (None, None)}).items()}
             folder = path
             if not path.is_dir():
                 return f"{fname} is missing"
         for f, size in expected.items():
-            shown = f if what == "faiss" else f"{fname}/{f}"
+            shown = f if folder == self.path else f"{fname}/{f}"
             try:
                 found = (folder / f).stat().st_size
             except FileNotFoundError:
@@ -307,6 +310,26 @@ class Collection:
                 raise damaged(self.name, problem)
         raise Conflict(f"collection {self.name!r} is being rewritten faster than it can be read", hint="retry")
 
+    def shard_info(self) -> list[dict[str, Any]]:
+        """One entry per vector-index shard: {"shard", "file", "vectors", "bytes"} (loads the index).
+
+        An unsharded collection has one shard, its single index file; a collection without vectors none.
+        """
+        if not self.has_vectors:
+            return []
+        index = self._load("faiss")
+        fname = self.manifest["files"].get("faiss")
+        if index is None or fname is None:
+            return [{"shard": i, "file": None, "vectors": 0, "bytes": 0} for i in range(self.shards)]
+        sums = self.manifest.get("checksums", {}).get("faiss") or {}
+        if not _faiss.is_sharded(index):
+            return [{"shard": 0, "file": fname, "vectors": int(index.ntotal), "bytes": sums.get("size")}]
+        return [
+            {"shard": i, "file": f"{fname}/{_faiss.SHARD_FILE.format(i)}", "vectors": n,
+             "bytes": (sums.get(_faiss.SHARD_FILE.format(i)) or [None])[0]}
+            for i, n in enumerate(index.sizes())
+        ]  # fmt: skip
+
     def _ids(self, rids: list[int]) -> dict[int, str]:
         with self._sql() as conn:
             return _db.ids_of(conn, rids)
@@ -324,12 +347,23 @@ class Collection:
         index = self._load("faiss")
         if index is None or index.ntotal == 0:
             return [[] for _ in range(len(q))]
+        if _faiss.use_gpu(self.settings):
+            index = self._on_gpu(index)
         scores, labels = _faiss.search(index, self.index_type, self.manifest["index"]["params"], q, k)
         names = self._ids([int(x) for x in labels.ravel() if x >= 0])
         return [
             [(names[int(r)], float(s)) for s, r in zip(srow, lrow, strict=True) if r >= 0 and int(r) in names]
             for srow, lrow in zip(scores, labels, strict=True)
         ]
+
+    def _on_gpu(self, index: Any) -> Any:
+        """The GPU copy of the loaded CPU index (cached beside it: made again when the CPU index changes)."""
+        version = self.manifest["version"]
+        hit = _cached(self.path, "faiss-gpu", version, id(index))
+        if hit is None:
+            hit = _faiss.to_gpu(index)
+            _remember(self.path, "faiss-gpu", version, id(index), hit)
+        return hit
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Nearest documents to one (dim,) vector by inner product, best first."""
@@ -453,7 +487,7 @@ class Collection:
                         vecs[~is_new],
                         lambda: _db.all_vectors(conn, man["dim"]),
                     )
-                    files["faiss"] = f"index.{version}.faiss"
+                    files["faiss"] = _faiss.file_name(version, man["index"]["params"])
                     new_files.append(self.path / files["faiss"])
                     sums["faiss"] = _faiss.save(index, new_files[-1])
                 if self.has_bm25:
@@ -496,13 +530,19 @@ def create_collection(
     exist_ok: bool = False,
     index_params: dict[str, Any] | None = None,
     bm25_params: dict[str, Any] | None = None,
+    shards: int = 1,
 ) -> Collection:
-    """Create an empty collection (Conflict if it exists, unless ``exist_ok`` and it matches)."""
+    """Create an empty collection (Conflict if it exists, unless ``exist_ok`` and it matches).
+
+    ``shards`` > 1 splits the vector index into that many shards (searched in parallel, merged exactly).
+    """
     check_name(name)
     if kind not in KINDS:
         raise InvalidInput(f"unknown collection kind {kind!r}", hint=f"choose one of {', '.join(KINDS)}")
     if index not in INDEX_TYPES:
         raise InvalidInput(f"unknown index type {index!r}", hint=f"choose one of {', '.join(INDEX_TYPES)}")
+    if not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise InvalidInput(f"shards must be between 1 and {MAX_SHARDS}, got {shards!r}")
     if not model:
         raise InvalidInput("a collection needs a model spec", hint="e.g. 'minilm' for text or 'demo' for images")
     if model == NO_MODEL and kind != "text":
@@ -534,7 +574,8 @@ def create_collection(
             "model": model,
             "dim": None,
             "metric": "ip",
-            "index": {"type": index, "params": {**_faiss.DEFAULT_PARAMS[index], **(index_params or {})}},
+            "index": {"type": index, "params": {**_faiss.DEFAULT_PARAMS[index], **(index_params or {}),
+                                                **({"shards": shards} if shards > 1 else {})}},
             "bm25": {**_bm25.DEFAULT_PARAMS, **(bm25_params or {})} if kind == "text" else None,
             "count": 0,
             "version": 0,

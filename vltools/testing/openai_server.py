@@ -11,7 +11,11 @@ llama.cpp's server or Ollama. It uses only the public `vltools.models.llm.LLM` A
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (``max_tokens``, ``temperature``,
 ``stop``, ``logprobs`` + ``top_logprobs``), ``POST /v1/completions`` (``max_tokens`` = 1 with
 ``logprobs`` = N gives next-token top logprobs of a raw prompt; longer raw completions are not
-served). The backend serialises its own calls. It binds to loopback by default and has no
+served). Chat messages may carry OpenAI content parts: ``text`` parts are joined, and each
+``image_url`` part holding a ``data:image/...;base64`` URL is decoded and shown to the (text-only)
+backend as one line, ``[image N: W x H px, mean RGB (r, g, b)]``, so a vision client (the ``vlm``
+option of `vqa.zero_shot` / `t2v.etva`) can be tested end to end; other image URLs are refused
+(this server fetches nothing). The backend serialises its own calls. It binds to loopback by default and has no
 authentication: do not expose it. Logs go to stderr.
 """
 
@@ -94,9 +98,45 @@ def _clean(x: float) -> float:
     return x if math.isfinite(x) else -1e9
 
 
+def _content_text(content: Any) -> str:
+    """A message's content as text: a string as is; content parts joined, images described."""
+    if not isinstance(content, list):
+        return str(content or "")
+    out, n_img = [], 0
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            out.append(str(part.get("text") or ""))
+        elif kind == "image_url":
+            n_img += 1
+            url = part.get("image_url", {}).get("url", "") if isinstance(part.get("image_url"), dict) else ""
+            out.append(_describe_image(str(url), n_img))
+        else:
+            raise ValueError(f"unsupported content part type {kind!r}")
+    return "\n".join(out)
+
+
+def _describe_image(url: str, n: int) -> str:
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    head, _, data = url.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64")):
+        raise ValueError("image_url must be a data:image/...;base64 URL (this server fetches nothing)")
+    try:
+        im = Image.open(io.BytesIO(base64.b64decode(data, validate=True))).convert("RGB")
+    except (binascii.Error, UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"image {n} is not a decodable image: {err}") from None
+    small = im.resize((1, 1), Image.BOX).getpixel((0, 0))
+    return f"[image {n}: {im.width} x {im.height} px, mean RGB ({small[0]}, {small[1]}, {small[2]})]"
+
+
 def chat(llm: LLM, name: str, req: dict[str, Any]) -> dict[str, Any]:
     """``/v1/chat/completions`` through `LLM.complete`."""
-    messages = [{"role": str(m["role"]), "content": str(m.get("content") or "")} for m in req["messages"]]
+    messages = [{"role": str(m["role"]), "content": _content_text(m.get("content"))} for m in req["messages"]]
     stop = req.get("stop")
     stop = [stop] if isinstance(stop, str) else stop
     k = int(req.get("top_logprobs") or (1 if req.get("logprobs") else 0)) if req.get("logprobs") else 0

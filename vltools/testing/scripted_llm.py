@@ -4,7 +4,9 @@ It knows which passages are relevant: ``relevance`` maps a keyword to a grade, a
 grade is the highest grade of the keywords it contains (0 if none). From the prompts the rerankers
 send it reads the passages back and answers as a perfect judge would:
 
-- ``complete``: RankGPT-style prompts ("[A] ...") -> identifiers best first ("[C] > [A] > [B]");
+- ``complete``: RankGPT-style prompts ("[A] ...") -> identifiers best first ("[C] > [A] > [B]"); with
+  ``top_logprobs`` > 0, the first token's top alternatives are the identifiers (log-softmax of their
+  grades) competing with the ``distractors`` tokens, as a server's top logprobs would be;
   Rank-R1 setwise prompts ("[1] ...", answer tags) -> ``<think>..</think> <answer>[k]</answer>``
   naming the best document; anything else -> ``respond(messages)`` (default: a fixed answer).
 - ``next_token`` / ``next_token_after``: identifier candidates -> each passage's grade as its
@@ -32,6 +34,7 @@ from vltools.models.llm import (
     Messages,
     NextToken,
     PrefixAttention,
+    TokenLogprob,
     Usage,
 )
 
@@ -53,11 +56,15 @@ class ScriptedLLM(LLM):
         spec: str = "scripted",
         respond: Callable[[Messages], str] | None = None,
         position_bias: float = 0.5,
+        distractors: dict[str, float] | None = None,
+        logprobs: bool = True,
     ):
         self.relevance = dict(relevance)
         self.spec = spec
         self.respond = respond
         self.position_bias = position_bias
+        self.distractors = dict(distractors or {})  # non-identifier tokens and their logits (first token)
+        self.logprobs = logprobs  # False: complete() never returns logprobs (a server without them)
         self.calls: list[tuple[str, Any, dict[str, Any]]] = []
 
     # -- the oracle --------------------------------------------------------------------------
@@ -116,8 +123,22 @@ class ScriptedLLM(LLM):
         if stop:
             cut = min((out.find(s) for s in stop if s in out), default=-1)
             out = out[:cut] if cut >= 0 else out
+        lps = None
+        if top_logprobs and self.logprobs:
+            lps = [self._first_token(letters, top_logprobs)]
+            out = lps[0].token if max_tokens == 1 else out
         generated = len(out.split())
-        return Completion(text=out, usage=self._usage(text, generated), finish_reason="stop")
+        return Completion(text=out, usage=self._usage(text, generated), finish_reason="stop", logprobs=lps)
+
+    def _first_token(self, letters: dict[str, str], k: int) -> TokenLogprob:
+        """The first token's top-k log-probabilities: identifiers (logit = grade) and the distractors."""
+        import math
+
+        logits = {**{c: self.grade(t) for c, t in letters.items()}, **self.distractors} or {"A": 0.0}
+        z = max(logits.values())
+        lse = z + math.log(sum(math.exp(v - z) for v in logits.values()))
+        top = sorted(((t, v - lse) for t, v in logits.items()), key=lambda x: (-x[1], x[0]))[:k]
+        return TokenLogprob(top[0][0], top[0][1], top)
 
     # -- next-token logits -------------------------------------------------------------------
     def _logits(self, text: str, candidates: list[str]) -> dict[str, float]:

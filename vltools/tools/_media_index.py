@@ -14,6 +14,13 @@ from pydantic import BaseModel, Field
 from vltools.core import Context, InvalidInput, NotFound
 
 MediaKind = Literal["image", "video"]
+Executor = Literal["local", "ray"]
+EXECUTOR_HELP = (
+    "local: embed in this process, all or nothing (a bad file fails the call). ray: a resumable job on Ray "
+    "(install extra 'scale'): files cut into shards embedded by a pool of actors, added shard by shard; a bad "
+    "file is reported in notices, and a stopped job resumes where it was when called again with the same paths."
+)
+WORKERS_HELP = "executor ray: embedding actors (default: the CPUs Ray sees)."
 
 
 class Duplicate(BaseModel):
@@ -116,3 +123,25 @@ def add_all(
     if not todo:
         return coll, {"added": 0, "updated": 0, "count": coll.count}
     return coll, coll.add(todo, vectors, upsert=upsert, progress=ctx.progress)
+
+
+def run_job(kind: MediaKind, inp: Any, ctx: Context, *, frames: int = 8) -> MediaIndexOutput:
+    """image.index / video.index with ``executor: "ray"``: a `vltools.scale` job (the same as ``vltools index``)."""
+    from vltools.scale import IndexSpec, run_index
+
+    coll, spec = open_media_collection(inp.collection, kind, ctx, clip=inp.clip, create=inp.create)
+    job = IndexSpec(
+        collection=inp.collection, kind=kind, model=spec, inputs=list(inp.paths), create=coll is None,
+        upsert=inp.upsert, batch_size=getattr(inp, "batch_size", 32), frames=frames, executor="ray",
+        workers=inp.workers,
+    )  # fmt: skip
+    res = run_index(job, ctx.settings, progress=ctx.progress)
+    notices = [f"{f.id}: not indexed ({f.error})" for f in res.failed]
+    notices.append(
+        f"ray job {res.job}: {res.shards} shard(s), {res.embedded} embedded now, {res.reused} reused, "
+        f"{res.workers} worker(s), {res.embed_seconds:.1f} s embedding"
+    )
+    return MediaIndexOutput(
+        collection=res.collection, added=res.added, updated=res.updated, unchanged=res.unchanged,
+        duplicates=[Duplicate(**d) for d in res.duplicates], ids=res.ids, count=res.count, notices=notices,
+    )  # fmt: skip

@@ -1,7 +1,10 @@
 """CLIP scoring for zero-shot VQA (P01, MacCap): subregion feature aggregation and noise-robust
-probabilities, plus per-frame temporal reasoning for videos. Used by `vqa.zero_shot` only.
+probabilities, plus per-frame temporal reasoning for videos. Used by `vqa.zero_shot` and
+`caption.zero_shot`.
 
-Subregion aggregation: an image is encoded whole and as nine overlapping half-size crops. For each
+Subregion aggregation: an image is encoded whole and, where the model has dense features
+(`ClipBackend.encode_dense`: ViTs, attention-pooled ResNets such as the `demo` CLIP), as its grid of
+dense cells; otherwise as nine overlapping half-size crops. For each
 statement, the crops whose features are closer to the statement than the whole image's are
 aggregated (softmax-weighted) with the whole-image feature; the statement is scored against that
 compact feature (MacCap's finding: subregions sit closer to the paired text than the whole image).
@@ -36,27 +39,89 @@ _TEXTS: LRUCache[tuple[str, str], np.ndarray] = LRUCache(maxsize=20_000)  # ~30 
 _LOCK = threading.Lock()
 
 
-def region_features(clip: Any, image: Any, key: tuple | None) -> np.ndarray:
-    """(len(BOXES), dim) features of the whole image and its crops, cached by ``key``."""
-    if key is not None:
+class Regions(np.ndarray):
+    """Region features (R, dim): row 0 the whole image; ``.boxes`` the R boxes; ``.kind`` dense|crops."""
+
+    boxes: list[tuple[float, float, float, float]]
+    kind: str
+
+
+def _as_regions(feats: np.ndarray, boxes: list, kind: str) -> Regions:
+    r = np.asarray(feats, dtype=np.float32).view(Regions)
+    r.boxes, r.kind = boxes, kind
+    return r
+
+
+def dense_boxes(gh: int, gw: int) -> list[tuple[float, float, float, float]]:
+    return [(c / gw, r / gh, (c + 1) / gw, (r + 1) / gh) for r in range(gh) for c in range(gw)]
+
+
+def region_features(clip: Any, image: Any, key: tuple | None, *, dense: bool = True) -> Regions:
+    """Features of the whole image then of its regions (dense cells when the model has them, else crops),
+    cached by ``key``."""
+    ck = (clip.spec, dense, *key) if key is not None else None
+    if ck is not None:
         with _LOCK:
-            if (clip.spec, *key) in _FEATS:
-                return _FEATS[(clip.spec, *key)]
-    w, h = image.size
-    crops = [image] + [
-        image.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))) for x0, y0, x1, y1 in BOXES[1:]
-    ]
-    feats = clip.encode_images(crops)
-    if key is not None:
+            if ck in _FEATS:
+                return _FEATS[ck]
+    out: Regions | None = None
+    if dense and getattr(clip, "encode_dense", None) is not None:
+        from vltools.core.errors import InvalidInput
+
+        try:
+            grid = clip.encode_dense([image])[0]
+            whole = clip.encode_images([image])
+            gh, gw = grid.shape[:2]
+            if gh * gw >= 4:
+                out = _as_regions(np.concatenate([whole, grid.reshape(gh * gw, -1)]),
+                                  [BOXES[0], *dense_boxes(gh, gw)], "dense")
+        except (InvalidInput, NotImplementedError, AttributeError):
+            out = None
+    if out is None:
+        w, h = image.size
+        crops = [image] + [
+            image.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))) for x0, y0, x1, y1 in BOXES[1:]
+        ]
+        out = _as_regions(clip.encode_images(crops), list(BOXES), "crops")
+    if ck is not None:
         with _LOCK:
-            _FEATS[(clip.spec, *key)] = feats
+            _FEATS[ck] = out
             while len(_FEATS) > 512:
                 _FEATS.popitem(last=False)
-    return feats
+    return out
 
 
-def text_features(clip: Any, texts: list[str]) -> np.ndarray:
-    """Normalised text features, cached per (model, text)."""
+def _disk_cache_file(spec: str, cache_dir: Any) -> Any:
+    """Where the text features of an embedded demo CLIP persist (its weights never change in place:
+    the file name carries the weights file's size and mtime); None for other models."""
+    if cache_dir is None or spec not in ("demo", "demo-shapes"):
+        return None
+    from pathlib import Path
+
+    from vltools.models import clip_demo, clip_demo_v2
+
+    w = Path(str(clip_demo_v2.weights_path() if spec == "demo" else clip_demo.weights_resource()))
+    if not w.is_file():
+        return None
+    st = w.stat()
+    return Path(cache_dir) / f"text_features_{spec}_{st.st_size}_{st.st_mtime_ns}.npz"
+
+
+_DISK_LOADED: set[str] = set()
+
+
+def text_features(clip: Any, texts: list[str], cache_dir: Any = None) -> np.ndarray:
+    """Normalised text features, cached per (model, text) in memory and, for the demo CLIPs, on disk."""
+    disk = _disk_cache_file(clip.spec, cache_dir)
+    if disk is not None and str(disk) not in _DISK_LOADED:
+        _DISK_LOADED.add(str(disk))
+        if disk.is_file():
+            try:
+                z = np.load(disk, allow_pickle=False)
+                for t, v in zip(z["texts"].tolist(), z["vecs"], strict=True):
+                    _TEXTS.put((clip.spec, t), v)
+            except (OSError, ValueError, KeyError):
+                pass
     found = {t: _TEXTS.get((clip.spec, t)) for t in dict.fromkeys(texts)}
     missing = [t for t, v in found.items() if v is None]
     if missing:
@@ -64,13 +129,39 @@ def text_features(clip: Any, texts: list[str]) -> np.ndarray:
         for t, e in zip(missing, emb, strict=True):
             found[t] = e
             _TEXTS.put((clip.spec, t), e)
+        if disk is not None and len(missing) >= 16:
+            _save_disk(disk, clip.spec, dict(zip(missing, emb, strict=True)))
     return np.stack([found[t] for t in texts])
+
+
+def _save_disk(disk: Any, spec: str, new: dict[str, np.ndarray]) -> None:
+    import os
+
+    store: dict[str, np.ndarray] = {}
+    try:
+        if disk.is_file():
+            z = np.load(disk, allow_pickle=False)
+            store = dict(zip(z["texts"].tolist(), z["vecs"], strict=True))
+    except (OSError, ValueError, KeyError):
+        store = {}
+    store.update(new)
+    if len(store) > 50_000:
+        return
+    try:
+        disk.parent.mkdir(parents=True, exist_ok=True)
+        tmp = disk.with_name(f"{disk.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, texts=np.array(list(store)), vecs=np.stack(list(store.values())).astype(np.float32))
+        os.replace(tmp, disk)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 class Scored:
     """Scores of m statements against one image: probabilities, raw similarities, region weights."""
 
-    def __init__(self, probs: np.ndarray, sims: np.ndarray, weights: np.ndarray, crop_sims: np.ndarray):
+    def __init__(self, probs: np.ndarray, sims: np.ndarray, weights: np.ndarray, crop_sims: np.ndarray,
+                 boxes: list | None = None):
+        self.boxes = boxes if boxes is not None else list(BOXES)
         self.probs = probs  # (m,) noise-robust softmax probabilities
         self.sims = sims  # (m,) cosine similarity of each statement to its aggregated feature
         self.weights = weights  # (m, R) weight of each region in each statement's aggregate (whole = col 0)
@@ -84,14 +175,14 @@ class Scored:
         z = self.crop_sims[j] * LOCATION_TEMPERATURE
         w = np.exp(z - z.max())
         w /= w.sum()
-        centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in BOXES[1:]])
+        centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in self.boxes[1:]])
         c = (w[:, None] * centres).sum(0)
         return float(c[0]), float(c[1])
 
     def regions(self, j: int, top: int = 4) -> list[dict[str, Any]]:
         order = np.argsort(-self.weights[j])
         return [
-            {"box": list(BOXES[r]), "weight": round(float(self.weights[j, r]), 4)}
+            {"box": list(self.boxes[r]), "weight": round(float(self.weights[j, r]), 4)}
             for r in order[:top]
             if self.weights[j, r] > 1e-4
         ]
@@ -135,7 +226,9 @@ def score_statements(
         z = logit_scale * sims
         p = np.exp(z - z.max())
         probs = p / p.sum()
-    return Scored(probs.astype(np.float64), sims.astype(np.float64), weights, sims_all[1:].T.copy())
+    boxes = getattr(feats, "boxes", None)
+    return Scored(probs.astype(np.float64), sims.astype(np.float64), weights, sims_all[1:].T.copy(),
+                  boxes if boxes is not None and len(boxes) == feats.shape[0] else None)
 
 
 def group(scored: Scored, sizes: list[int]) -> Scored:
@@ -151,7 +244,7 @@ def group(scored: Scored, sizes: list[int]) -> Scored:
         weights.append(scored.weights[best])
         crops.append(scored.crop_sims[best])
         start += n
-    return Scored(np.asarray(probs), np.asarray(sims), np.stack(weights), np.stack(crops))
+    return Scored(np.asarray(probs), np.asarray(sims), np.stack(weights), np.stack(crops), scored.boxes)
 
 
 PRESENCE_LEVEL = 0.7  # "present" when P(asserted) >= 0.7 x chance (chance = 1 / number of alternatives)
@@ -196,3 +289,50 @@ def ends(values: list[float]) -> tuple[float, float]:
     """Mean of the first and of the last third of a sequence."""
     k = max(1, len(values) // 3)
     return float(np.mean(values[:k])), float(np.mean(values[-k:]))
+
+
+# -- vocabularies of a model's declared world -----------------------------------------------------
+class World:
+    """What a model's training world declares: its nouns, attribute classes and noun categories."""
+
+    def __init__(self, nouns: list[str], attributes: dict[str, list[str]], categories: dict[str, list[str]]):
+        self.nouns = list(dict.fromkeys(nouns))
+        self.attributes = attributes
+        self.categories = categories
+
+    def attribute_class(self, word: str) -> str | None:
+        return next((k for k, vals in self.attributes.items() if word in vals), None)
+
+    def nouns_for(self, asked: str | None) -> list[str]:
+        """Nouns answering 'which ASKED': a category's members, or every noun."""
+        if asked and asked in self.categories:
+            return self.categories[asked]
+        if asked and asked.endswith("s") and asked[:-1] in self.categories:
+            return self.categories[asked[:-1]]
+        return self.nouns
+
+
+_WORLDS: dict[str, World | None] = {}
+
+
+def declared_world(spec: str) -> World | None:
+    """The world the embedded demo CLIPs were trained on (`vltools.world`); None for any other model."""
+    if spec not in ("demo", "demo-shapes"):
+        return None
+    if spec not in _WORLDS:
+        from vltools.world import vocab
+
+        attrs = {"colour": list(vocab.COLOUR_NAMES), "size": list(vocab.SIZES)}
+        shapes = list(vocab.SHAPES)
+        if spec == "demo-shapes":
+            _WORLDS[spec] = World(shapes, attrs, {"shape": shapes})
+        else:
+            from vltools.world import concepts
+
+            table = concepts()
+            cats: dict[str, list[str]] = {"shape": shapes}
+            for c in table:
+                cats.setdefault(c["category"], []).append(c["name"])
+                cats.setdefault(c["subcategory"], []).append(c["name"])
+            _WORLDS[spec] = World([c["name"] for c in table] + shapes, attrs, cats)
+    return _WORLDS[spec]

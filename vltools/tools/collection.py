@@ -24,6 +24,13 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 MAX_INLINE_DOCUMENTS = 100_000
 
 
+class ShardInfo(BaseModel):
+    shard: int = Field(description="Shard number (vectors with rid % shards == shard).")
+    file: str | None = Field(description="Index file of the shard, relative to the collection folder.")
+    vectors: int = Field(description="Vectors in the shard.")
+    bytes: int | None = Field(description="Size of the shard's index file.")
+
+
 class CollectionInfo(BaseModel):
     """What a collection is and holds."""
 
@@ -32,7 +39,11 @@ class CollectionInfo(BaseModel):
     count: int = Field(description="Number of stored documents/media items.")
     model: str = Field(description="Encoder spec of its vectors ('none' = BM25 only).")
     dim: int | None = Field(description="Vector dimension (null until the first add).")
-    index: str = Field(description="FAISS index type: flat, hnsw or ivf.")
+    index: str = Field(description="FAISS index type: flat, hnsw, ivf or ivfpq.")
+    shards: int = Field(1, description="Number of vector-index shards (searched in parallel, merged exactly).")
+    shard_sizes: list[ShardInfo] | None = Field(
+        None, description="Per shard: file and vector count (collection.info fills it; null in listings)."
+    )
     metric: str = Field(description="Vector similarity: 'ip' (inner product of normalised vectors = cosine).")
     retrievers: list[str] = Field(description="Retrievers this collection supports.")
     bm25: dict[str, Any] | None = Field(description="BM25 settings (k1, b, stemmer, stop words); null for media.")
@@ -42,7 +53,8 @@ class CollectionInfo(BaseModel):
     updated: str = Field(description="Last write time (UTC, ISO 8601).")
 
 
-def info_of(coll: Any) -> CollectionInfo:
+def info_of(coll: Any, *, shards: bool = False) -> CollectionInfo:
+    """The collection's description; ``shards`` adds per-shard sizes (loads the vector index)."""
     m = coll.manifest
     retrievers = (["bm25"] if coll.has_bm25 else []) + (["dense"] if coll.has_vectors else [])
     if len(retrievers) == 2:
@@ -54,6 +66,8 @@ def info_of(coll: Any) -> CollectionInfo:
         model=m["model"],
         dim=m["dim"],
         index=m["index"]["type"],
+        shards=coll.shards,
+        shard_sizes=[ShardInfo(**s) for s in coll.shard_info()] if shards else None,
         metric=m["metric"],
         retrievers=retrievers,
         bm25=m.get("bm25"),
@@ -73,7 +87,13 @@ class CollectionCreateInput(ToolInput):
         description="Text collections: the text encoder (default settings.text_model, 'minilm'; 'none' = BM25 only).",
     )
     clip: str | None = Field(None, description="Image/video collections: the CLIP spec (default settings.clip).")
-    index: Literal["flat", "hnsw", "ivf"] = Field("flat", description="FAISS index: exact flat, approximate HNSW/IVF.")
+    index: Literal["flat", "hnsw", "ivf", "ivfpq"] = Field(
+        "flat", description="FAISS index: exact flat, approximate HNSW/IVF, compressed approximate IVF-PQ."
+    )
+    shards: int = Field(
+        1, ge=1, le=256,
+        description="Split the vector index into this many shards, searched in parallel and merged exactly.",
+    )
     exist_ok: bool = Field(False, description="Return the existing collection if it has the same kind and model.")
     bm25_k1: float = Field(0.9, ge=0, le=10, description="Text: BM25 term-frequency saturation k1 (Anserini default).")
     bm25_b: float = Field(0.4, ge=0, le=1, description="Text: BM25 length normalisation b (Anserini default).")
@@ -121,6 +141,7 @@ def create(inp: CollectionCreateInput, ctx: Context) -> CollectionInfo:
         settings=ctx.settings,
         index=inp.index,
         exist_ok=inp.exist_ok,
+        shards=inp.shards,
         bm25_params={"k1": inp.bm25_k1, "b": inp.bm25_b},
     )
     return info_of(coll)
@@ -140,6 +161,13 @@ class CollectionAddInput(ToolInput):
     )
     upsert: bool = Field(False, description="Replace documents whose id exists; otherwise such an add is rejected.")
     batch_size: int = Field(64, ge=1, le=1024, description="Encoding batch size.")
+    executor: Literal["local", "ray"] = Field(
+        "local",
+        description="local: encode in this process, one atomic add. ray: a resumable job on Ray (extra 'scale'): "
+        "documents cut into shards encoded by a pool of actors and added shard by shard; a stopped job resumes "
+        "when called again with the same documents.",
+    )
+    workers: int | None = Field(None, ge=1, le=4096, description="executor ray: encoding actors (default: Ray's CPUs).")
 
     @model_validator(mode="after")
     def _one_source(self) -> CollectionAddInput:
@@ -219,6 +247,14 @@ def add(inp: CollectionAddInput, ctx: Context) -> CollectionAddOutput:
                 f"{len(clash)} id(s) already in collection {coll.name!r}: {', '.join(sorted(clash)[:5])}",
                 hint="pass upsert=true to replace them, or use new ids",
             )
+    if inp.executor == "ray" and coll.has_vectors:
+        from vltools.scale import IndexSpec, run_index
+
+        job = IndexSpec(collection=coll.name, kind="text", model=coll.model, documents=docs, create=False,
+                        upsert=inp.upsert, batch_size=inp.batch_size, executor="ray", workers=inp.workers)
+        res = run_index(job, ctx.settings, progress=ctx.progress)
+        return CollectionAddOutput(collection=coll.name, added=res.added, updated=res.updated, count=res.count,
+                                   seconds=round(time.monotonic() - t0, 3))
     vectors = None
     if coll.has_vectors:
         encoder = ctx.text(coll.model)
@@ -235,8 +271,9 @@ class CollectionRef(ToolInput):
 
 @tool("collection.info")
 def info(inp: CollectionRef, ctx: Context) -> CollectionInfo:
-    """Describe a collection - kind, document count, model, vector dimension, index type and path."""
-    return info_of(ctx.collection(inp.collection).verify())  # a damaged index file is reported here too
+    """Describe a collection - kind, document count, model, vector dimension, index type, shards and path."""
+    # verify: a damaged index file is reported here too; the shard sizes come from the loaded index
+    return info_of(ctx.collection(inp.collection).verify(), shards=True)
 
 
 class CollectionListInput(ToolInput):

@@ -65,12 +65,17 @@ class ProveOutput(BaseModel):
 _WORD_VECS: LRUCache[tuple[str, str], Any] = LRUCache(maxsize=20_000)
 
 
-def _similarity(ctx: Context, spec: str | None):
-    import numpy as np
+class _Similarity:
+    """Cosine similarity of texts under one text encoder, with a word-vector cache; ``vectors`` gives the
+    unit-norm embeddings themselves (the operator model reads the claim/sentence pair's)."""
 
-    enc = ctx.text(spec)
+    def __init__(self, ctx: Context, spec: str | None):
+        self.enc = ctx.text(spec)
 
-    def vectors(texts: list[str]) -> Any:
+    def vectors(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        enc = self.enc
         found = {t: _WORD_VECS.get((enc.spec, t)) for t in dict.fromkeys(texts)}
         missing = [t for t, v in found.items() if v is None]
         if missing:
@@ -80,10 +85,12 @@ def _similarity(ctx: Context, spec: str | None):
                     _WORD_VECS.put((enc.spec, t), v)
         return np.stack([found[t] for t in texts])
 
-    def sim(a: list[str], b: list[str]) -> list[list[float]]:
-        return (vectors(a) @ vectors(b).T).tolist()
+    def __call__(self, a: list[str], b: list[str]) -> list[list[float]]:
+        return (self.vectors(a) @ self.vectors(b).T).tolist()
 
-    return sim
+
+def _similarity(ctx: Context, spec: str | None) -> _Similarity:
+    return _Similarity(ctx, spec)
 
 
 _CHOICES = {
@@ -186,15 +193,16 @@ def _parts(edits: list[Any]) -> list[PartCoverage]:
             for e in sorted(edits, key=lambda e: e.position) if e.kind in ("substitution", "insertion")]
 
 
-# A pooled proof decided by these exact comparisons keeps its verdict: the learnt model saw few such pairs.
+# A pooled proof that REFUTES by these exact comparisons, with every other claim part aligned, keeps its verdict:
+# the learnt model saw few such pairs.
 _RULE_DECISIVE = ("number mismatch", "number (claim more precise)", "rule: direction")
 
 
 def _model_verdict(ctx: Context, inp: ProveInput, claim: str, evidence: list[str], pooled: Any, lex: Any,
                    sim: Any, parse: Any, notices: list[str]) -> tuple[list[Any] | None, str, Any]:
     """The proof, verdict and per-sentence judgements from the operator model; the proof is None when the
-    rules decide (exact number/direction evidence, the pooled proof's support across sentences, or no
-    model for this encoder: see ``notices``)."""
+    rules decide (an exact number/direction refutation, the pooled proof's support across sentences where the
+    model abstains, or no model for this encoder: see ``notices``)."""
     from vltools.tools.factcheck import _operator_model as om
     from vltools.tools.factcheck._natlog import Edit
     from vltools.tools.factcheck._natlog import prove as _prove
@@ -202,51 +210,70 @@ def _model_verdict(ctx: Context, inp: ProveInput, claim: str, evidence: list[str
 
     model = om.load()
     spec = inp.text_model or ctx.settings.text_model
-    th = om.thresholds(model, spec) if model else None
-    if model is None or sim is None or th is None:
+    em = om.encoder_model(model, spec) if model else None
+    if model is None or sim is None or em is None:
         why = ("embeddings are off" if sim is None else "no operator model is installed" if model is None
-               else f"no thresholds are calibrated for text encoder {spec!r} "
-               f"(calibrated: {sorted(model.get('calibration', {}))}; run scripts/train_natlog_operator.py "
+               else f"no operator model is calibrated for text encoder {spec!r} "
+               f"(calibrated: {sorted(model.get('encoders', {}))}; run scripts/train_natlog_operator.py "
                f"--text-model {spec})")
         notices.append(f"operator model not used: {why}; WordNet and the rules decided")
         return None, pooled.verdict, None
-    cos = sim([claim], evidence)[0]
+    vecs = sim.vectors([claim, *evidence])
+    cos = [float(vecs[0] @ v) for v in vecs[1:]]
     singles = [_prove(claim, [s], lex, parse=parse) for s in evidence]
-    rows = [om.pair_features(claim, s, q, c, max(cos)) for s, q, c in zip(evidence, singles, cos, strict=True)]
-    probs = om.predict(model, rows)
+    rows = [om.pair_features(claim, s, q, c, max(cos)) + om.pair_vector(vecs[0], v)
+            for s, q, c, v in zip(evidence, singles, cos, vecs[1:], strict=True)]
+    probs = om.predict(em, rows)
     judged = []
     for i, (pr, q) in enumerate(zip(probs, singles, strict=True)):
         top = max(pr, key=pr.get)
         op = "negation" if top == "REFUTES" and any(e.kind == "negation" for e in q.edits) else om.CLASS_OPERATOR[top]
         judged.append(SentenceJudgement(evidence_index=i, operator=op, probabilities={k: round(v, 4) for k, v in
                                         pr.items()}, lexical_verdict=q.verdict))
-    if any(e.source in _RULE_DECISIVE for e in pooled.edits) and pooled.verdict != "SUPPORTS":
+    verdict, at, claim_probs = om.decide(em, probs, rows)
+
+    def aligned(proof: Any) -> bool:
+        """Every claim part but numbers is aligned: the two texts state the same thing, so an exact
+        number/direction/antonym contradiction between them is about the same thing. On the dev claims, the
+        rules overriding the model without this condition lost more verdicts than they won."""
+        return all(extract(span) for span in proof.uncovered)
+
+    if (pooled.verdict == "REFUTES" and verdict != "REFUTES" and aligned(pooled)
+            and any(e.source in _RULE_DECISIVE for e in pooled.edits)):
+        notices.append(f"the rules' exact comparison refutes the claim (the model said {verdict})")
         return None, pooled.verdict, judged
-    verdict, at = om.decide(probs, th)
     if at is None and pooled.verdict == "SUPPORTS":
         # Aggregation across sentences: the pooled proof covers every claim part from one or more sentences
         # (see ``parts``), which no single-sentence judgement sees; the rules' proof stands.
+        notices.append("the model abstains; the pooled proof covers every claim part across sentences")
         return None, pooled.verdict, judged
     if at is None:  # abstain: the pooled alignment, then the model's independence
         step = Edit("insertion", claim, "", "independence",
-                    f"model (abstains: P(SUPPORTS) {max(p['SUPPORTS'] for p in probs):.2f} < "
-                    f"{th['supports']:.2f}, P(REFUTES) {max(p['REFUTES'] for p in probs):.2f})", 10_000)
+                    f"model (abstains: claim P(NOT ENOUGH INFO) {claim_probs['NOT ENOUGH INFO']:.2f}, "
+                    f"P(SUPPORTS) {claim_probs['SUPPORTS']:.2f}, P(REFUTES) {claim_probs['REFUTES']:.2f})", 10_000)
         return [*pooled.edits, step], verdict, judged
     q = singles[at]
+    if q.verdict == verdict:  # the deciding sentence's own natural-logic proof reaches the verdict: it stands
+        for e in q.edits:
+            e.evidence_index = at
+        return q.edits, verdict, judged
     kept = [e for e in q.edits if e.kind == "deletion" or e.operator in ("equivalence", "forward_entailment")]
     for e in kept:
         e.evidence_index = at
     open_spans = [e.claim_span for e in q.edits if e not in kept and e.claim_span]
-    if verdict == "SUPPORTS" and any(e.operator in ("alternation", "negation") for e in q.edits):
-        # A word-level contradiction in the very sentence (antonym, other number, flipped polarity) is not
-        # an open span the model may judge: the rules' proof stands.
+    if verdict == "SUPPORTS" and aligned(q) and any(e.operator in ("alternation", "negation") for e in q.edits):
+        # A word-level contradiction in the very sentence (antonym, other number, flipped direction or polarity)
+        # is not an open span the model may judge: the rules' proof stands.
+        notices.append("the deciding sentence contradicts a claim word (WordNet or an exact rule); the rules' "
+                       "proof stands")
         return None, pooled.verdict, judged
     if verdict == "SUPPORTS" and extract(" ".join(open_spans)):
         # Numbers and dates are exact: a claim number the sentence does not match cannot be supported.
         step = Edit("insertion", " ".join(open_spans), "", "reverse_entailment", "rule: claim number not in evidence",
                     10_000)
+        notices.append("a claim number the deciding sentence does not state: not supported")
         return [*pooled.edits, step], "NOT ENOUGH INFO", judged
-    p_top = probs[at][verdict]
+    p_top = claim_probs[verdict]
     if verdict == "SUPPORTS":
         steps = [Edit("substitution", span or claim, evidence[at], "forward_entailment",
                       f"model P(SUPPORTS)={p_top:.2f}", 9_000 + k, at) for k, span in enumerate(open_spans)]

@@ -1,12 +1,15 @@
-"""Text-to-video alignment by fine-grained question generation and answering (P35, ETVA).
+"""Text-to-video alignment by fine-grained question generation and answering (P35, ETVA), open vocabulary.
 
-`t2v.questions` parses a prompt into a scene graph (entities with shape, colour, size, count and
-position; spatial relations; motion and events) — with an LLM when one is given, checked against the
-prompt, and otherwise (or when the LLM's graph is unusable, as with a 135M model) with a
-deterministic parser — and turns each node, relation and event into an atomic yes/no question.
-`t2v.etva` answers every question on the video's sampled frames with `vqa.zero_shot` (temporal
-questions across the frames in order; through the registry) and scores the video by the fraction of
-"yes" answers. Needs a CLIP backend; the LLM is optional.
+`t2v.questions` parses a prompt into a scene graph — entities (noun phrases with attributes, counts
+and positions), relations, and actions with their direction, object and order — by spaCy
+(`vltools.tools._vl_language`), or by an LLM when one is given (its graph is checked against the
+prompt's words and dropped if it invents any), and turns each node, edge and event into an atomic
+yes/no question with its dependencies (an attribute question depends on its entity's existence;
+"before" questions on both events). `t2v.etva` answers them on the video's sampled frames with
+`vqa.zero_shot` (events across frames in order; order questions from when each event is seen), or
+with a vision chat model (``vlm``, ETVA's multi-stage answering; ``llm`` then adds ETVA's
+auxiliary-knowledge step), and scores the video by the fraction of "yes" answers — or ``null``
+with a reason when the prompt yields no answerable question.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from vltools.tools import _vl_language as lang
 class Question(BaseModel):
     id: str = Field(description="Question id (q1, q2, ...).")
     question: str = Field(description="An atomic yes/no question about the video.")
-    kind: Literal["entity", "attribute", "count", "relation", "event"] = Field(description="What it checks.")
+    kind: Literal["entity", "attribute", "count", "relation", "event", "order"] = Field(description="What it checks.")
     entity: str | None = Field(None, description="Id of the scene-graph entity it is about.")
     depends_on: list[str] = Field(default_factory=list, description="Questions that must be 'yes' for it to apply.")
     temporal: bool = Field(False, description="True when it asks about change over time (answered across frames).")
@@ -34,29 +37,30 @@ class Question(BaseModel):
 class QuestionsInput(ToolInput):
     prompt: str = Field(min_length=1, max_length=2000, description="The text-to-video prompt (or caption) to check.")
     llm: str | None = Field(
-        None, description="LLM spec for the scene-graph parse (optional; the rule parser is the fallback)."
+        None, description="LLM spec for the scene-graph parse (optional; the spaCy parse is the fallback)."
     )
 
 
 class QuestionsOutput(BaseModel):
     graph: SceneGraph = Field(description="Scene graph: entities with attributes, relations, events.")
     questions: list[Question] = Field(description="Atomic yes/no questions, in dependency order.")
-    parser: Literal["llm", "rules"] = Field(description="Which parser produced the graph.")
-    notice: str | None = Field(None, description="Why the LLM's graph was not used, if it was not.")
+    parser: Literal["llm", "rules"] = Field(description="Which parser produced the graph ('rules': spaCy).")
+    notice: str | None = Field(None, description="Why the LLM's graph was not used, or why there are no questions.")
 
 
 _LLM_SYSTEM = (
     "Convert the video description into a JSON scene graph. Reply with JSON only, in this form:\n"
-    '{"entities": [{"id": "e1", "shape": "circle", "colour": "red", "size": "small", "count": 1, '
-    '"position": "left"}], "relations": [{"subject": "e1", "predicate": "above", "object": "e2"}], '
-    '"events": [{"subject": "e1", "type": "move", "direction": "left"}]}\n'
-    "Event types: move (with direction left/right/up/down), appear, disappear, turn (with colour), grow, shrink. "
-    "Omit unknown fields."
+    '{"entities": [{"id": "e1", "noun": "dog", "attributes": ["brown"], "count": 1, "position": "left"}], '
+    '"relations": [{"subject": "e1", "predicate": "on", "object": "e2"}], '
+    '"events": [{"subject": "e1", "verb": "run", "type": "move", "direction": "left"}]}\n'
+    "Event types: move (with direction left/right/up/down), appear, disappear, turn (with value, the new "
+    "colour), grow, shrink, action (any other verb). Omit unknown fields. Use only words of the description."
 )
+_EVENT_TYPES = {"move", "appear", "disappear", "turn", "grow", "shrink", "action"}
 
 
 def _graph_from_llm(prompt: str, spec: str, ctx: Context) -> tuple[dict[str, Any] | None, str | None]:
-    """The LLM's scene graph, canonicalised and checked against the prompt, or (None, why not)."""
+    """The LLM's scene graph, checked against the prompt's words, or (None, why not)."""
     llm = ctx.llm(spec)
     reply = llm.generate(
         [{"role": "system", "content": _LLM_SYSTEM}, {"role": "user", "content": prompt}], max_tokens=192
@@ -70,45 +74,51 @@ def _graph_from_llm(prompt: str, spec: str, ctx: Context) -> tuple[dict[str, Any
         return None, f"{spec} replied with invalid JSON"
     if not isinstance(raw, dict) or not isinstance(raw.get("entities"), list) or not raw["entities"]:
         return None, f"{spec}'s graph has no entities"
-    words = set(re.findall(r"[a-z]+", prompt.lower()))
+    words = set(re.findall(r"[a-z0-9'-]+", prompt.lower()))
+
+    def grounded(text: str) -> bool:
+        return all(w in words or w + "s" in words or w + "es" in words or (w.endswith("y") and w[:-1] + "ies" in
+                   words) for w in re.findall(r"[a-z0-9'-]+", text.lower()))
+
     ents, ids = [], set()
     for i, e in enumerate(raw["entities"]):
         if not isinstance(e, dict):
             return None, f"{spec}'s graph has a malformed entity"
-        obj = lang.parse_object(" ".join(str(e.get(k, "")) for k in ("size", "colour", "color", "shape")))
-        shape = str(e.get("shape") or "").strip().lower()
-        if shape and obj.shape is None and shape not in lang.GENERIC_NOUNS:
-            return None, f"{spec}'s graph names an unknown shape {shape!r}"
-        if e.get("count") is not None:
-            obj.count = e["count"] if isinstance(e["count"], int) and 0 <= e["count"] <= 10 else None
-        pos = str(e.get("position") or "").lower()
-        obj.position = lang.POSITION_WORDS.get(pos) if pos else None
-        # Every attribute value must be grounded in the prompt's words (no hallucinated objects).
-        for value in (obj.shape, obj.colour, obj.size):
-            if value and value not in words and value + "s" not in words and value + "es" not in words:
+        noun = str(e.get("noun") or e.get("shape") or "").strip().lower()
+        attrs = [str(a).strip().lower() for a in (e.get("attributes") or []) if str(a).strip()]
+        attrs += [str(e[k]).strip().lower() for k in ("colour", "color", "size") if e.get(k)]
+        if not noun:
+            return None, f"{spec}'s graph has an entity without a noun"
+        for value in (noun, *attrs):
+            if not grounded(value):
                 return None, f"{spec}'s graph mentions {value!r}, which the prompt does not"
-        if obj.shape is None and obj.colour is None:
-            return None, f"{spec}'s graph has an entity with neither shape nor colour"
+        count = e.get("count") if isinstance(e.get("count"), int) and 0 <= e["count"] <= 10 else None
+        pos = lang.POSITION_WORDS.get(str(e.get("position") or "").lower())
         eid = str(e.get("id") or f"e{i + 1}")
         ids.add(eid)
-        ents.append({"id": eid, **obj.to_dict()})
-    rels = [r for r in raw.get("relations") or [] if isinstance(r, dict) and r.get("subject") in ids
-            and r.get("object") in ids and lang.RELATIONS.get(str(r.get("predicate", "")).lower())]
-    for r in rels:
-        r["predicate"] = lang.RELATIONS[str(r["predicate"]).lower()]
+        ents.append({"id": eid, "noun": noun, "attributes": list(dict.fromkeys(attrs)), "count": count,
+                     "position": pos})
+    rels = []
+    for r in raw.get("relations") or []:
+        if isinstance(r, dict) and r.get("subject") in ids and r.get("object") in ids:
+            pred = str(r.get("predicate", "")).lower().strip()
+            pred = lang.RELATIONS.get(pred, pred)
+            if pred and grounded(pred.replace("left of", "left").replace("right of", "right")):
+                rels.append({"subject": r["subject"], "predicate": pred, "object": r["object"]})
     events = []
-    for ev in raw.get("events") or []:
+    for k, ev in enumerate(raw.get("events") or []):
         if not isinstance(ev, dict) or ev.get("subject") not in ids:
             continue
-        t = str(ev.get("type", "")).lower()
-        if t == "move" and lang.DIRECTIONS.get(str(ev.get("direction", "")).lower()):
-            events.append({"subject": ev["subject"], "type": "move",
-                           "direction": lang.DIRECTIONS[str(ev["direction"]).lower()]})
-        elif t == "turn" and lang.parse_object(str(ev.get("colour", ev.get("color", "")))).colour:
-            events.append({"subject": ev["subject"], "type": "turn",
-                           "colour": lang.parse_object(str(ev.get("colour", ev.get("color")))).colour})
-        elif t in ("appear", "disappear", "grow", "shrink"):
-            events.append({"subject": ev["subject"], "type": t})
+        t = str(ev.get("type", "action")).lower()
+        verb = str(ev.get("verb") or t).lower()
+        d = lang.DIRECTIONS.get(str(ev.get("direction") or "").lower())
+        value = str(ev.get("value") or ev.get("colour") or ev.get("color") or "").lower() or None
+        if t not in _EVENT_TYPES or (value and not grounded(value)):
+            continue
+        if t == "turn" and not value:
+            continue
+        events.append({"subject": ev["subject"], "type": t, "verb": verb, "direction": d, "value": value,
+                       "order": k})
     return {"entities": ents, "relations": rels, "events": events}, None
 
 
@@ -123,10 +133,11 @@ def questions(inp: QuestionsInput, ctx: Context) -> QuestionsOutput:
         else:
             notice = f"{notice}; used the rule-based parser"
     if graph is None:
-        graph = lang.parse_scene_graph(inp.prompt)
+        graph = lang.scene_graph(inp.prompt)
     qs = lang.questions_from_graph(graph)
-    if not qs and notice is None:
-        notice = "no shapes, colours or events recognised in the prompt; no questions generated"
+    if not qs:
+        why = "no object (noun phrase) found in the prompt; no questions generated"
+        notice = f"{notice}; {why}" if notice else why
     return QuestionsOutput(
         graph=SceneGraph.model_validate(graph), questions=[Question(**q) for q in qs], parser=parser, notice=notice
     )
@@ -138,8 +149,11 @@ class EtvaInput(ToolInput):
 
     video: str = Field(min_length=1, description="Path of the generated (or any) video.")
     prompt: str = Field(min_length=1, max_length=2000, description="The text prompt the video should show.")
-    llm: str | None = Field(None, description="LLM spec for the scene-graph parse (optional).")
+    llm: str | None = Field(None, description="LLM spec for the scene-graph parse and, with vlm, ETVA's "
+                            "auxiliary-knowledge step (optional).")
     clip: str | None = Field(None, description="CLIP spec used to answer the questions (default: settings.clip).")
+    vlm: str | None = Field(None, description="openai:ENDPOINT#MODEL of a video-capable vision chat server that "
+                            "answers the questions from the sampled frames instead of CLIP (optional).")
     frames: int = Field(8, ge=2, le=64, description="Frames sampled uniformly to answer on.")
 
 
@@ -148,17 +162,30 @@ class AnsweredQuestion(Question):
     score: float = Field(description="Probability of 'yes' (0 when a question it depends on was answered 'no').")
     evidence_frames: list[int] = Field(default_factory=list, description="Indices of the frames that decided it.")
     evidence_times: list[float] = Field(default_factory=list, description="Times (s) of those frames.")
+    event_time: float | None = Field(None, description="For events: when the event is seen (s).")
     skipped_because: str | None = Field(None, description="Id of the 'no' question that made this one 'no'.")
 
 
 class EtvaOutput(BaseModel):
-    score: float = Field(description="ETVA score: the fraction of questions answered 'yes' (0..1).")
-    soft_score: float = Field(description="Mean probability of 'yes' over the questions (a tie-breaker).")
+    score: float | None = Field(description="ETVA score: the fraction of questions answered 'yes' (0..1); null "
+                                "when the prompt yields no answerable question (see reason).")
+    soft_score: float | None = Field(description="Mean probability of 'yes' over the questions (a tie-breaker).")
+    reason: str | None = Field(None, description="Why score is null.")
     questions: list[AnsweredQuestion] = Field(description="Questions with answers and evidence.")
     graph: SceneGraph = Field(description="The prompt's scene graph.")
     parser: Literal["llm", "rules"] = Field(description="Which parser produced the graph.")
     frame_times: list[float] = Field(default_factory=list, description="Times (s) of the sampled frames.")
+    knowledge: str | None = Field(None, description="The auxiliary knowledge the LLM gave the vision model.")
     notice: str | None = Field(None, description="Parser fallbacks and sampling notices.")
+
+
+def _knowledge(ctx: Context, spec: str, prompt: str) -> str:
+    """ETVA's auxiliary-knowledge step: what the prompt implies physically and visually, from an LLM."""
+    llm = ctx.llm(spec)
+    return llm.generate([
+        {"role": "system", "content": "In two short sentences, state the common-sense physical and visual facts "
+                                      "a viewer should check in a video of this description."},
+        {"role": "user", "content": prompt}], max_tokens=96).strip()
 
 
 @tool("t2v.etva")
@@ -166,13 +193,17 @@ def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
     """Score text-to-video alignment - atomic questions from the prompt answered on the video's frames (ETVA).
 
     Questions come from the prompt's scene graph (t2v.questions); each is answered on sampled frames by
-    vqa.zero_shot; score = fraction answered yes.
+    vqa.zero_shot (or a vision chat model); score = fraction answered yes, null when nothing is answerable.
     """
     from vltools.models.video import probe_video
 
     probe_video(inp.video, ctx.settings)  # fail on a bad file before any model loads
     gen = ctx.call("t2v.questions", {"prompt": inp.prompt, "llm": inp.llm})
     notices = [gen.notice] if gen.notice else []
+    if not gen.questions:
+        return EtvaOutput(score=None, soft_score=None, reason=gen.notice or "no answerable question",
+                          questions=[], graph=gen.graph, parser=gen.parser, notice="; ".join(notices) or None)
+    knowledge = _knowledge(ctx, inp.llm, inp.prompt) if inp.vlm and inp.llm else None
     answered: dict[str, AnsweredQuestion] = {}
     frame_times: list[float] = []
     total = len(gen.questions)
@@ -182,8 +213,20 @@ def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
         if failed:
             answered[q.id] = AnsweredQuestion(**q.model_dump(), answer="no", score=0.0, skipped_because=failed)
             continue
-        res = ctx.call("vqa.zero_shot", {"video": inp.video, "question": q.question, "clip": inp.clip,
-                                         "frames": inp.frames})
+        if q.kind == "order" and not inp.vlm:
+            a, b = (answered[d] for d in q.depends_on)
+            ta, tb = a.event_time, b.event_time
+            ok = ta is not None and tb is not None and ta < tb
+            p = 0.5 + 0.5 * min(1.0, abs((tb or 0) - (ta or 0))) if ok else 0.0
+            answered[q.id] = AnsweredQuestion(**q.model_dump(), answer="yes" if ok else "no", score=round(p, 6),
+                                              evidence_times=[t for t in (ta, tb) if t is not None])
+            continue
+        args: dict[str, Any] = {"video": inp.video, "question": q.question, "clip": inp.clip, "frames": inp.frames}
+        if inp.vlm:
+            args["vlm"] = inp.vlm
+            if knowledge:
+                args["question"] = f"Context: {knowledge}\n{q.question}"
+        res = ctx.call("vqa.zero_shot", args)
         p_yes = next((c.score for c in res.candidates if c.answer == "yes"), 0.0)
         if res.notice and res.notice not in notices:
             notices.append(res.notice)
@@ -193,13 +236,15 @@ def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
             **q.model_dump(), answer="yes" if res.answer == "yes" else "no", score=round(float(p_yes), 6),
             evidence_frames=res.evidence_frames,
             evidence_times=[times[j] for j in res.evidence_frames if j < len(times)],
+            event_time=res.event_time,
         )
     ctx.progress(total, total, "answered")
     rows = list(answered.values())
-    score = sum(r.answer == "yes" for r in rows) / len(rows) if rows else 0.0
-    soft = sum(r.score for r in rows) / len(rows) if rows else 0.0
+    score = sum(r.answer == "yes" for r in rows) / len(rows)
+    soft = sum(r.score for r in rows) / len(rows)
     return EtvaOutput(score=round(score, 6), soft_score=round(soft, 6), questions=rows, graph=gen.graph,
-                      parser=gen.parser, frame_times=frame_times, notice="; ".join(notices) or None)
+                      parser=gen.parser, frame_times=frame_times, knowledge=knowledge,
+                      notice="; ".join(notices) or None)
 
 
 # -- t2v.score / t2v.stream (T2VScore P55, STREAM P56): implemented in _t2v_quality -----------------

@@ -1,19 +1,27 @@
-"""Zero-shot visual question answering with CLIP (P01, MacCap's VQA extension); needs a CLIP backend.
+"""Zero-shot visual question answering with CLIP (P01, MacCap's VQA extension), open vocabulary.
 
-The question is parsed into a type (colour, shape, count, position, size, yes/no, other); candidate
-answers come from the caller (filtered to the question's type) or from the type's vocabulary and a
-CLIP-retrieved caption; each candidate becomes a declarative statement ("there is a red circle")
-scored against the image with subregion feature aggregation and noise-robust probabilities
-(see `vltools.tools._vqa_engine`). Yes/no questions compare the asserted statement with its
-alternatives (other colours, shapes, counts...). On videos the question is answered on sampled frames;
-temporal questions ("does the red circle move to the left?", appear, disappear, turn blue) are
-answered across the frames in order from where and whether the object is found in each. An LLM,
-when given, reranks the candidates with the caption as context.
+The question is parsed by spaCy (`vltools.tools._vl_language`) into a type — yes/no (presence,
+attribute, relation, event), what/which, how many, where — and the entity it is about (the head
+noun with its attributes, count and position). Each possible answer becomes a declarative statement
+("there is a brown dog", "there are two dogs") scored against the image with MacCap's region-level
+aggregation (dense features where the model has them, crops otherwise) and noise-robust
+probabilities (`vltools.tools._vqa_engine`). Vocabularies: the caller's candidates; else, for the
+embedded demo CLIPs, their declared world (objects, categories, colours, sizes); else the words of
+the question. Yes/no questions compare the asserted statement with its alternatives (other nouns,
+other values of the same attribute class, other counts, relations, positions). What/where questions
+on a position ("what is on the left?") locate each likely object from the regions that match it.
+On videos, questions are answered on sampled frames; events ("does the dog move to the left?",
+appear, disappear, turn red, grow) across the frames in order. An LLM, when given, rescores the
+candidates by the log-likelihood of the *whole* answer; ``vlm`` sends the image (or frames) to an
+OpenAI-compatible vision chat server instead.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +43,20 @@ class VqaInput(ToolInput):
     candidates: list[str] | None = Field(
         None, min_length=1, max_length=200,
         description="Answer vocabulary to choose from; those matching the question type are used. "
-        "Default: proposed from the question type and the caption.",
+        "Default: the model's declared world (demo CLIPs) or the question's words.",
     )
     clip: str | None = Field(None, description="CLIP spec (default: settings.clip, e.g. 'demo').")
-    llm: str | None = Field(None, description="LLM spec to rerank candidates with the caption as context (optional).")
+    llm: str | None = Field(None, description="LLM spec to rescore candidates by whole-answer log-likelihood.")
     llm_weight: float = Field(0.5, ge=0, le=5, description="Weight of the LLM's log-probabilities in the rerank.")
+    vlm: str | None = Field(
+        None, description="openai:ENDPOINT#MODEL of a vision chat server (vLLM, Ollama): it answers from the "
+        "image (or sampled frames) instead of CLIP.",
+    )
     frames: int = Field(8, ge=1, le=64, description="Frames sampled uniformly from a video.")
     times: list[float] | None = Field(
         None, min_length=1, max_length=64, description="Answer at these video times (seconds) instead of uniformly."
     )
-    regions: bool = Field(True, description="Use MacCap subregion feature aggregation (False: whole image only).")
+    regions: bool = Field(True, description="Use MacCap region feature aggregation (False: whole image only).")
     noise: float = Field(0.3, ge=0, le=2, description="Norm of the Gaussian feature noise for robust scoring (0: off).")
 
     @model_validator(mode="after")
@@ -79,20 +91,32 @@ class VqaFrame(BaseModel):
 class VqaOutput(BaseModel):
     answer: str = Field(description="The chosen answer.")
     candidates: list[VqaCandidate] = Field(description="Candidates with probabilities, best first.")
-    question_type: str = Field(description="colour, shape, count, position, size, yesno or other.")
+    question_type: str = Field(
+        description="yesno, count, position (where), colour/shape/size (what COLOUR/SHAPE/SIZE), what, or other."
+    )
     statement: str = Field("", description="The statement that decided the answer.")
     regions: list[VqaRegion] = Field(default_factory=list, description="Regions that mattered for that statement.")
-    caption: str = Field("", description="CLIP-retrieved caption of the image (first frame for videos).")
+    caption: str = Field("", description="Best statement about the image among the vocabulary (first frame).")
     frames: list[VqaFrame] = Field(default_factory=list, description="Per-frame answers for videos, in time order.")
     evidence_frames: list[int] = Field(default_factory=list, description="Frames that support the answer most.")
     temporal: bool = Field(False, description="True when the question was answered across frames in order.")
-    llm_used: str | None = Field(None, description="The LLM that reranked the candidates, if any.")
+    event_time: float | None = Field(None, description="For event questions: when the event is seen (s).")
+    llm_used: str | None = Field(None, description="The LLM that rescored the candidates, if any.")
+    vlm_used: str | None = Field(None, description="The vision chat model that answered, if any.")
     notice: str | None = Field(None, description="Sampling bounds, clipping or fallbacks applied.")
-    model: str = Field(description="The CLIP spec used.")
+    model: str = Field(description="The CLIP spec (or vision model) used.")
 
 
-MAX_VARIANTS = 96  # statements per answer when unnamed attributes are filled in
-_CAPTIONS: dict[tuple, np.ndarray] = {}  # (model, image key, regions, noise) -> best caption phrase indices
+MAX_VARIANTS = 96  # statements per answer when a generic noun is filled in with the world's nouns
+COUNTS = list(range(1, 7))
+_CAPTIONS: dict[tuple, str] = {}
+
+
+def statement(ent: lang.Entity, *, noun: str | None = None, position: bool = True) -> str:
+    """'there is a brown dog' / 'there are two dogs' / 'there are no dogs'."""
+    phrase = ent.phrase(noun=noun, position=position)
+    plural = (ent.count is not None and ent.count != 1) or (ent.count is None and ent.plural)
+    return ("there are " if plural else "there is ") + phrase
 
 
 # -- visual input --------------------------------------------------------------------------------
@@ -114,125 +138,162 @@ def _visuals(inp: VqaInput, ctx: Context) -> tuple[list[Any], list[float], list[
     return frames, times, keys, notice
 
 
-# -- planning: which statements answer the question ----------------------------------------------
-def _choice_plan(
-    probe: lang.Probe, candidates: list[str] | None, caption_phrases: list[str]
-) -> tuple[list[str], list[str], list[list[str]], str | None]:
-    """(answers, statements, notice) for a question answered by choosing among candidates."""
-    kind = probe.kind
-    notice = None
-    if candidates is None:
-        answers = lang.default_candidates(probe) if kind != "other" else caption_phrases
-    else:
-        answers = [c.strip() for c in candidates]
-        if kind in ("colour", "shape", "count", "position", "size"):
-            matching = [a for a in answers if lang.candidate_kind(a) == kind or (kind == "count" and a.isdigit())]
-            if matching:
-                if len(matching) < len(answers):
-                    notice = f"kept the {len(matching)} of {len(answers)} candidates that answer a {kind} question"
-                answers = matching
-            else:
-                kind = "other"
-    statements, groups = [], []
-    for a in answers:
-        if kind in ("colour", "shape", "count", "position", "size"):
-            obj = lang.with_value(probe.target, kind, a)
-            statements.append(lang.statement(obj))
-            groups.append(_variants(obj, kind))
-        else:
-            obj = lang.parse_object(a)
-            statements.append(lang.statement(obj) if obj.shape or obj.colour else f"{probe.text.rstrip('?')} {a}")
-            groups.append([statements[-1]])
-    return answers, statements, groups, notice
+class _Answerer:
+    """Scores statements against the frames of one call."""
 
+    def __init__(self, inp: VqaInput, clip: Any, feats: list[np.ndarray], world: eng.World | None,
+                 cache_dir: Any = None, images: list[Any] | None = None):
+        self.inp, self.clip, self.feats, self.world = inp, clip, feats, world
+        self.images = images or []
+        self.cache_dir = cache_dir
 
-def _variants(obj: lang.Obj, fixed: str | None) -> list[str]:
-    """Statements for ``obj`` with an unnamed shape and/or colour filled in every way (the answer's
-    probability is then summed over them), unless that would exceed MAX_VARIANTS."""
-    options = [obj]
-    for attr, vocab in (("shape", lang.SHAPES), ("colour", lang.COLOURS)):
-        if getattr(obj, attr) is None and attr != fixed and len(options) * len(vocab) <= MAX_VARIANTS:
-            options = [lang.with_value(o, attr, v) for o in options for v in vocab]
-    return [lang.statement(o) for o in options]
+    def score(self, f: np.ndarray, items: list[str] | list[list[str]]) -> eng.Scored:
+        """Probabilities of statements, or of groups of statements (summed within a group)."""
+        groups = [[x] if isinstance(x, str) else x for x in items]
+        flat = [t for g in groups for t in g]
+        scored = eng.score_statements(f, eng.text_features(self.clip, flat, self.cache_dir),
+                                      logit_scale=self.clip.logit_scale, use_regions=self.inp.regions,
+                                      noise=self.inp.noise)
+        return scored if len(flat) == len(groups) else eng.group(scored, [len(g) for g in groups])
 
+    # -- statement families --------------------------------------------------------------------
+    def nouns(self, ent: lang.Entity) -> list[str] | None:
+        """Nouns a generic entity ('the shape', 'the object') may be, when the world is small enough."""
+        if ent.noun or self.world is None:
+            return None
+        nouns = self.world.nouns_for(None)
+        return nouns if len(nouns) <= MAX_VARIANTS else None
 
-def _yesno_tests(probe: lang.Probe) -> list[tuple[str, list]]:
-    """(mode, statement groups: asserted first, then alternatives) that must all hold for 'yes'.
+    def variants(self, ent: lang.Entity, *, position: bool = True) -> list[str]:
+        nouns = self.nouns(ent)
+        if nouns is None:
+            return [statement(ent, position=position)]
+        return [statement(ent, noun=n, position=position) for n in nouns]
 
-    Modes: "presence" (the attribute may hold for one object among several), "exclusive" (one value
-    only — counts, judged on the whole image; relations)."""
-    tests: list[tuple[str, list]] = []
-    for attr, value in probe.tests:
-        mode = "exclusive" if attr == "count" else "presence"
-        tests.append((mode, [_variants(o, attr) for o in lang.alternatives(probe.target, attr, value)]))
-    if probe.relation and probe.other is not None:
-        a, b = probe.target.phrase(), probe.other.phrase()
-        rels = [probe.relation] + [r for r in ("above", "below", "left of", "right of") if r != probe.relation]
-        tests.append(("exclusive", [f"{a} {r} {b}" for r in rels]))
-    return tests
+    def noun_test(self, ent: lang.Entity) -> tuple[list[list[str]], str | None]:
+        """The entity's noun phrase (with attributes the world cannot contrast) against other nouns."""
+        fixed = [a for a in ent.attributes if not (self.world and self.world.attribute_class(a))]
+        head = " ".join([*fixed, ent.noun])
+        pool = self.world.nouns if self.world else []
+        alts = [n for n in pool if n != head and n != ent.noun]
+        base = lang.Entity(noun=head, plural=ent.plural)
+        if not alts:
+            return [[statement(base, position=False)], ["there is something"]], (
+                f"no vocabulary to contrast {head!r} with; compared with 'something' (give candidates or use a "
+                "model with a declared world)")
+        return [[statement(base, position=False)]] + [[statement(lang.Entity(noun=n), position=False)]
+                                                      for n in alts], None
 
+    def attribute_test(self, ent: lang.Entity, attr: str) -> tuple[list[list[str]], str | None]:
+        cls = self.world.attribute_class(attr) if self.world else None
+        others = [a for a in ent.attributes if a != attr]
+        if cls is None:
+            with_a = lang.Entity(noun=ent.noun, attributes=[*others, attr], count=ent.count, plural=ent.plural)
+            without = lang.Entity(noun=ent.noun, attributes=others, count=ent.count, plural=ent.plural)
+            return [self.variants(with_a, position=False), self.variants(without, position=False)], (
+                f"no vocabulary to contrast {attr!r} with; compared with the plain noun phrase")
+        values = [attr] + [v for v in self.world.attributes[cls] if v != attr]
+        groups = []
+        for v in values:
+            e = lang.Entity(noun=ent.noun, attributes=[*[o for o in others if self.world.attribute_class(o) != cls], v],
+                            count=ent.count, plural=ent.plural)
+            groups.append(self.variants(e, position=False))
+        return groups, None
 
-def _existence_tests(obj: lang.Obj) -> list[list[list[str]]]:
-    base = lang.Obj(shape=obj.shape, colour=obj.colour)
-    return [[_variants(o, a) for o in lang.alternatives(base, a, getattr(obj, a))]
-            for a in ("shape", "colour") if getattr(obj, a)]
+    def count_test(self, ent: lang.Entity, n: int) -> list[list[str]]:
+        values = [n] + [c for c in COUNTS if c != n]
+        return [self.variants(lang.Entity(noun=ent.noun, attributes=ent.attributes, count=v), position=False)
+                for v in values]
+
+    def position_test(self, ent: lang.Entity, pos: str) -> list[list[str]]:
+        values = [pos] + [p for p in lang.POSITIONS if p != pos]
+        return [self.variants(lang.Entity(noun=ent.noun, attributes=ent.attributes, position=v)) for v in values]
+
+    def presence_tests(self, ent: lang.Entity, *, asserted: list[str] | None = None,
+                       position: str | None = None) -> tuple[list[tuple[str, list]], list[str]]:
+        """(mode, statement groups: asserted first) that must all hold for 'yes', and notices."""
+        tests: list[tuple[str, list]] = []
+        notes: list[str] = []
+        if ent.noun and asserted is None:
+            g, note = self.noun_test(ent)
+            tests.append(("presence", g))
+            notes += [note] if note else []
+        attrs = ent.attributes if asserted is None else asserted
+        if asserted is not None:
+            ent = lang.Entity(noun=ent.noun, attributes=[*ent.attributes, *[a for a in asserted
+                                                                          if a not in ent.attributes]],
+                              count=ent.count, plural=ent.plural)
+        for a in attrs:
+            if asserted is None and self.world and not self.world.attribute_class(a) and ent.noun:
+                continue  # already part of the noun test's phrase
+            g, note = self.attribute_test(ent, a)
+            tests.append(("presence", g))
+            notes += [note] if note else []
+        if ent.count is not None and ent.count > 1:
+            tests.append(("exclusive", self.count_test(ent, ent.count)))
+        pos = position or ent.position
+        if pos:
+            tests.append(("presence", self.position_test(lang.Entity(noun=ent.noun, attributes=ent.attributes), pos)))
+        return tests, notes
+
+    def p_tests(self, f: np.ndarray, tests: list[tuple[str, list]]) -> tuple[float, eng.Scored | None]:
+        ratios, results = [], []
+        for mode, groups in tests:
+            if mode == "presence":
+                r = self.score(f, groups)
+                ratios.append(eng.presence(r.probs) if len(groups) > 2 else eng.assert_ratio(r.probs))
+            else:  # counts and relations are judged on the whole image (a region holds one object)
+                r = self.score(f[:1], groups)
+                ratios.append(eng.assert_ratio(r.probs))
+            results.append(r)
+        if not ratios:
+            return 0.5, None
+        k = int(np.argmin(ratios))
+        return float(ratios[k]), results[k]
 
 
 # -- the tool ------------------------------------------------------------------------------------
 @tool("vqa.zero_shot")
 def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
-    """Answer a question about an image or video zero-shot - CLIP-scored declarative statements with subregion
-    aggregation (MacCap).
+    """Answer a question about an image or video zero-shot - CLIP-scored declarative statements with region
+    aggregation (MacCap), open vocabulary.
 
     Returns the answer, candidate probabilities, the regions that mattered and, for videos, the
-    per-frame answers. Temporal questions (move left/right/up/down, appear, disappear, turn COLOUR)
-    are answered across frames in order.
+    per-frame answers. Events (move left/right/up/down, appear, disappear, turn red, grow, shrink)
+    are answered across frames in order. ``vlm`` asks a vision chat server instead of CLIP.
     """
-    probe = lang.parse_question(inp.question)
-    if probe.event and inp.video is None:
+    q = lang.parse_question(inp.question)
+    if q.subtype == "event" and inp.video is None:
         raise InvalidInput(
-            f"the question asks about change over time ({probe.event}); that needs a video",
+            f"the question asks about an action over time ({q.action.verb if q.action else 'an event'}); "
+            "that needs a video",
             hint="pass video instead of image, or ask about what the image shows",
         )
     images, times, keys, notice = _visuals(inp, ctx)  # bad files fail before a model loads
-    clip = ctx.clip(inp.clip)
     notices = [notice] if notice else []
+    if inp.vlm:
+        return _ask_vlm(inp, ctx, q, images, times, notices)
+    clip = ctx.clip(inp.clip)
+    world = eng.declared_world(clip.spec)
     feats = []
     for i, (img, key) in enumerate(zip(images, keys, strict=True)):
         feats.append(eng.region_features(clip, img, key))
         ctx.progress(i + 1, len(images), "frames encoded")
-
-    def score(f: np.ndarray, items: list[str] | list[list[str]]) -> eng.Scored:
-        """Probabilities of statements, or of groups of statements (summed within a group)."""
-        groups = [[x] if isinstance(x, str) else x for x in items]
-        flat = [t for g in groups for t in g]
-        scored = eng.score_statements(f, eng.text_features(clip, flat), logit_scale=clip.logit_scale,
-                                      use_regions=inp.regions, noise=inp.noise)
-        return scored if len(flat) == len(groups) else eng.group(scored, [len(g) for g in groups])
-
-    phrases = [lang.Obj(shape=s, colour=c).phrase() for c in lang.COLOURS for s in lang.SHAPES]
-    cap_key = (clip.spec, keys[0], inp.regions, inp.noise)
-    top = _CAPTIONS.get(cap_key)
-    if top is None:
-        top = np.argsort(-score(feats[0], [lang.statement(lang.parse_object(p)) for p in phrases]).probs)[:8]
-        _CAPTIONS[cap_key] = top
-        if len(_CAPTIONS) > 4096:
-            _CAPTIONS.pop(next(iter(_CAPTIONS)))
-    caption = phrases[top[0]]
+    a = _Answerer(inp, clip, feats, world, ctx.settings.cache_dir, images)
     is_video = inp.video is not None
-    out: dict[str, Any] = {"question_type": probe.kind, "caption": caption, "model": clip.spec, "temporal": False}
-
-    yesno_tests = _yesno_tests(probe) if probe.kind == "yesno" and not probe.event else []
+    out: dict[str, Any] = {"question_type": _qtype(q), "model": clip.spec, "temporal": False}
+    out["caption"] = _caption(a, keys[0], q)
     yes_no_asked = inp.candidates is None or {"yes", "no"} <= {c.strip().lower() for c in inp.candidates}
-    if probe.kind == "yesno" and (probe.event or yesno_tests) and yes_no_asked:
-        if probe.event:
-            p_yes, per_frame, evidence, stmt, regions = _temporal(probe, feats, times, score)
+    if q.kind == "yesno" and yes_no_asked and q.target is not None:
+        if q.subtype == "event":
+            p_yes, per_frame, evidence, stmt, regions, t_event = _temporal(a, q, times)
             out["temporal"] = True
+            out["event_time"] = t_event
         else:
-            p_yes, per_frame, evidence, stmt, regions = _static_yesno(yesno_tests, feats, score)
-            stmt = stmt or lang.statement(probe.target)
+            p_yes, per_frame, evidence, stmt, regions, more = _static_yesno(a, q)
+            notices += more
         p_yes = min(p_yes, 0.5 - 1e-9) if abs(p_yes - 0.5) < 1e-9 else p_yes  # a tie is not evidence: "no"
-        if probe.negated:
+        if q.negated:
             p_yes = 1.0 - p_yes
             per_frame = [(1.0 - p, loc) for p, loc in per_frame]
         answers, probs = ["yes", "no"], np.array([p_yes, 1.0 - p_yes])
@@ -243,13 +304,20 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
             for i, (p, loc) in enumerate(per_frame)
         ]
     else:
-        if probe.kind == "yesno":
-            probe = lang.Probe("other", text=probe.text)
-        answers, statements, groups, note = _choice_plan(probe, inp.candidates, [phrases[j] for j in top[:8]])
-        if note:
-            notices.append(note)
-        scored = [score(f, groups) for f in feats]
-        probs = np.mean([s.probs for s in scored], axis=0)
+        if q.kind == "where" and q.target is not None and inp.candidates is None:
+            answers, statements, probs, scored = _where(a, q)
+        elif q.kind == "what" and q.location and inp.candidates is None or \
+                q.kind == "what" and q.location and _nouns_only(a, inp.candidates):
+            answers, statements, probs, scored, note = _what_at(a, q, inp.candidates)
+            notices += [note] if note else []
+        else:
+            answers, statements, groups, note = _choice_plan(a, q, inp.candidates)
+            notices += [note] if note else []
+            scored = [a.score(f, groups) for f in feats]
+            if q.kind == "count" and inp.regions and all(x.isdigit() for x in answers):
+                scored = [_count_regions(a, q.target or lang.Entity(), f, s, [int(x) for x in answers])
+                          for f, s in zip(feats, scored, strict=True)]
+            probs = np.mean([s.probs for s in scored], axis=0)
         best = int(np.argmax(probs))
         evidence = list(np.argsort(-np.array([s.probs[best] for s in scored]))[: max(1, len(scored) // 3)])
         regions = scored[evidence[0]].regions(best)
@@ -260,8 +328,11 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
             frame_rows.append({"index": i, "time": times[i], "answer": answers[j], "score": float(s.probs[j]),
                                "location": list(s.location(j))})
     if inp.llm:
-        probs = _llm_rerank(ctx, inp, caption, answers, probs)
-        out["llm_used"] = inp.llm
+        probs, note = _llm_rerank(ctx, inp, out["caption"], answers, probs)
+        if note:
+            notices.append(note)
+        else:
+            out["llm_used"] = inp.llm
     order = np.argsort(-probs)
     out.update(
         answer=answers[int(order[0])],
@@ -271,86 +342,294 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
         regions=regions,
         frames=frame_rows if is_video else [],
         evidence_frames=[int(i) for i in evidence] if is_video else [],
-        notice="; ".join(notices) or None,
+        notice="; ".join(dict.fromkeys(notices)) or None,
     )
     return VqaOutput(**out)
 
 
-def _static_yesno(tests: list[tuple[str, list]], feats: list[np.ndarray], score: Any):
-    """p(yes) per frame = min over the tests (presence, or the asserted statement against its best
-    alternative); over frames, the mean of the best third (the object need only be visible in some)."""
-    per_frame, scored_first = [], []
-    for f in feats:
-        results, ratios = [], []
-        for mode, groups in tests:
-            if mode == "presence":
-                r = score(f, groups)
-                ratios.append(eng.presence(r.probs))
-            else:  # counts and relations are judged on the whole image (crops hold one object each)
-                r = score(f[:1], groups)
-                ratios.append(eng.assert_ratio(r.probs))
-            results.append(r)
-        k = int(np.argmin(ratios))
-        per_frame.append((min(ratios), results[k].location(0)))
-        scored_first.append(results[k])
+def _qtype(q: lang.Question) -> str:
+    if q.kind == "what" and q.asked in ("colour", "shape", "size"):
+        return q.asked
+    return {"where": "position"}.get(q.kind, q.kind)
+
+
+def _caption(a: _Answerer, key: tuple, q: lang.Question) -> str:
+    """The best 'there is a NOUN' statement among the world's nouns (or the question's entity)."""
+    ck = (a.clip.spec, key, a.inp.regions)
+    if ck in _CAPTIONS:
+        return _CAPTIONS[ck]
+    nouns = a.world.nouns if a.world else []
+    if not nouns:
+        return statement(q.target, position=False) if q.target and q.target.noun else ""
+    texts = [statement(lang.Entity(noun=n), position=False) for n in nouns]
+    r = a.score(a.feats[0], texts)
+    cap = texts[int(np.argmax(r.probs))]
+    _CAPTIONS[ck] = cap
+    if len(_CAPTIONS) > 4096:
+        _CAPTIONS.pop(next(iter(_CAPTIONS)))
+    return cap
+
+
+def _nouns_only(a: _Answerer, candidates: list[str] | None) -> bool:
+    return bool(candidates) and not any(a.world and a.world.attribute_class(c.strip().lower())
+                                        for c in candidates or [])
+
+
+def _candidate_class(a: _Answerer, c: str) -> str | None:
+    c = c.strip().lower()
+    if c in ("yes", "no"):
+        return "yesno"
+    if c.isdigit() or c in lang.NUMBERS and c not in ("a", "an"):
+        return "count"
+    if a.world:
+        cls = a.world.attribute_class(c)
+        if cls:
+            return cls
+        if c in a.world.nouns:
+            return "noun"
+    if c in lang.POSITION_PHRASE or c in lang.POSITION_PHRASE.values():
+        return "position"
+    return None
+
+
+def _choice_plan(a: _Answerer, q: lang.Question, candidates: list[str] | None):
+    """(answers, statements, statement groups, notice) for a question answered by choosing."""
+    target = q.target or lang.Entity()
+    notice = None
+    asked = q.asked
+    world = a.world
+    attr_cls = asked if world and asked in world.attributes else None
+    if q.kind == "count":
+        want = "count"
+    elif attr_cls:
+        want = attr_cls
+    elif asked in lang.ATTRIBUTE_DIMENSIONS:
+        want = asked
+    elif q.kind == "where":
+        want = "position"
+    else:
+        want = "noun"
+    if candidates is None:
+        if want == "count":
+            answers = [str(n) for n in COUNTS]
+        elif want == "position":
+            answers = [lang.POSITION_PHRASE[p] for p in lang.POSITIONS]
+        elif attr_cls:
+            answers = list(world.attributes[attr_cls])
+        elif want != "noun" and world is None or want in lang.ATTRIBUTE_DIMENSIONS:
+            raise InvalidInput(
+                f"no answer vocabulary for {q.text!r}: this model declares no world and no candidates were given",
+                hint="pass candidates (the possible answers), or use a model with a declared world such as 'demo'",
+            )
+        elif world:
+            answers = list(world.nouns_for(asked))
+        else:
+            raise InvalidInput(
+                f"no answer vocabulary for {q.text!r}: this model declares no world and no candidates were given",
+                hint="pass candidates (the possible answers), or use a model with a declared world such as 'demo'",
+            )
+    else:
+        answers = list(dict.fromkeys(c.strip() for c in candidates))
+        classes = {c: _candidate_class(a, c) for c in answers}
+        matching = [c for c in answers if classes[c] == want or (classes[c] is None and (
+            want == "noun" or want in lang.ATTRIBUTE_DIMENSIONS))]
+        if q.kind == "count":
+            matching = [c for c in answers if classes[c] == "count"]
+        if matching and len(matching) < len(answers):
+            notice = f"kept the {len(matching)} of {len(answers)} candidates that answer this {want} question"
+            answers = matching
+        elif not matching:
+            want = "free"
+    statements, groups = [], []
+    for ans in answers:
+        if want == "count":
+            n = int(ans) if ans.isdigit() else lang.NUMBERS.get(ans.lower(), 1)
+            e = lang.Entity(noun=target.noun, attributes=target.attributes, count=n)
+        elif want == "position":
+            pos = lang._position_of(list(lang._doc(ans))) or ans
+            e = lang.Entity(noun=target.noun, attributes=target.attributes, position=pos)
+        elif want == "noun":
+            e = lang.Entity(noun=ans.lower(), attributes=target.attributes, position=q.location)
+        elif want == "free":
+            statements.append(f"{q.text.rstrip('?')} {ans}")
+            groups.append([statements[-1]])
+            continue
+        else:
+            others = [x for x in target.attributes if not (world and world.attribute_class(x) == want)]
+            e = lang.Entity(noun=target.noun, attributes=[*others, ans.lower()])
+        vs = a.variants(e)
+        statements.append(vs[0] if len(vs) == 1 else statement(e))
+        groups.append(vs)
+    return answers, statements, groups, notice
+
+
+COUNT_SHARE = 0.5  # a noun counts as present when its probability is at least this share of the best one
+
+
+def _count_regions(a: _Answerer, target: lang.Entity, f: np.ndarray, stmts: eng.Scored,
+                   counts: list[int]) -> eng.Scored:
+    """Counting by regions for 'how many objects': the distinct nouns that the region-aggregated
+    features make likely (probability >= COUNT_SHARE x the best) give a count, which multiplies the
+    count statements' probabilities by exp(-|k - count|). Specific nouns keep the statements alone."""
+    if target.noun or a.world is None:
+        return stmts
+    r, _ = _locate(a, a.world.nouns, target.attributes, f)
+    top = np.sort(r.probs)[::-1][: max(counts)]
+    k = int((top >= COUNT_SHARE * top[0]).sum())
+    prior = np.exp(-np.abs(np.asarray(counts) - k))
+    p = stmts.probs * prior
+    return eng.Scored(p / p.sum(), stmts.sims, stmts.weights, stmts.crop_sims, stmts.boxes)
+
+
+def _static_yesno(a: _Answerer, q: lang.Question):
+    """p(yes) per frame = min over the tests; over frames, the mean of the best third."""
+    if q.subtype == "relation" and q.other is not None:
+        ta, tb = q.target, q.other
+        rels = [q.relation] + [r for r in ("above", "below", "left of", "right of") if r != q.relation]
+        tests, notes = [], []
+        for ent in (ta, tb):
+            t, n = a.presence_tests(lang.Entity(noun=ent.noun, attributes=ent.attributes))
+            tests += t
+            notes += n
+        pa = lang.Entity(noun=ta.noun, attributes=ta.attributes).phrase()
+        pb = lang.Entity(noun=tb.noun, attributes=tb.attributes).phrase()
+        tests.append(("exclusive", [f"{pa} {r} {pb}" for r in rels]))
+        stmt = f"{pa} {q.relation} {pb}"
+    elif q.subtype == "attribute":
+        tests, notes = a.presence_tests(q.target, asserted=q.asserted, position=q.position)
+        stmt = statement(lang.Entity(noun=q.target.noun, attributes=[*q.target.attributes, *q.asserted],
+                                     position=q.position))
+    else:
+        tests, notes = a.presence_tests(q.target)
+        stmt = statement(q.target)
+    per_frame, scored = [], []
+    for f in a.feats:
+        p, r = a.p_tests(f, tests)
+        per_frame.append((p, r.location(0) if r is not None else None))
+        scored.append(r)
     ps = np.array([p for p, _ in per_frame])
     top = np.argsort(-ps)[: max(1, math.ceil(len(ps) / 3))]
-    best = int(top[0])
-    first = tests[-1][1][0]
-    return float(ps[top].mean()), per_frame, list(top), first if isinstance(first, str) else "", \
-        scored_first[best].regions(0)
+    best = scored[int(top[0])]
+    return float(ps[top].mean()), per_frame, list(top), stmt, best.regions(0) if best else [], notes
 
 
-def _temporal(probe: lang.Probe, feats: list[np.ndarray], times: list[float], score: Any):
-    """Answer a temporal question from per-frame existence, location, colour or size, in time order."""
-    obj = probe.target
-    kind, _, arg = probe.event.partition(":")
-    if kind == "turn":
-        obj = lang.Obj(shape=obj.shape, size=obj.size)  # its colour is what changes
-    tests = _existence_tests(obj) or [[lang.statement(obj)]]
-    exist, locs, first_scored = [], [], []
-    for f in feats:
-        results = [score(f, t) for t in tests]
-        ratios = [eng.presence(r.probs) for r in results]
-        exist.append(min(ratios))
-        loc_src = results[0]
-        locs.append(loc_src.location(0))
-        first_scored.append(loc_src)
-    n = len(feats)
-    evidence = [0, n - 1] if n > 1 else [0]
-    verb = {"move": f"moves {arg}", "appear": "appears", "disappear": "disappears", "turn": f"turns {arg}",
-            "grow": "grows", "shrink": "shrinks"}[kind]
-    stmt = f"{obj.name()} {verb}"
-    if kind == "move":
-        axis = 0 if arg in ("left", "right") else 1
-        sign = -1.0 if arg in ("left", "up") else 1.0
+def _locate(a: _Answerer, nouns: list[str], attrs: list[str], f: np.ndarray) -> tuple[eng.Scored, list[str]]:
+    texts = [statement(lang.Entity(noun=n, attributes=attrs), position=False) for n in nouns]
+    return a.score(f, texts), texts
+
+
+_SIDE_BOX = {"left": (0.0, 0.0, 0.5, 1.0), "right": (0.5, 0.0, 1.0, 1.0), "top": (0.0, 0.0, 1.0, 0.5),
+             "bottom": (0.0, 0.5, 1.0, 1.0), "centre": (0.25, 0.25, 0.75, 0.75), "top left": (0.0, 0.0, 0.5, 0.5),
+             "top right": (0.5, 0.0, 1.0, 0.5), "bottom left": (0.0, 0.5, 0.5, 1.0),
+             "bottom right": (0.5, 0.5, 1.0, 1.0)}
+
+
+def _what_at(a: _Answerer, q: lang.Question, candidates: list[str] | None):
+    """'What is on the left?': the candidates scored on the part of the image the position names
+    (the left half, the top-right quarter, the centre...), as MacCap scores a region's feature."""
+    target = q.target or lang.Entity()
+    nouns = [c.strip() for c in candidates] if candidates else (a.world.nouns_for(q.asked) if a.world else [])
+    if not nouns:
+        raise InvalidInput(f"no answer vocabulary for {q.text!r}", hint="pass candidates (the possible answers)")
+    x0, y0, x1, y1 = _SIDE_BOX[q.location]
+    texts = [statement(lang.Entity(noun=n, attributes=target.attributes), position=False) for n in nouns]
+    scored = []
+    for img in a.images:
+        w, h = img.size
+        part = img.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))
+        f = a.clip.encode_images([part])
+        r = a.score(f, texts)
+        scored.append(eng.Scored(r.probs, r.sims, r.weights, r.crop_sims, [(x0, y0, x1, y1)]))
+    note = None if candidates else f"answered among the {len(nouns)} objects of the model's declared world"
+    return nouns, texts, np.mean([s.probs for s in scored], axis=0), scored, note
+
+
+def _where(a: _Answerer, q: lang.Question):
+    """'Where is the dog?': the dog's location from the regions that match it, as a frame position."""
+    ent = lang.Entity(noun=q.target.noun, attributes=q.target.attributes)
+    texts = a.variants(ent, position=False)
+    answers = [lang.POSITION_PHRASE[p] for p in lang.POSITIONS]
+    scored, probs_all = [], []
+    for f in a.feats:
+        r = a.score(f, [texts])
+        x, y = r.location(0)
+        centres = {p: ((lang.POSITIONS.index(p) % 3 + 0.5) / 3, (lang.POSITIONS.index(p) // 3 + 0.5) / 3)
+                   for p in lang.POSITIONS}
+        d = np.array([math.hypot(x - cx, y - cy) for cx, cy in centres.values()])
+        p = np.exp(-12.0 * (d - d.min()))
+        p /= p.sum()
+        probs_all.append(p)
+        scored.append(eng.Scored(p, np.repeat(r.sims, len(p)), np.repeat(r.weights, len(p), 0),
+                                 np.repeat(r.crop_sims, len(p), 0), r.boxes))
+    statements = [statement(lang.Entity(noun=ent.noun, attributes=ent.attributes, position=p)) for p in lang.POSITIONS]
+    return answers, statements, np.mean(probs_all, axis=0), scored
+
+
+def _temporal(a: _Answerer, q: lang.Question, times: list[float]):
+    """Answer an event question from per-frame presence, location or attribute, in time order."""
+    act = q.action
+    ent = lang.Entity(noun=q.target.noun, attributes=q.target.attributes if act.type != "turn" else
+                      [x for x in q.target.attributes if x != act.value])
+    tests, _ = a.presence_tests(lang.Entity(noun=ent.noun, attributes=ent.attributes))
+    exist, locs = [], []
+    for f in a.feats:
+        p, r = a.p_tests(f, tests)
+        exist.append(p)
+        loc_r = a.score(f, [a.variants(ent, position=False)])
+        locs.append(loc_r.location(0))
+    n = len(a.feats)
+    direction = act.direction
+    kind = act.type
+    stmt = f"{ent.name()} {act.verb}" + (f" {lang.DIRECTION_PHRASE[direction]}" if direction else "")
+    t_event = None
+    if direction:
+        axis = 0 if direction in ("left", "right") else 1
+        sign = -1.0 if direction in ("left", "up") else 1.0
         w = np.asarray(exist) + 1e-3
         coords = [loc[axis] for loc in locs]
-        # Frames where the object is unlikely to be present count less in the fitted trend.
         disp = _weighted_trend(coords, times, w)
         p = eng.sigmoid(20.0 * sign * disp) * min(1.0, 2 * max(exist))
-        per_frame = [(e, loc) for e, loc in zip(exist, locs, strict=True)]
+        steps = np.diff(np.asarray(coords)) * sign
+        t_event = times[int(np.argmax(steps)) + 1] if len(steps) else times[0]
+        per_frame = list(zip(exist, locs, strict=True))
     elif kind in ("appear", "disappear"):
         first, last = eng.ends(exist)
         p = min(1 - first, last) if kind == "appear" else min(first, 1 - last)
-        per_frame = [(e, loc) for e, loc in zip(exist, locs, strict=True)]
-    elif kind == "turn":
-        colour_ratio = []
-        for f in feats:
-            r = score(f, [lang.statement(o) for o in lang.alternatives(obj, "colour", arg)])
-            colour_ratio.append(eng.presence(r.probs))
-        first, last = eng.ends(colour_ratio)
+        above = [i for i, e in enumerate(exist) if (e >= 0.5) == (kind == "appear")]
+        t_event = times[above[0]] if above else None
+        per_frame = list(zip(exist, locs, strict=True))
+    elif kind == "turn" and act.value:
+        g, _ = a.attribute_test(ent, act.value)
+        ratio = []
+        for f in a.feats:
+            r = a.score(f, g)
+            ratio.append(eng.presence(r.probs) if len(g) > 2 else eng.assert_ratio(r.probs))
+        first, last = eng.ends(ratio)
         p = min(1 - first, last)
-        per_frame = [(c, loc) for c, loc in zip(colour_ratio, locs, strict=True)]
-    else:  # grow / shrink
+        above = [i for i, v in enumerate(ratio) if v >= 0.5]
+        t_event = times[above[0]] if above else None
+        per_frame = list(zip(ratio, locs, strict=True))
+    elif kind in ("grow", "shrink"):
         big = []
-        for f in feats:
-            r = score(f, [lang.statement(o) for o in lang.alternatives(obj, "size", "large")])
+        for f in a.feats:
+            r = a.score(f[:1], [a.variants(lang.Entity(noun=ent.noun, attributes=[*ent.attributes, s]))
+                                for s in ("large", "small")])
             big.append(eng.assert_ratio(r.probs))
         d = eng.trend(big, times)
         p = eng.sigmoid(10.0 * (d if kind == "grow" else -d))
-        per_frame = [(b, loc) for b, loc in zip(big, locs, strict=True)]
-    return float(p), per_frame, evidence, stmt, first_scored[evidence[-1]].regions(0)
+        t_event = times[n // 2]
+        per_frame = list(zip(big, locs, strict=True))
+    else:
+        # A verb without a direction or a change CLIP can see on frames: the subject must be present
+        # in the frames and its location must change ('runs across the beach').
+        moved = max(math.hypot(locs[i][0] - locs[0][0], locs[i][1] - locs[0][1]) for i in range(n)) if n else 0.0
+        p = float(np.mean(sorted(exist)[-max(1, n // 3):])) * min(1.0, 0.5 + 4.0 * moved)
+        per_frame = list(zip(exist, locs, strict=True))
+    evidence = [0, n - 1] if n > 1 else [0]
+    if t_event is not None and t_event in times:
+        evidence = [times.index(t_event)]
+    r0 = a.score(a.feats[evidence[-1]], [a.variants(ent, position=False)])
+    return float(p), per_frame, evidence, stmt, r0.regions(0), t_event
 
 
 def _weighted_trend(values: list[float], times: list[float], w: np.ndarray) -> float:
@@ -368,18 +647,83 @@ def _weighted_trend(values: list[float], times: list[float], w: np.ndarray) -> f
     return float(slope * np.ptp(t))
 
 
-def _llm_rerank(ctx: Context, inp: VqaInput, caption: str, answers: list[str], probs: np.ndarray) -> np.ndarray:
-    """Combine CLIP probabilities with the LLM's next-token preference among the answers."""
+# -- LLM rescoring and vision chat models --------------------------------------------------------
+def _llm_rerank(ctx: Context, inp: VqaInput, caption: str, answers: list[str],
+                probs: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """Combine CLIP probabilities with the LLM's log-likelihood of each whole answer."""
     llm = ctx.llm(inp.llm)
     messages = [
-        {"role": "system", "content": "Answer the question about the picture with one of the options, one word."},
+        {"role": "system", "content": "Answer the question about the picture with one of the options."},
         {"role": "user", "content": f"Picture: {caption}.\nQuestion: {inp.question}\n"
                                     f"Options: {', '.join(answers)}\nAnswer:"},
     ]
-    logits = llm.next_token_logits(messages, answers)
-    z = np.array([float(logits.get(a, -1e9)) for a in answers])
-    z = z - z.max()
+    scorer = getattr(llm, "continuation_logprobs", None)
+    if scorer is not None:
+        try:
+            lp = np.asarray(scorer(messages, answers), dtype=np.float64)
+        except NotImplementedError:
+            lp = None
+    else:
+        lp = None
+    if lp is None:
+        if all(getattr(llm, "is_single_token", lambda s: False)(x) for x in answers) and \
+                "next_token_logits" in getattr(llm, "capabilities", ()):
+            logits = llm.next_token_logits(messages, answers)
+            lp = np.array([float(logits.get(x, -1e9)) for x in answers])
+        else:
+            return probs, (f"{inp.llm} cannot score whole multi-token answers (no continuation log-probabilities); "
+                           "answered by CLIP alone")
+    z = lp - lp.max()
     p_llm = np.exp(z) / np.exp(z).sum()
     log = np.log(np.clip(probs, 1e-9, 1)) + inp.llm_weight * np.log(np.clip(p_llm, 1e-9, 1))
     p = np.exp(log - log.max())
-    return p / p.sum()
+    return p / p.sum(), None
+
+
+def image_part(img: Any, max_side: int = 512) -> dict[str, Any]:
+    """An OpenAI chat content part holding ``img`` as a PNG data URL (downscaled to ``max_side``)."""
+    im = img.convert("RGB")
+    if max(im.size) > max_side:
+        im.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue())
+                                               .decode()}}
+
+
+def _ask_vlm(inp: VqaInput, ctx: Context, q: lang.Question, images: list[Any], times: list[float],
+             notices: list[str]) -> VqaOutput:
+    """Send the question with the image (or sampled frames, in order) to a vision chat server."""
+    if not inp.vlm.startswith("openai:"):
+        raise InvalidInput(f"vlm must be an openai:ENDPOINT#MODEL spec, got {inp.vlm!r}",
+                           hint="e.g. openai:local#llava (name the endpoint in VLTOOLS_LLM_ENDPOINTS)")
+    llm = ctx.llm(inp.vlm)
+    frames = images[:16]
+    text = inp.question
+    if inp.candidates:
+        text += "\nAnswer with one of: " + ", ".join(inp.candidates) + "."
+    elif q.kind == "yesno":
+        text += "\nAnswer yes or no."
+    if len(frames) > 1:
+        text = f"These are {len(frames)} frames of a video in time order, at " + ", ".join(
+            f"{t:.1f} s" for t in times[:16]) + ".\n" + text
+    content = [*(image_part(im) for im in frames), {"type": "text", "text": text}]
+    reply = llm.generate([{"role": "user", "content": content}], max_tokens=48).strip()
+    answer = reply.split("\n")[0].strip().rstrip(".").strip()
+    low = answer.lower()
+    first = re.split(r"\W+", low, maxsplit=1)[0] if low else ""
+    if not inp.candidates and first in ("yes", "no"):
+        answer = first
+    if inp.candidates:
+        hit = next((c for c in inp.candidates if c.strip().lower() == low), None) or next(
+            (c for c in inp.candidates if c.strip().lower() in low), None)
+        if hit is None:
+            notices.append(f"the vision model's answer {answer!r} is none of the candidates")
+        answer = hit or answer
+    cands = [{"answer": answer, "score": 1.0, "statement": reply}]
+    if answer in ("yes", "no"):
+        cands.append({"answer": "no" if answer == "yes" else "yes", "score": 0.0, "statement": ""})
+    if len(images) > 16:
+        notices.append(f"sent the first 16 of {len(images)} frames")
+    return VqaOutput(answer=answer, candidates=cands, question_type=_qtype(q), statement=reply, model=inp.vlm,
+                     vlm_used=inp.vlm, temporal=len(frames) > 1, notice="; ".join(notices) or None)

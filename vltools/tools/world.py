@@ -49,6 +49,10 @@ class WorldGenerateInput(ToolInput):
     )
     background: Background | None = Field(None, description="objects theme: one background for every item.")
     tint: Tint | None = Field(None, description="objects theme: tint every object in images this colour.")
+    audio: bool = Field(
+        False, description="objects theme: give each video event a tone of its object's category (AAC track; "
+        "cue times and frequencies in the video's labels.audio)."
+    )
 
 
 class WorldGenerateOutput(BaseModel):
@@ -70,8 +74,9 @@ def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
     """
     if inp.images + inp.videos == 0:
         raise InvalidInput("nothing to generate: images and videos are both 0", hint="ask for images or videos")
-    if inp.theme == "shapes" and (inp.split != "train" or inp.background or inp.tint):
-        raise InvalidInput("split, background and tint apply to the objects theme only", hint='add "theme": "objects"')
+    if inp.theme == "shapes" and (inp.split != "train" or inp.background or inp.tint or inp.audio):
+        raise InvalidInput("split, background, tint and audio apply to the objects theme only",
+                           hint='add "theme": "objects"')
     out = resolve_under_roots(inp.out_dir, ctx.settings, what="out_dir")
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"{out} exists and is not a folder", hint="choose a folder path")
@@ -101,6 +106,7 @@ def generate(inp: WorldGenerateInput, ctx: Context) -> WorldGenerateOutput:
         split=inp.split,
         background=inp.background,
         tint=inp.tint,
+        audio=inp.audio,
     )
     return WorldGenerateOutput(
         out_dir=str(out),

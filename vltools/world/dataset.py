@@ -51,11 +51,15 @@ def materialise(
     split: str = "train",
     background: str | None = None,
     tint: str | None = None,
+    audio: bool = False,
 ) -> dict[str, Any]:
     """Write the dataset; returns counts and the labels.jsonl path.
 
-    ``theme`` "shapes" (default) or "objects"; ``split``, ``background`` and ``tint`` apply to "objects".
+    ``theme`` "shapes" (default) or "objects"; ``split``, ``background``, ``tint`` and ``audio`` (a tone
+    per event's object category muxed into each video; cues in its labels) apply to "objects".
     """
+    if audio and theme != "objects":
+        raise ValueError("audio cues apply to the objects theme only")
     if theme not in ("shapes", "objects"):
         raise ValueError(f"unknown theme {theme!r}")
     out = Path(out_dir)
@@ -100,12 +104,12 @@ def materialise(
             if theme == "objects":
                 from vltools.world.objects_video import generate_object_video
 
-                v = generate_object_video(s, size=video_size, fps=fps, split=split, background=background)
+                v = generate_object_video(s, size=video_size, fps=fps, split=split, background=background, audio=audio)
             else:
                 v = generate_video(s, size=video_size, fps=fps)
             rel = f"videos/vid_{k:06d}.mp4"
             with atomic_output(out / rel) as tmp_vid:
-                write_video(v.frames, tmp_vid, v.fps)
+                write_video(v.frames, tmp_vid, v.fps, audio=getattr(v, "audio", None))
             rec = {
                 "id": f"vid_{k:06d}", "kind": "video", "file": rel, "seed": s, "theme": theme, "caption": v.caption,
                 "captions": v.captions, "fps": v.fps, "duration": v.labels["duration"], "events": v.events,

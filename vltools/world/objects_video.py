@@ -5,8 +5,10 @@ tint, approach or pass each other, with exact event times, per-frame tracks and 
 overlap in time), so each has clean start/end times (seconds; frame ``i`` shows time ``i / fps``).
 Labels hold the objects at the start and end, the events (type, object, other object, direction,
 speed, start/end seconds and frames, caption) and ``tracks``: per frame, every object on screen
-with its identity and box (the part of its mask inside the frame). Silent clips; write them with
-`vltools.world.video.write_video`.
+with its identity and box (the part of its mask inside the frame). Clips are silent unless
+``audio=True``: then each event sounds a pure tone of its object's category (`CATEGORY_TONES`) from
+its start to its end time, the track is in ``video.audio`` and the cues in ``labels["audio"]``;
+`vltools.world.video.write_video` muxes it as AAC beside the H.264 video.
 """
 
 from __future__ import annotations
@@ -38,9 +40,24 @@ EDGE_OF = {"left": "left", "right": "right", "up": "top", "down": "bottom"}
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
+# One tone per concept category, three semitones apart (C4 upwards), so a category can be read off a
+# spectrum; events of the same category sound alike ("a tone per category", for audio-aware description).
+CATEGORY_TONES: dict[str, float] = {
+    c: round(261.63 * 2 ** (3 * k / 12), 2)
+    for k, c in enumerate(("animal", "food", "object", "place", "clothing", "vehicle", "office item",
+                           "household object", "sports item", "electronics", "plant", "tool", "music item",
+                           "drink", "toy", "weather"))
+}
+AUDIO_RATE = 16_000
+FADE_S = 0.01
+
+
 @dataclass
 class ObjectVideo(Video):
-    """A generated clip of the objects theme with captions, events, tracks and labels."""
+    """A generated clip of the objects theme with captions, events, tracks and labels (and, when asked,
+    a mono float32 audio track at ``labels["audio"]["sample_rate"]``)."""
+
+    audio: np.ndarray | None = None
 
     @property
     def tracks(self) -> list[list[dict[str, Any]]]:
@@ -67,6 +84,7 @@ def generate_object_video(
     split: Split = "train",
     concept_names: list[str] | None = None,
     background: str | None = None,
+    audio: bool = False,
 ) -> ObjectVideo:
     """A deterministic clip for ``seed``: 1-3 objects on screen at the start and 1-4 sequential events.
 
@@ -316,5 +334,32 @@ def generate_object_video(
         "duration": round(n_frames / fps, 3), "background": bg, "split": split, "objects": start,
         "final_objects": [public(o) for o in objects], "events": pub_events, "tracks": tracks,
     }
+    track = None
+    if audio:
+        cues = [{"event": e["index"], "category": objects[e["object"]]["category"],
+                 "frequency_hz": CATEGORY_TONES.get(objects[e["object"]]["category"], CATEGORY_TONES["object"]),
+                 "start": e["start"], "end": e["end"]} for e in pub_events]
+        track = event_audio(cues, n_frames / fps)
+        labels["audio"] = {"sample_rate": AUDIO_RATE, "codec": "aac", "cues": cues}
     return ObjectVideo(seed=seed, frames=frames, fps=fps, caption=clip_caption, captions=captions, events=pub_events,
-                       labels=labels)
+                       labels=labels, audio=track)
+
+
+def event_audio(cues: list[dict[str, Any]], duration: float, sample_rate: int = AUDIO_RATE) -> np.ndarray:
+    """A mono float32 track of ``duration`` seconds: silence, and each cue's tone (``frequency_hz``) at
+    amplitude 0.3 from its ``start`` to its ``end`` second, with 10 ms fades (no clicks)."""
+    n = int(round(duration * sample_rate))
+    out = np.zeros(n, dtype=np.float32)
+    fade = int(FADE_S * sample_rate)
+    for c in cues:
+        a, b = int(round(c["start"] * sample_rate)), min(n, int(round(c["end"] * sample_rate)))
+        if b <= a:
+            continue
+        t = np.arange(b - a) / sample_rate
+        env = np.ones(b - a)
+        k = min(fade, (b - a) // 2)
+        if k:
+            ramp = np.linspace(0.0, 1.0, k)
+            env[:k], env[-k:] = ramp, ramp[::-1]
+        out[a:b] = (0.3 * env * np.sin(2 * np.pi * c["frequency_hz"] * t)).astype(np.float32)
+    return out

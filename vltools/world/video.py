@@ -233,8 +233,19 @@ def _list_phrase(objs: list[dict]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def write_video(frames: list[np.ndarray], path: str | Path, fps: float = 8.0, *, crf: int = 18) -> Path:
-    """Write RGB ``frames`` as an H.264 (yuv420p) mp4 with PyAV; returns the path."""
+def write_video(
+    frames: list[np.ndarray],
+    path: str | Path,
+    fps: float = 8.0,
+    *,
+    crf: int = 18,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16_000,
+) -> Path:
+    """Write RGB ``frames`` as an H.264 (yuv420p) mp4 with PyAV; returns the path.
+
+    ``audio`` (mono float samples in [-1, 1] at ``sample_rate``) is muxed as an AAC stream.
+    """
     import fractions
 
     import av
@@ -243,18 +254,47 @@ def write_video(frames: list[np.ndarray], path: str | Path, fps: float = 8.0, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames[0].shape[:2]
     rate = fractions.Fraction(fps).limit_denominator(1000)
-    with av.open(str(path), mode="w") as container:
+    with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast"}
+        astream = None
+        if audio is not None:
+            astream = container.add_stream("aac", rate=sample_rate, layout="mono")
         for arr in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+        if astream is not None:
+            samples = np.clip(np.asarray(audio, dtype=np.float32).ravel(), -1.0, 1.0)
+            for i in range(0, len(samples), 1024):
+                af = av.AudioFrame.from_ndarray(samples[None, i : i + 1024].copy(), format="fltp", layout="mono")
+                af.sample_rate = sample_rate
+                af.pts = i
+                for packet in astream.encode(af):
+                    container.mux(packet)
+            for packet in astream.encode():
+                container.mux(packet)
     return path
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of a media file with PyAV: (mono float32 samples, sample rate).
+
+    Raises ValueError when the file has no audio stream.
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError(f"{path} has no audio stream")
+        stream = container.streams.audio[0]
+        parts = [f.to_ndarray().reshape(len(f.layout.channels), -1).mean(0) for f in container.decode(stream)]
+        rate = int(stream.sample_rate or stream.rate)
+    return (np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)), rate
 
 
 def read_video(path: str | Path) -> tuple[list[np.ndarray], float]:

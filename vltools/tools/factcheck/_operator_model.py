@@ -1,13 +1,19 @@
-"""The learnt operator of a (claim, evidence sentence) pair: P39's operator predictor, small.
+"""The learnt operator of a (claim, evidence sentence) pair and the claim-level aggregation: P39's
+operator predictor, small.
 
-Features of the pair (the lexical natural-logic proof's edits, coverage and verdict, number,
-direction and negation signals, contrast cues, and the text encoder's cosine) go into a
-multinomial logistic regression trained on CLIMATE-FEVER's evidence-level labels, split by
-claim (``scripts/train_natlog_operator.py``). Its class maps to the natural-logic operator
-of the pair: SUPPORTS -> forward entailment (the sentence entails the claim), REFUTES ->
+Sentence level: features of the pair (the lexical natural-logic proof's edits, coverage and verdict,
+number, direction and negation signals, contrast cues, the text encoder's cosine) plus the encoder's
+pair interaction (u*v and |u-v| of the claim and sentence embeddings, as in InferSent) go into a
+multinomial logistic regression trained on CLIMATE-FEVER's evidence-level labels of the training
+claims, split by claim (``scripts/train_natlog_operator.py``). Its class maps to the natural-logic
+operator of the pair: SUPPORTS -> forward entailment (the sentence entails the claim), REFUTES ->
 alternation (negation when the proof has a polarity flip), NOT ENOUGH INFO -> independence.
-The weights ship as JSON next to this module (no pickle); the claim-level thresholds that
-turn sentence probabilities into a verdict or an abstention are calibrated per text encoder.
+
+Claim level: the sentences' probabilities and rule signals are aggregated across sentences (the
+strongest, second strongest and mean support and refutation, votes, any exact-rule contradiction)
+and a second logistic regression, trained on out-of-fold sentence probabilities of the training
+claims, gives the verdict; its per-class offsets (the abstention) are calibrated on the dev claims,
+per text encoder. The weights ship as JSON next to this module (no pickle).
 """
 
 from __future__ import annotations
@@ -81,38 +87,81 @@ def load() -> dict[str, Any] | None:
     return json.loads(text)
 
 
-def predict(model: dict[str, Any], rows: list[list[float]]) -> list[dict[str, float]]:
-    """Class probabilities per feature row (standardised, then softmax of the linear scores)."""
-    mean, std = model["mean"], model["std"]
+def encoder_model(model: dict[str, Any], encoder: str) -> dict[str, Any] | None:
+    """The sentence and claim models trained and calibrated for ``encoder``, or None."""
+    return model.get("encoders", {}).get(encoder)
+
+
+def pair_vector(u: Any, v: Any) -> list[float]:
+    """The encoder's pair interaction: u*v and |u-v| of unit-norm embeddings, scaled by 10."""
+    return [10.0 * float(a * b) for a, b in zip(u, v, strict=True)] + [
+        10.0 * abs(float(a - b)) for a, b in zip(u, v, strict=True)]
+
+
+def _linear(block: dict[str, Any], rows: list[list[float]]) -> list[dict[str, float]]:
+    mean, std = block["mean"], block["std"]
     out = []
     for row in rows:
         x = [(v - m) / s if s else 0.0 for v, m, s in zip(row, mean, std, strict=True)]
         scores = [b + sum(w * xi for w, xi in zip(ws, x, strict=True))
-                  for ws, b in zip(model["coef"], model["intercept"], strict=True)]
+                  for ws, b in zip(block["coef"], block["intercept"], strict=True)]
         top = max(scores)
         exp = [math.exp(s - top) for s in scores]
         z = sum(exp)
-        out.append({c: e / z for c, e in zip(model["classes"], exp, strict=True)})
+        out.append({c: e / z for c, e in zip(block["classes"], exp, strict=True)})
     return out
 
 
-def thresholds(model: dict[str, Any], encoder: str) -> dict[str, float] | None:
-    """The claim-level thresholds calibrated for ``encoder`` on the training split, or None."""
-    return model.get("calibration", {}).get(encoder)
+def predict(enc_model: dict[str, Any], rows: list[list[float]]) -> list[dict[str, float]]:
+    """Sentence-level class probabilities per feature row (lexical features + pair vector)."""
+    return _linear(enc_model["sentence"], rows)
 
 
-def decide(probs: list[dict[str, float]], th: dict[str, float]) -> tuple[str, int | None]:
-    """Claim verdict from its sentences' probabilities: REFUTES when the strongest refuting sentence
-    clears its threshold and beats the strongest supporting one by the margin, SUPPORTS when the
-    strongest supporting sentence clears its threshold, otherwise abstain (NOT ENOUGH INFO).
-    Returns the verdict and the deciding sentence's index."""
+AGG_FEATURES = (
+    "max_s", "max_r", "mean_s", "mean_r", "min_n", "second_s", "second_r", "max_s_minus_r", "max_r_minus_s",
+    "votes_s", "votes_r", "any_lex_supports", "any_lex_refutes", "any_num_mismatch", "any_direction",
+    "any_negation_flip", "max_coverage",
+)
+_IDX = {name: i for i, name in enumerate(FEATURES)}
+
+
+def aggregate(probs: list[dict[str, float]], rows: list[list[float]]) -> list[float]:
+    """Claim-level features from its sentences' probabilities and lexical signals (cross-sentence)."""
+    s = sorted((p["SUPPORTS"] for p in probs), reverse=True) or [0.0]
+    r = sorted((p["REFUTES"] for p in probs), reverse=True) or [0.0]
+    n = [p["NOT ENOUGH INFO"] for p in probs] or [1.0]
+    k = max(1, len(probs))
+    top = [max(p, key=p.get) for p in probs]
+
+    def anyf(name: str) -> float:
+        return float(any(row[_IDX[name]] > 0 for row in rows))
+
+    return [
+        s[0], r[0], sum(s) / k, sum(r) / k, min(n), s[1] if len(s) > 1 else 0.0, r[1] if len(r) > 1 else 0.0,
+        max((p["SUPPORTS"] - p["REFUTES"] for p in probs), default=0.0),
+        max((p["REFUTES"] - p["SUPPORTS"] for p in probs), default=0.0),
+        top.count("SUPPORTS") / k, top.count("REFUTES") / k,
+        anyf("lex_supports"), anyf("lex_refutes"), anyf("n_num_mismatch"), anyf("n_direction"), anyf("negation_flip"),
+        max((row[_IDX["coverage"]] for row in rows), default=0.0),
+    ]
+
+
+def claim_probabilities(enc_model: dict[str, Any], agg: list[float]) -> dict[str, float]:
+    """The claim-level model's class probabilities for the aggregated features."""
+    return _linear(enc_model["claim"], [agg])[0]
+
+
+def decide(enc_model: dict[str, Any], probs: list[dict[str, float]], rows: list[list[float]]
+           ) -> tuple[str, int | None, dict[str, float]]:
+    """Claim verdict from its sentences: the claim model's class with the largest log-probability plus
+    its calibrated offset (NOT ENOUGH INFO is the abstention). Returns the verdict, the deciding
+    sentence (the strongest for that verdict; None when abstaining) and the claim probabilities."""
     if not probs:
-        return "NOT ENOUGH INFO", None
-    i_s = max(range(len(probs)), key=lambda i: probs[i]["SUPPORTS"])
-    i_r = max(range(len(probs)), key=lambda i: probs[i]["REFUTES"])
-    s, r = probs[i_s]["SUPPORTS"], probs[i_r]["REFUTES"]
-    if r >= th["refutes"] and r - s >= th["margin"]:
-        return "REFUTES", i_r
-    if s >= th["supports"]:
-        return "SUPPORTS", i_s
-    return "NOT ENOUGH INFO", None
+        return "NOT ENOUGH INFO", None, {c: float(c == "NOT ENOUGH INFO") for c in CLASSES}
+    cp = claim_probabilities(enc_model, aggregate(probs, rows))
+    bias = enc_model.get("bias", {})
+    verdict = max(CLASSES, key=lambda c: math.log(max(cp[c], 1e-12)) + bias.get(c, 0.0))
+    if verdict == "NOT ENOUGH INFO":
+        return verdict, None, cp
+    at = max(range(len(probs)), key=lambda i: probs[i][verdict])
+    return verdict, at, cp

@@ -14,7 +14,16 @@ from pydantic import BaseModel, Field
 from vltools.core import Context, tool
 from vltools.schemas import Hit, Ranking, ToolInput
 from vltools.tools._contact_sheet import CONTACT_SHEET_HELP, check_sheet_path
-from vltools.tools._media_index import MediaIndexOutput, add_all, open_media_collection, plan_files
+from vltools.tools._media_index import (
+    EXECUTOR_HELP,
+    WORKERS_HELP,
+    Executor,
+    MediaIndexOutput,
+    add_all,
+    open_media_collection,
+    plan_files,
+    run_job,
+)
 from vltools.tools.video._modes import Mode
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".gif"})
@@ -108,6 +117,8 @@ class IndexInput(ToolInput):
         description="Index each video as consecutive clips of this many seconds (ids 'PATH#START-END', `frames` "
         "frames each; Goldfish-style long-video indexing) instead of one item per video.",
     )
+    executor: Executor = Field("local", description=EXECUTOR_HELP)
+    workers: int | None = Field(None, ge=1, le=4096, description=WORKERS_HELP)
 
 
 IndexOutput = MediaIndexOutput
@@ -125,6 +136,12 @@ def index(inp: IndexInput, ctx: Context) -> IndexOutput:
     from vltools.models.media import expand_paths
     from vltools.models.video import probe_video
 
+    if inp.executor == "ray":
+        if inp.clip_seconds:
+            from vltools.core import InvalidInput
+
+            raise InvalidInput("clip_seconds is not supported with executor 'ray'", hint="use executor 'local'")
+        return run_job("video", inp, ctx, frames=inp.frames)
     coll, spec = open_media_collection(inp.collection, "video", ctx, clip=inp.clip, create=inp.create)
     files = expand_paths(inp.paths, ctx.settings, extensions=VIDEO_EXTENSIONS)
     if inp.clip_seconds:

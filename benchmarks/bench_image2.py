@@ -1,0 +1,421 @@
+"""Image understanding II (issue 12): each tool against the baseline its paper improves on, in one run,
+on held-out world v2 data (seeds from EVAL_SEED_BASE + 3_000_000 upwards, never used by the demo CLIP's
+or the adapters' training; "heldout" rows use concepts the demo CLIP never saw).
+
+Sections (``--only a,b``): fewshot (GDA vs zero-shot, linear probe, Tip-Adapter at 1/2/4/8 shots),
+caps (CapS-Adapter vs zero-shot), rank (rank_by_text Spearman, adapter vs plain CLIP), rerank
+(SuperGlobal mAP vs plain image.search), quality (SRCC with degradation level, aligned vs plain
+prompts), places (R@1 FoL vs global only), reid (rank-1/mAP, adapter vs plain crops), ground
+(accuracy@IoU 0.5 per scoring vs the whole image), diversity (sets of known diversity) and defocus.
+
+Nothing is tuned here: every tool runs with its defaults. Few-shot features are embedded once and fed to
+the tool's own classifier functions (the tool itself is called once per split as a check).
+
+    PYTHONPATH=. nice -n 19 .venv/bin/python benchmarks/bench_image2.py [--only fewshot,quality] [--small]
+
+Writes benchmarks/results/bench_image2.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "scripts"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+RESULTS = ROOT / "benchmarks" / "results"
+BASE = 9_000_000 + 3_000_000  # EVAL_SEED_BASE + 3M: held-out seeds of this benchmark
+
+
+class Bench:
+    def __init__(self, folder: Path, small: bool):
+        from vltools.core.context import Context
+        from vltools.core.registry import get_registry
+        from vltools.core.settings import Settings
+        from vltools.models.clip import get_clip
+
+        self.folder = folder
+        self.small = small
+        self.settings = Settings(allowed_roots=[folder], home=folder / "home", device="cpu")
+        self.reg = get_registry()
+        self.ctx = lambda: Context(settings=self.settings)
+        self.backend = get_clip("demo", self.settings)
+        self.n = 0
+
+    def call(self, name, inp):
+        return self.reg.call(name, inp, ctx=self.ctx())
+
+    def save(self, img, tag: str) -> str:
+        self.n += 1
+        p = self.folder / f"{tag}_{self.n:06d}.png"
+        img.save(p)
+        return str(p)
+
+
+def names(split: str) -> list[str]:
+    from vltools.world import concepts
+
+    return [c["name"] for c in concepts(split)]
+
+
+# -- few-shot (P09) -------------------------------------------------------------------------------
+def bench_fewshot(b: Bench) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    from vltools.tools._image_math import gda_fit, match_scale, tip_adapter_logits
+    from vltools.tools.classify import DEFAULT_TEMPLATES, _zero_shot
+    from vltools.world import generate_object_scene
+
+    out = {}
+    n_cls, n_sup, n_q = (10, 8, 5) if b.small else (20, 8, 10)
+    for split in ("heldout", "train"):
+        rng = np.random.default_rng(12)
+        cls = [str(c) for c in rng.choice(names(split), n_cls, replace=False)]
+        sup, ys, qry, yq = [], [], [], []
+        for ci, c in enumerate(cls):
+            for i in range(n_sup + n_q):
+                sc = generate_object_scene(BASE + 10_000 * ci + i + (0 if split == "heldout" else 500_000),
+                                           concept_names=[c], split="all", n_objects=1, tint_p=0.4)
+                (sup if i < n_sup else qry).append(sc.image)
+                (ys if i < n_sup else yq).append(ci)
+        fs = b.backend.encode_images(sup).astype(np.float64)
+        fq = b.backend.encode_images(qry).astype(np.float64)
+        ys, yq = np.array(ys), np.array(yq)
+        zs = b.backend.logit_scale * fq @ _zero_shot(b.backend, cls, DEFAULT_TEMPLATES).T
+        rows = {"zero_shot": {}, "linear_probe": {}, "tip_adapter": {}, "gda": {}}
+        for k in (1, 2, 4, 8):
+            idx = np.concatenate([np.flatnonzero(ys == c)[:k] for c in range(n_cls)])
+            w, bias = gda_fit(fs[idx], ys[idx], n_cls)
+            preds = {
+                "zero_shot": zs.argmax(1),
+                "gda": (zs + match_scale(fq @ w.T + bias, zs)).argmax(1),
+                "tip_adapter": (zs + match_scale(tip_adapter_logits(fq, fs[idx], ys[idx], n_cls, 5.5), zs)).argmax(1),
+                "linear_probe": LogisticRegression(C=10.0, max_iter=2000).fit(fs[idx], ys[idx]).predict(fq),
+            }
+            for m, pr in preds.items():
+                rows[m][k] = round(float(np.mean(pr == yq)), 3)
+        # the tool end to end at 8 shots (same numbers expected as the gda row)
+        sp = [b.save(im, "fs") for im in sup]
+        qp = [b.save(im, "fq") for im in qry]
+        support = [{"image": p, "label": cls[y]} for p, y in zip(sp, ys, strict=True)]
+        res = b.call("classify.few_shot", {"support": support, "images": qp})
+        tool_acc = float(np.mean([r.label == cls[y] for r, y in zip(res.results, yq, strict=True)]))
+        out[split] = {"classes": n_cls, "queries": len(qry), "accuracy": rows, "tool_gda_8shot": round(tool_acc, 3)}
+    return out
+
+
+# -- CapS-Adapter (P54) -------------------------------------------------------------------------
+def bench_caps(b: Bench) -> dict:
+    from vltools.world import generate_object_scene
+
+    rng = np.random.default_rng(54)
+    n_cls = 10 if b.small else 15
+    cls = [str(c) for c in rng.choice(names("heldout"), n_cls, replace=False)]
+    others = names("all")
+    corpus = []
+    n_corpus = 120 if b.small else 300
+    for i in range(n_corpus):  # unlabelled pairs: a third show a class concept (among others), the rest anything
+        if i % 3 == 0:
+            cn = [cls[(i // 3) % n_cls]] + [str(rng.choice(others))] * int(rng.integers(0, 2))
+            sc = generate_object_scene(BASE + 100_000 + i, concept_names=cn, split="all")
+        else:
+            sc = generate_object_scene(BASE + 100_000 + i, split="all")
+        corpus.append({"image": b.save(sc.image, "cc"), "caption": sc.caption})
+    test, yt = [], []
+    for ci, c in enumerate(cls):
+        for i in range(5 if b.small else 10):
+            sc = generate_object_scene(BASE + 200_000 + 100 * ci + i, concept_names=[c], split="all", tint_p=0.3)
+            test.append(b.save(sc.image, "ct"))
+            yt.append(c)
+    res = {}
+    for name, extra in (("zero_shot", {"alpha": 0.0, "gamma": 0.0}), ("caps_image_cache_only", {"gamma": 0.0}),
+                        ("caps", {})):
+        o = b.call("classify.caps_adapter", {"images": test, "labels": cls, "corpus": corpus, **extra})
+        res[name] = round(float(np.mean([r.label == y for r, y in zip(o.results, yt, strict=True)])), 3)
+    return {"classes": n_cls, "corpus": n_corpus, "test_images": len(test), "accuracy": res}
+
+
+# -- rank_by_text (P02) -------------------------------------------------------------------------
+def bench_rank(b: Bench) -> dict:
+    from _image2_data import ATTRIBUTES, ordering_set
+
+    from vltools.tools._image_math import spearman
+
+    n = 8 if b.small else 25
+    out = {}
+    for ai, attr in enumerate(ATTRIBUTES):
+        rows = {"plain": [], "adapter": []}
+        for i in range(n):
+            s = ordering_set(attr, BASE + 300_000 + 1000 * ai + i, "heldout")
+            paths = [b.save(im, "rk") for im in s["images"]]
+            for mode, key in (("off", "plain"), ("on", "adapter")):
+                o = b.call("image.rank_by_text", {"images": paths, "query": s["query"], "adapter": mode})
+                score = {r.image: r.score for r in o.results}
+                rows[key].append(spearman([score[p] for p in paths], s["values"]))
+        out[attr] = {k: round(float(np.mean(v)), 3) for k, v in rows.items()}
+    out["mean"] = {k: round(float(np.mean([out[a][k] for a in ATTRIBUTES])), 3) for k in ("plain", "adapter")}
+    out["sets_per_attribute"] = n
+    return out
+
+
+# -- SuperGlobal rerank (P06) -------------------------------------------------------------------
+def bench_rerank(b: Bench) -> dict:
+    from vltools.tools._image_math import average_precision
+    from vltools.world import generate_object_scene
+
+    rng = np.random.default_rng(6)
+    n_cls, n_var, n_q = (10, 5, 1) if b.small else (25, 6, 2)
+    cls = [str(c) for c in rng.choice(names("all"), n_cls, replace=False)]
+    db, queries, owner = [], [], {}
+    for ci, c in enumerate(cls):
+        for v in range(n_var + n_q):
+            extra = [str(rng.choice(names("all")))] if rng.random() < 0.5 else []
+            sc = generate_object_scene(BASE + 400_000 + 100 * ci + v, concept_names=[c, *extra], split="all",
+                                       tint_p=0.3)
+            p = b.save(sc.image, "rr")
+            owner[str(Path(p).resolve())] = owner[p] = c
+            (db if v < n_var else queries).append(p)
+    for i in range(2 * n_cls):
+        p = b.save(generate_object_scene(BASE + 450_000 + i, split="all").image, "rd")
+        db.append(p)
+        owner[str(Path(p).resolve())] = "distractor"
+    b.call("image.index", {"collection": "rerank_db", "paths": db, "create": True})
+    m = 50
+    aps = {"plain": [], "superglobal": []}
+    for q in queries:
+        c = owner[q]
+        plain = b.call("image.search", {"collection": "rerank_db", "image": q, "k": m}).hits
+        rer = b.call("image.rerank", {"collection": "rerank_db", "image": q, "k": m, "candidates": m}).hits
+        aps["plain"].append(average_precision([owner[h.path] == c for h in plain], n_var))
+        aps["superglobal"].append(average_precision([owner[h.path] == c for h in rer], n_var))
+    return {"database": len(db), "queries": len(queries), "candidates": m,
+            "mAP": {k: round(float(np.mean(v)), 3) for k, v in aps.items()}}
+
+
+# -- quality (P12) --------------------------------------------------------------------------------
+def bench_quality(b: Bench) -> dict:
+    from vltools.tools._image_math import spearman
+    from vltools.world import generate_object_scene
+    from vltools.world.degrade import KINDS, degrade
+
+    n = 12 if b.small else 40
+    items = []
+    for i in range(n):
+        sc = generate_object_scene(BASE + 500_000 + i, split="heldout" if i % 2 else "train")
+        for k in KINDS:
+            for lv in range(6):
+                items.append((b.save(degrade(sc.image, k, lv, seed=i), "q"), i, k, lv))
+    paths = [it[0] for it in items]
+    out = {}
+    for mode in ("off", "on"):
+        o = b.call("image.quality", {"images": paths, "alignment": mode})
+        s = np.array([r.score for r in o.results])
+        lv = np.array([it[3] for it in items])
+        per_kind = {}
+        for k in KINDS:
+            sel = [j for j, it in enumerate(items) if it[2] == k]
+            within = [spearman(-lv[[j for j in sel if items[j][1] == i]], s[[j for j in sel if items[j][1] == i]])
+                      for i in range(n)]
+            per_kind[k] = round(float(np.mean(within)), 3)
+        out["aligned" if mode == "on" else "plain"] = {
+            "srcc_pooled": round(spearman(-lv, s), 3), "srcc_within_image_by_kind": per_kind,
+            "srcc_within_image_mean": round(float(np.mean(list(per_kind.values()))), 3)}
+    out["images"] = len(paths)
+    out["note"] = "pixelate is never seen in training (train kinds: blur, noise, jpeg, contrast)"
+    return out
+
+
+# -- place recognition (P15) ----------------------------------------------------------------------
+def bench_places(b: Bench) -> dict:
+    from _image2_data import place_views
+
+    n = 12 if b.small else 40
+    db, queries = [], []
+    for pl in range(n):
+        views = place_views(BASE + 600_000 + pl, 3)
+        p = b.save(views[0], f"pl{pl}")
+        db.append(p)
+        queries += [(b.save(v, f"pq{pl}"), pl) for v in views[1:]]
+    b.call("image.index", {"collection": "places_db", "paths": db, "create": True})
+    place_of = {str(Path(p).resolve()): i for i, p in enumerate(db)}
+    r1 = {"global": [], "fol": []}
+    for q, pl in queries:
+        g = b.call("image.search", {"collection": "places_db", "image": q, "k": 1}).hits
+        f = b.call("image.place_recognition", {"collection": "places_db", "image": q, "k": 1, "candidates": 10}).hits
+        r1["global"].append(place_of[g[0].path] == pl)
+        r1["fol"].append(place_of[f[0].path] == pl)
+    return {"places": n, "queries": len(queries), "R@1": {k: round(float(np.mean(v)), 3) for k, v in r1.items()}}
+
+
+# -- re-identification (P22) ------------------------------------------------------------------------
+def bench_reid(b: Bench) -> dict:
+    from _image2_data import crops_of_tracks
+
+    from vltools.tools._image_math import average_precision
+
+    rng = np.random.default_rng(22)
+    n = 16 if b.small else 40
+    held = names("heldout")
+    crops = []
+    for i in range(n):
+        if i % 8 == 0:
+            pool = [str(c) for c in rng.choice(held, 6, replace=False)]
+        for c in crops_of_tracks(BASE + 700_000 + i, "heldout", pool, (0, 8, 16, 24)):
+            c["path"] = b.save(c["image"], "ri")
+            crops.append(c)
+    q = [c for c in crops if c["frame"] == 0]
+    g = [c for c in crops if c["frame"] != 0]
+    out = {"videos": n, "queries": len(q), "gallery": len(g), "identities": len({c["identity"] for c in crops})}
+    for mode in ("off", "on"):
+        o = b.call("image.reidentify", {"query": [{"image": c["path"]} for c in q],
+                                        "gallery": [{"image": c["path"], "identity": c["identity"]} for c in g],
+                                        "k": 100, "adapter": mode})
+        r1 = [m.identity == c["identity"] for m, c in zip(o.matches, q, strict=True)]
+        aps = [average_precision([nb.identity == c["identity"] for nb in m.neighbours],
+                                 sum(x["identity"] == c["identity"] for x in g))
+               for m, c in zip(o.matches, q, strict=True)]
+        out["adapter" if mode == "on" else "plain"] = {"rank1": round(float(np.mean(r1)), 3),
+                                                       "mAP@100": round(float(np.mean(aps)), 3)}
+    return out
+
+
+# -- grounding (P46) --------------------------------------------------------------------------------
+def bench_ground(b: Bench) -> dict:
+    from vltools.tools._image_math import iou
+    from vltools.world import generate_object_scene
+
+    n = 12 if b.small else 40
+    modes = {"pool": {"method": "pool"}, "hybrid": {"method": "hybrid"},
+             "pool+contrast": {"method": "pool", "contrast": True},
+             "hybrid+contrast": {"method": "hybrid", "contrast": True}}
+    hits = {"whole_image": [], **{m: [] for m in modes}}
+    for i in range(n):
+        sc = generate_object_scene(BASE + 800_000 + i, n_objects=2 + i % 3, split="all", image_size=128)
+        objs = sc.labels["objects"]
+        names_in = [o["concept"] for o in objs]
+        o = next((o for o in objs if names_in.count(o["concept"]) == 1), objs[0])
+        p = b.save(sc.image, "gr")
+        hits["whole_image"].append(iou([0, 0, sc.image.width, sc.image.height], o["bbox"]) >= 0.5)
+        for m, extra in modes.items():
+            out = b.call("image.ground", {"image": p, "query": f"a {o['concept']}", "k": 1, **extra})
+            hits[m].append(iou(out.boxes[0].box, o["bbox"]) >= 0.5)
+    return {"scenes": n, "acc@IoU0.5": {k: round(float(np.mean(v)), 3) for k, v in hits.items()}}
+
+
+# -- diversity and defocus (P17) ---------------------------------------------------------------------
+def bench_diversity(b: Bench) -> dict:
+    from vltools.tools._image_math import spearman
+    from vltools.world import generate_object_scene
+
+    rng = np.random.default_rng(17)
+    pool = [str(c) for c in rng.choice(names("all"), 16, replace=False)]
+    rows = []
+    for k in (1, 2, 4, 8, 16):
+        paths = [b.save(generate_object_scene(BASE + 900_000 + 100 * k + i, concept_names=[pool[i % k]],
+                                              split="all").image, "dv") for i in range(16)]
+        o = b.call("metrics.diversity", {"images": paths})
+        rows.append({"distinct_concepts": k, "entropy": round(o.entropy, 3), "vendi": round(o.vendi, 2)})
+    srcc = spearman([r["distinct_concepts"] for r in rows], [r["vendi"] for r in rows])
+    # intrinsic diversity: 8 prompts x 6 images; the images vary only with the prompt (one plain look per
+    # concept) or also within a prompt (backgrounds, tints, a second object)
+    prompts = [f"a photo of a {c}" for c in pool[:8] for _ in range(6)]
+    low = [b.save(generate_object_scene(BASE + 950_000 + i // 6, concept_names=[pool[i // 6]], split="all",
+                                        background="plain", rotate_p=0.0).image, "dl") for i in range(48)]
+    extra = [str(c) for c in rng.choice(names("all"), 48)]
+    high = [b.save(generate_object_scene(BASE + 960_000 + i, concept_names=[pool[i // 6], extra[i]], split="all",
+                                         tint_p=0.6).image, "dh") for i in range(48)]
+    lo = b.call("metrics.diversity", {"images": low, "prompts": prompts})
+    hi = b.call("metrics.diversity", {"images": high, "prompts": prompts})
+    return {"sets": rows, "spearman_vendi_vs_distinct": round(srcc, 3),
+            "intrinsic": {"prompt_only_variation": {"vendi": round(lo.vendi, 2), "sce": round(lo.intrinsic_entropy, 3),
+                                                    "prompt_share": round(lo.prompt_share, 3)},
+                          "extra_variation": {"vendi": round(hi.vendi, 2), "sce": round(hi.intrinsic_entropy, 3),
+                                              "prompt_share": round(hi.prompt_share, 3)}}}
+
+
+def bench_defocus(b: Bench) -> dict:
+    from PIL import Image
+
+    from vltools.tools._image_math import l2n
+    from vltools.world import generate_object_scene
+
+    rng = np.random.default_rng(18)
+    vocab = [str(c) for c in rng.choice(names("train"), 20, replace=False)]
+    n = 20 if b.small else 48
+    paths, caps, pairs = [], [], []
+    for i in range(n):
+        a, c2 = rng.choice(len(vocab), 2, replace=False)
+        sc = generate_object_scene(BASE + 980_000 + i, concept_names=[vocab[a], vocab[c2]], split="all",
+                                   overlap_p=0.0)
+        paths.append(b.save(sc.image, "df"))
+        caps.append(sc.caption)
+        pairs.append((int(a), int(c2)))
+    temb = l2n(b.backend.encode_texts([f"a {v}" for v in vocab])[0])
+    out = {}
+    for method in ("none", "project", "schur"):
+        a_top, b_kept = [], []
+        for a in range(len(vocab)):  # defocus each concept out of the images that show it
+            idx = [i for i, (x, _) in enumerate(pairs) if x == a]
+            if not idx:
+                continue
+            if method == "none":
+                vec = l2n(b.backend.encode_images([Image.open(paths[i]).convert("RGB") for i in idx]))
+            else:
+                o = b.call("embed.defocus", {"images": paths, "concept": f"a {vocab[a]}", "captions": caps,
+                                             "method": method})
+                vec = np.array([o.results[i].vector for i in idx])
+            s = vec @ temb.T
+            for row, i in zip(s, idx, strict=True):
+                order = list(np.argsort(-row))
+                a_top.append(order.index(pairs[i][0]) < 2)
+                b_kept.append(order.index(pairs[i][1]) < 2)
+        out[method] = {"defocused_concept_in_top2": round(float(np.mean(a_top)), 3),
+                       "other_concept_in_top2": round(float(np.mean(b_kept)), 3)}
+    return {"images": n, "vocabulary": len(vocab), "results": out}
+
+
+SECTIONS = {"fewshot": bench_fewshot, "caps": bench_caps, "rank": bench_rank, "rerank": bench_rerank,
+            "quality": bench_quality, "places": bench_places, "reid": bench_reid, "ground": bench_ground,
+            "diversity": bench_diversity, "defocus": bench_defocus}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default=",".join(SECTIONS))
+    ap.add_argument("--small", action="store_true")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "bench_image2.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        b = Bench(Path(tmp), args.small)
+        for name in args.only.split(","):
+            t0 = time.time()
+            results[name] = SECTIONS[name](b)
+            results[name]["wall_s"] = round(time.time() - t0, 1)
+            results[name]["command"] = " ".join(["python", *sys.argv])
+            path.write_text(json.dumps(results, indent=1))
+            print(name, json.dumps(results[name]), file=sys.stderr)
+    (RESULTS / "bench_image2.md").write_text(markdown(results))
+
+
+def markdown(r: dict) -> str:
+    lines = ["# Image understanding II on held-out world v2 (demo CLIP)", ""]
+    for name, res in r.items():
+        lines += [f"## {name}", "", "```json", json.dumps(res, indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""classify.few_shot / classify.caps_adapter through the registry on a tiny random open_clip model
+(plumbing, errors); behaviour with the demo CLIP on held-out world v2 scenes is marked heavy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vltools.core.context import Context
+from vltools.core.errors import InvalidInput
+from vltools.core.registry import get_registry
+from vltools.core.settings import Settings
+
+
+def call(name, inp, settings, notes=None):
+    prog = (lambda d, t, n: notes.append(n)) if notes is not None else None
+    return get_registry().call(name, inp, ctx=Context(settings=settings, progress=prog))
+
+
+def colour_images(folder, colours, n, size=32):
+    """n noisy images per colour: [(path, colour)]; the colour is the class, the noise the nuisance."""
+    rng = np.random.default_rng(0)
+    out = []
+    for c, rgb in colours.items():
+        for i in range(n):
+            arr = np.clip(np.array(rgb) + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+            p = folder / f"{c}{i}.png"
+            Image.fromarray(arr).save(p)
+            out.append((str(p), c))
+    return out
+
+
+COLOURS = {"red": (220, 30, 30), "blue": (30, 40, 220), "green": (30, 200, 40)}
+
+
+@pytest.mark.parametrize("method", ["gda", "tip_adapter", "linear_probe", "zero_shot"])
+def test_few_shot_methods_return_probabilities_per_label(root, settings, spec, method):
+    data = colour_images(root, COLOURS, 4)
+    support = [{"image": p, "label": c} for p, c in data if p[-5] in "01"]
+    queries = [p for p, _ in data if p[-5] in "23"]
+    notes = []
+    # a random tower's text side is noise: weight the visual classifier up so that GDA decides
+    out = call("classify.few_shot", {"support": support, "images": queries, "clip": spec, "method": method,
+                                     "alpha": 50.0}, settings, notes)
+    assert out.labels == ["red", "blue", "green"] and out.shots == {"red": 2, "blue": 2, "green": 2}
+    assert [r.image for r in out.results] == queries
+    for r in out.results:
+        assert set(r.scores) == set(COLOURS) and sum(r.scores.values()) == pytest.approx(1.0, abs=1e-6)
+        assert r.label == max(r.scores, key=r.scores.get)
+    assert "support images embedded" in notes and "images embedded" in notes
+    if method in ("gda", "linear_probe"):  # colours are linearly separable even in a random tower's features
+        right = [r.label == c for r, (_, c) in zip(out.results, [d for d in data if d[0] in queries], strict=True)]
+        assert np.mean(right) >= 0.8
+
+
+def test_few_shot_accepts_the_issue_field_model(root, settings, spec):
+    data = colour_images(root, COLOURS, 1)
+    with pytest.warns(DeprecationWarning):
+        out = call("classify.few_shot", {"support": [{"image": p, "label": c} for p, c in data],
+                                         "images": [data[0][0]], "model": spec}, settings)
+    assert out.method == "gda" and len(out.results) == 1
+
+
+def test_few_shot_errors(root, settings, spec):
+    data = colour_images(root, {"red": (200, 0, 0)}, 2)
+    with pytest.raises(InvalidInput, match="at least 2") as e:
+        call("classify.few_shot", {"support": [{"image": p, "label": c} for p, c in data], "images": [data[0][0]],
+                                   "clip": spec}, settings)
+    assert e.value.hint and e.value.details["shots"] == {"red": 2}
+    with pytest.raises(InvalidInput):  # empty support / empty images are schema errors
+        call("classify.few_shot", {"support": [], "images": [data[0][0]], "clip": spec}, settings)
+    with pytest.raises(InvalidInput):
+        call("classify.few_shot", {"support": [{"image": data[0][0], "label": "a"}], "images": [], "clip": spec},
+             settings)
+    with pytest.raises(InvalidInput, match="blank"):
+        call("classify.few_shot", {"support": [{"image": data[0][0], "label": " "}, {"image": data[1][0],
+                                   "label": "b"}], "images": [data[0][0]], "clip": spec}, settings)
+
+
+def test_caps_adapter_builds_a_caption_support_set(root, settings, spec):
+    data = colour_images(root, COLOURS, 3)
+    corpus = [{"image": p, "caption": f"a photo of a {c} thing"} for p, c in data]
+    out = call("classify.caps_adapter", {"images": [data[0][0], data[4][0]], "labels": ["red", "blue", "green"],
+                                         "corpus": corpus, "per_class": 2, "clip": spec}, settings)
+    assert len(out.results) == 2 and out.generated_captions == 0
+    assert set(out.support) == {"red", "blue", "green"}
+    assert sum(len(v) for v in out.support.values()) <= 6
+    chosen = [c for v in out.support.values() for c in v]
+    assert len(chosen) == len(set(chosen)) or len(chosen) <= 6  # a pair supports one class at most
+    for r in out.results:
+        assert sum(r.scores.values()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_caps_adapter_without_captions_needs_caption_tool(root, settings, spec):
+    data = colour_images(root, COLOURS, 1)
+    inp = {"images": [data[0][0]], "labels": ["red", "blue"], "corpus": [{"image": p} for p, _ in data],
+           "clip": spec}
+    if "caption.zero_shot" in get_registry().names():
+        pytest.skip("caption.zero_shot is registered here: captions are generated")
+    with pytest.raises(InvalidInput, match="caption.zero_shot"):
+        call("classify.caps_adapter", inp, settings)
+
+
+# -- behaviour on the demo CLIP ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory):
+    """8 held-out concepts (never in the demo CLIP's training images), 4 support + 4 query scenes each."""
+    from vltools.world import concepts, generate_object_scene
+
+    folder = tmp_path_factory.mktemp("fewshot")
+    names = [c["name"] for c in concepts("heldout")][:: 13][:8]
+    sup, qry = [], []
+    for ci, name in enumerate(names):
+        for i in range(8):
+            sc = generate_object_scene(9_610_000 + 100 * ci + i, concept_names=[name], split="all", n_objects=1)
+            p = folder / f"{ci}_{i}.png"
+            sc.image.save(p)
+            (sup if i < 4 else qry).append((str(p), name))
+    return folder, sup, qry
+
+
+@pytest.mark.heavy
+def test_gda_beats_zero_shot_on_heldout_concepts(heldout, tmp_path):
+    folder, sup, qry = heldout
+    st = Settings(allowed_roots=[folder], home=tmp_path / "home", device="cpu")
+    acc = {}
+    for method in ("zero_shot", "gda"):
+        out = call("classify.few_shot", {"support": [{"image": p, "label": c} for p, c in sup],
+                                         "images": [p for p, _ in qry], "method": method}, st)
+        acc[method] = np.mean([r.label == c for r, (_, c) in zip(out.results, qry, strict=True)])
+    assert acc["gda"] >= acc["zero_shot"] + 0.15, acc

@@ -1,0 +1,156 @@
+"""Zero-shot captioning (P01 MacCap) with CLIP-reward reranking (P36) and specificity guidance (P40).
+
+`caption.zero_shot` decodes captions from an image's CLIP embedding with a small decoder trained on
+**text only** (`vltools.models.caption_decoder`: captions reconstructed from their noisy CLIP text
+embeddings, so that image embeddings, a modality gap away, decode too). Following MacCap it
+decodes from the whole image's feature and from region-aggregated features (the whole image plus
+each dense cell or crop that is closest to it), collects the beam candidates, and picks the caption
+by CLIP reward — the CLIP-S score of each candidate against the image (P36) — optionally steering
+decoding towards more specific captions by classifier-free guidance between the conditioned and
+the unconditioned decoder (P40). `caption.rerank` scores any list of captions by that reward.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from vltools.core import Context, InvalidInput, tool
+from vltools.core.errors import BackendUnavailable
+from vltools.schemas import ToolInput
+
+CLIP_S_WEIGHT = 2.5  # CLIP-S = 2.5 * max(cos, 0) (Hessel et al.), the reward P36 optimises
+
+
+class CaptionCandidate(BaseModel):
+    caption: str = Field(description="A candidate caption.")
+    score: float = Field(description="Its CLIP reward (CLIP-S = 2.5 x max(cosine, 0)) against the image.")
+
+
+class CaptionInput(ToolInput):
+    image: str = Field(min_length=1, description="Path of the image to caption.")
+    model: str | None = Field(None, description="CLIP spec (default: settings.clip, e.g. 'demo').")
+    decoder: str | None = Field(
+        None, description="Caption decoder weights trained for this CLIP by scripts/train_caption_decoder.py "
+        "(default: the committed decoder of the 'demo' CLIP).",
+    )
+    n: int = Field(5, ge=1, le=20, description="Candidates to return.")
+    beams: int = Field(4, ge=1, le=16, description="Beam width per decoding.")
+    regions: bool = Field(True, description="Also decode from MacCap region-aggregated features.")
+    rerank: bool = Field(True, description="Pick the caption by CLIP reward (P36); False: by decoder likelihood.")
+    guidance: float = Field(
+        0.0, ge=0, le=5,
+        description="Classifier-free guidance towards more specific captions (P40): logits + w x (cond - uncond).",
+    )
+
+
+class CaptionOutput(BaseModel):
+    caption: str = Field(description="The chosen caption.")
+    candidates: list[CaptionCandidate] = Field(description="Candidates with their CLIP reward, best first.")
+    model: str = Field("", description="The CLIP spec used.")
+    decoder: str = Field("", description="The decoder weights file used.")
+    notice: str | None = Field(None, description="Fallbacks applied.")
+
+
+def _image(path: str, ctx: Context) -> tuple[Any, tuple]:
+    from vltools.models.media import check_path, load_image
+
+    p = check_path(path, ctx.settings)
+    st = p.stat()
+    return load_image(path, ctx.settings), (str(p), st.st_mtime_ns, st.st_size)
+
+
+def clip_reward(clip: Any, image_feat: np.ndarray, captions: list[str], cache_dir: Any = None) -> np.ndarray:
+    """CLIP-S of each caption against one image feature."""
+    from vltools.tools import _vqa_engine as eng
+
+    t = eng.text_features(clip, captions, cache_dir)
+    return CLIP_S_WEIGHT * np.clip(t @ image_feat, 0.0, None)
+
+
+def _conditions(feats: np.ndarray, regions: bool) -> list[np.ndarray]:
+    """The whole image's feature, then whole + region for the regions most similar to the whole image
+    (MacCap: subregions sit closer to the paired text than the whole image does)."""
+    whole = feats[0]
+    out = [whole]
+    if regions and feats.shape[0] > 1:
+        sims = feats[1:] @ whole
+        for r in np.argsort(-sims)[:3]:
+            v = whole + feats[1 + r]
+            out.append(v / np.linalg.norm(v))
+    return out
+
+
+@tool("caption.zero_shot")
+def zero_shot(inp: CaptionInput, ctx: Context) -> CaptionOutput:
+    """Caption an image zero-shot - a text-only-trained decoder on CLIP image features, CLIP-reward reranked
+    (MacCap, P36, P40 guidance).
+
+    Returns the caption and the candidates with their CLIP reward.
+    """
+    from vltools.models import caption_decoder as cd
+    from vltools.tools import _vqa_engine as eng
+
+    image, key = _image(inp.image, ctx)
+    clip = ctx.clip(inp.model)
+    path = Path(inp.decoder).expanduser() if inp.decoder else cd.default_path(clip.spec)
+    if path is None:
+        raise BackendUnavailable(
+            f"no caption decoder for CLIP {clip.spec!r}",
+            hint="train one on text only: python scripts/train_caption_decoder.py --clip SPEC --corpus captions.txt "
+                 "--out decoder.safetensors, then pass decoder",
+        )
+    if not path.is_file():
+        raise InvalidInput(f"decoder file {str(path)!r} does not exist",
+                           hint="pass the .safetensors file scripts/train_caption_decoder.py wrote")
+    dec = cd.load(path)
+    notices = []
+    if dec.dim != clip.dim:
+        raise InvalidInput(f"the decoder expects {dec.dim}-d features but {clip.spec} gives {clip.dim}-d",
+                           hint=f"train a decoder for {clip.spec} with scripts/train_caption_decoder.py")
+    if dec.meta.get("clip") not in (None, clip.spec):
+        notices.append(f"the decoder was trained for {dec.meta.get('clip')!r}, not {clip.spec!r}")
+    feats = eng.region_features(clip, image, key)
+    found: dict[str, float] = {}
+    for c in _conditions(np.asarray(feats), inp.regions):
+        for text, lp in dec.decode(dec.image_condition(c), beams=inp.beams, guidance=inp.guidance,
+                                   n_best=inp.beams):
+            found[text] = max(found.get(text, -1e9), lp)
+    if not found:
+        raise BackendUnavailable("the caption decoder produced no caption", hint="try more beams or no guidance")
+    texts = list(found)
+    reward = clip_reward(clip, np.asarray(feats[0]), texts, ctx.settings.cache_dir)
+    key_fn = (lambda i: reward[i]) if inp.rerank else (lambda i: found[texts[i]])
+    order = sorted(range(len(texts)), key=lambda i: -key_fn(i))[: inp.n]
+    cands = [CaptionCandidate(caption=texts[i], score=round(float(reward[i]), 6)) for i in order]
+    return CaptionOutput(caption=cands[0].caption, candidates=cands, model=clip.spec, decoder=str(dec.path),
+                         notice="; ".join(notices) or None)
+
+
+class RerankInput(ToolInput):
+    image: str = Field(min_length=1, description="Path of the image.")
+    captions: list[str] = Field(min_length=1, max_length=500, description="Candidate captions to score.")
+    model: str | None = Field(None, description="CLIP spec (default: settings.clip).")
+
+
+class RerankOutput(BaseModel):
+    caption: str = Field(description="The caption with the highest CLIP reward.")
+    candidates: list[CaptionCandidate] = Field(description="All captions with their CLIP reward, best first.")
+    model: str = Field("", description="The CLIP spec used.")
+
+
+@tool("caption.rerank")
+def rerank(inp: RerankInput, ctx: Context) -> RerankOutput:
+    """Rank candidate captions of an image by CLIP reward (CLIP-S, the reward of P36)."""
+    if any(not c.strip() for c in inp.captions):
+        raise InvalidInput("captions must be non-empty strings", hint="drop the empty captions")
+    image, _ = _image(inp.image, ctx)
+    clip = ctx.clip(inp.model)
+    feat = clip.encode_images([image])[0]
+    reward = clip_reward(clip, feat, list(inp.captions), ctx.settings.cache_dir)
+    order = np.argsort(-reward, kind="stable")
+    cands = [CaptionCandidate(caption=inp.captions[i], score=round(float(reward[i]), 6)) for i in order]
+    return RerankOutput(caption=cands[0].caption, candidates=cands, model=clip.spec)
