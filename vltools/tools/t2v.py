@@ -245,3 +245,10 @@ def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
     return EtvaOutput(score=round(score, 6), soft_score=round(soft, 6), questions=rows, graph=gen.graph,
                       parser=gen.parser, frame_times=frame_times, knowledge=knowledge,
                       notice="; ".join(notices) or None)
+
+
+# -- t2v.score / t2v.stream (T2VScore P55, STREAM P56): implemented in _t2v_quality -----------------
+from vltools.tools import _t2v_quality  # noqa: E402
+
+score = _t2v_quality.score
+stream = _t2v_quality.stream

@@ -1,0 +1,142 @@
+"""`graph.video_rag`: retrieval-augmented answers over a video collection (VideoRAG, P50).
+
+A LangGraph ``StateGraph`` over registry tools: ``retrieve`` finds the videos relevant to the
+question (``video.search``, any mode), ``ground`` picks each video's relevant moment
+(``video.ground``), ``describe`` describes those moments (``video.describe``), and ``answer`` answers
+grounded in the described events, citing video and time spans (``evidence.select``, or
+``llm.generate`` when an LLM is given). Says it cannot answer when nothing relevant is retrieved.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, Field
+
+from vltools.core import Context, tool
+from vltools.graphs._common import ctx_of, report, run_graph
+from vltools.graphs._video import NOTHING, VideoEvidence, answer_from, describe_spans
+from vltools.schemas import ToolInput
+
+NODES = 4
+
+
+class VideoRagInput(ToolInput):
+    question: str = Field(min_length=1, max_length=2000, description="The question to answer.")
+    collection: str = Field(min_length=1, description="Video collection to answer from.")
+    k: int = Field(3, ge=1, le=20, description="Videos retrieved.")
+    mode: Literal["mean", "tempme", "ucofia", "glscl", "prompt_switch"] = Field(
+        "mean", description="video.search scoring mode."
+    )
+    moments: int = Field(1, ge=1, le=5, description="Moments grounded per retrieved video.")
+    labels: list[str] | None = Field(
+        None, max_length=500, description="Names of things that may appear (the caller's vocabulary) for descriptions."
+    )
+    min_score: float = Field(-1.0, ge=-1, le=1, description="Retrieval score a video must reach to be used.")
+    llm: str | None = Field(None, description="LLM spec that writes the answer (default: the best-matching event).")
+
+
+class VideoHit(BaseModel):
+    video: str = Field(description="Path of a retrieved video.")
+    score: float = Field(description="Its retrieval score.")
+    moments: list[list[float]] = Field(description="Its grounded moments [[start, end], ...], best first.")
+
+
+class VideoRagOutput(BaseModel):
+    answer: str = Field(description="The answer, grounded in the cited spans.")
+    answerable: bool = Field(description="False when no video was retrieved above min_score.")
+    citations: list[VideoEvidence] = Field(description="Cited video/time spans with their described events.")
+    videos: list[VideoHit] = Field(description="The videos retrieved and their moments.")
+    answered_by: str = Field(description="'llm', 'best-matching event' or 'none'.")
+
+
+class _State(TypedDict, total=False):
+    question: str
+    params: dict[str, Any]
+    videos: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    answer: str
+    evidence: list[dict[str, Any]]
+    answered_by: str
+
+
+def _retrieve(state: _State, config: RunnableConfig) -> dict[str, Any]:
+    ctx, p = ctx_of(config), state["params"]
+    report(config, 0, NODES, "retrieve", p["mode"])
+    out = ctx.call("video.search", {"collection": p["collection"], "query": state["question"], "k": p["k"],
+                                    "mode": p["mode"]})
+    return {"videos": [{"video": h.path, "score": h.score, "moments": []} for h in out.hits
+                       if h.score >= p["min_score"]]}
+
+
+def _ground(state: _State, config: RunnableConfig) -> dict[str, Any]:
+    ctx, p = ctx_of(config), state["params"]
+    videos = []
+    for i, v in enumerate(state["videos"]):
+        report(config, 1 + i / max(len(state["videos"]), 1), NODES, "ground", v["video"].rsplit("/", 1)[-1])
+        out = ctx.call("video.ground", {"video": v["video"], "query": state["question"], "k": p["moments"]})
+        videos.append({**v, "moments": [[m.start, m.end] for m in out.moments]})
+    return {"videos": videos}
+
+
+def _describe(state: _State, config: RunnableConfig) -> dict[str, Any]:
+    ctx, p = ctx_of(config), state["params"]
+    report(config, 2, NODES, "describe", f"{len(state['videos'])} videos")
+    spans = []
+    for v in state["videos"]:
+        for s, e in v["moments"]:  # the moment with a little context on each side
+            spans.append({"video": v["video"], "start": max(0.0, s - 0.5), "end": e + 0.5})
+    return {"events": describe_spans(ctx, spans, p["labels"], None)}
+
+
+def _answer(state: _State, config: RunnableConfig) -> dict[str, Any]:
+    ctx, p = ctx_of(config), state["params"]
+    report(config, 3, NODES, "answer", "answering")
+    answer, evidence, how = answer_from(ctx, state["question"], state["events"], p["llm"], 3)
+    report(config, 4, NODES, "answer", "done")
+    return {"answer": answer, "evidence": evidence, "answered_by": how}
+
+
+def _refuse(state: _State, config: RunnableConfig) -> dict[str, Any]:
+    report(config, 4, NODES, "refuse", "nothing relevant")
+    return {"answer": NOTHING, "evidence": [], "answered_by": "none"}
+
+
+@functools.cache
+def build_graph() -> Any:
+    """The compiled video RAG graph (input state: question, params)."""
+    from langgraph.graph import END, START, StateGraph
+
+    g = StateGraph(_State)
+    for name, fn in (("retrieve", _retrieve), ("ground", _ground), ("describe", _describe), ("answer", _answer),
+                     ("refuse", _refuse)):
+        g.add_node(name, fn)
+    g.add_edge(START, "retrieve")
+    g.add_conditional_edges("retrieve", lambda s: "ground" if s.get("videos") else "refuse",
+                            {"ground": "ground", "refuse": "refuse"})
+    g.add_edge("ground", "describe")
+    g.add_edge("describe", "answer")
+    g.add_edge("answer", END)
+    g.add_edge("refuse", END)
+    return g.compile()
+
+
+@tool("graph.video_rag")
+def video_rag(inp: VideoRagInput, ctx: Context) -> VideoRagOutput:
+    """Answer a question from a video collection - retrieve videos, ground their relevant moments, describe them and
+    answer citing video/time spans (VideoRAG).
+    """
+    ctx.collection(inp.collection).require_kind("video", "graph.video_rag")  # NotFound / wrong kind early
+    params = inp.model_dump(exclude={"question"})
+    final = run_graph(build_graph(), {"question": inp.question.strip(), "params": params}, ctx)
+    ev = final.get("evidence", [])
+    return VideoRagOutput(
+        answer=final.get("answer", NOTHING), answerable=final.get("answered_by", "none") != "none",
+        citations=[VideoEvidence(video=e["video"], start=e["start"], end=e["end"], text=e["text"],
+                                 score=round(e.get("score", 0.0), 4)) for e in ev],
+        videos=[VideoHit(video=v["video"], score=round(v["score"], 4), moments=v["moments"])
+                for v in final.get("videos", [])],
+        answered_by=final.get("answered_by", "none"),
+    )
