@@ -101,18 +101,9 @@ def read_labelled(path: str, settings: Settings, *, what: str = "data", max_imag
 
 
 def _read_jsonl(p: Path, what: str) -> list[dict[str, Any]]:
-    rows = []
-    with p.open(encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except ValueError as err:
-                raise InvalidInput(f"{what} line {i + 1} is not JSON: {err}", details={"line": i + 1}) from None
-            if not isinstance(r, dict):
-                raise InvalidInput(f"{what} line {i + 1} is not a JSON object", details={"line": i + 1})
-            rows.append(r)
+    from vltools.tools.data._io import iter_json_objects
+
+    rows = [r for _, r in iter_json_objects(p, what)]
     if not rows:
         raise InvalidInput(f"{what} {p} has no records", hint="one JSON object per line")
     return rows

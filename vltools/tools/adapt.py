@@ -176,6 +176,21 @@ def _augment(x: Any, gen: Any) -> Any:
 
 
 # -- adapt.finetune --------------------------------------------------------------------------------------
+def _step(opt: Any, params: list[Any], parts: dict[str, Any], sums: dict[str, float]) -> None:
+    """One optimiser step on the sum of the loss ``parts`` (gradients clipped at 5); adds each part
+    and the total to ``sums`` for the training log."""
+    import torch
+
+    loss = sum(parts.values())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 5.0)
+    opt.step()
+    for k, v in parts.items():
+        sums[k] = sums.get(k, 0.0) + float(v.detach())
+    sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+
+
 @tool("adapt.finetune")
 def finetune(inp: FinetuneInput, ctx: Context) -> FinetuneOutput:
     """Fine-tune a CLIP's image tower on a labelled image folder or image-caption file and save it as a new model
@@ -315,15 +330,8 @@ def finetune(inp: FinetuneInput, ctx: Context) -> FinetuneOutput:
                 p_old = (scale * ft @ vb.T / temp).softmax(1)
                 logp_new = (scale * f @ vb.T / temp).log_softmax(1)
                 parts["distill"] = inp.distill_weight * temp**2 * F.kl_div(logp_new, p_old, reduction="batchmean")
-            loss = sum(parts.values())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
+            _step(opt, params, parts, sums)
             step += 1
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             ctx.progress(step, total, f"epoch {epoch + 1}/{inp.epochs}")  # reports; raises if cancelled
         log.append({"epoch": epoch + 1, **{k: round(v / per_epoch, 4) for k, v in sums.items()}})
     student.eval()
@@ -513,15 +521,8 @@ def distill(inp: DistillInput, ctx: Context) -> DistillOutput:
             if patch:
                 ds = F.normalize(_dense_features(student.visual, x, backend.spec).float(), dim=-1)
                 parts["patch"] = inp.patch_weight * (1 - (ds * dt).sum(-1)).mean()
-            loss = sum(parts.values())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
+            _step(opt, params, parts, sums)
             step += 1
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             ctx.progress(step, total, f"epoch {epoch + 1}/{inp.epochs}")
         log.append({"epoch": epoch + 1, **{k: round(v / per_epoch, 4) for k, v in sums.items()}})
     student.eval()

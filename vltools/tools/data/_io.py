@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,23 @@ def normalise(text: str) -> str:
     return " ".join(words(text))
 
 
+def iter_json_objects(p: Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line index, object) for each non-blank line of a JSONL file; InvalidInput naming the line
+    for one that is not a JSON object."""
+    with p.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError as err:
+                raise InvalidInput(f"{what} line {i + 1} is not JSON: {err}", details={"line": i + 1}) from None
+            if not isinstance(r, dict):
+                raise InvalidInput(f"{what} line {i + 1} is not a JSON object",
+                                   hint="one JSON object per line", details={"line": i + 1})
+            yield i, r
+
+
 def read_records(path: str, settings: Settings, *, need_image: bool = False, max_records: int = MAX_RECORDS,
                  what: str = "data") -> list[dict[str, Any]]:
     """The records of a JSONL file; ``image`` made absolute (relative to the file's folder).
@@ -49,29 +67,22 @@ def read_records(path: str, settings: Settings, *, need_image: bool = False, max
     """
     p = check_path(path, settings, what=what)
     rows: list[dict[str, Any]] = []
-    with p.open(encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except ValueError as err:
-                raise InvalidInput(f"{what} line {i + 1} is not JSON: {err}", details={"line": i + 1}) from None
-            if not isinstance(r, dict) or not isinstance(r.get("text"), str) or not r["text"].strip():
-                raise InvalidInput(f"{what} line {i + 1} needs a non-empty \"text\"",
-                                   hint='one JSON object per line: {"text": "...", "image": "a.png"?, '
-                                   '"source": "..."?}', details={"line": i + 1})
-            img = r.get("image")
-            if img is not None:
-                if not isinstance(img, str) or not img:
-                    raise InvalidInput(f"{what} line {i + 1}: \"image\" must be a path", details={"line": i + 1})
-                r["image"] = img if Path(img).is_absolute() else str(p.parent / img)
-            elif need_image:
-                raise InvalidInput(f"{what} line {i + 1} has no \"image\"; this tool scores image-text pairs",
-                                   hint="add the image path to every record", details={"line": i + 1})
-            rows.append(r)
-            if len(rows) > max_records:
-                raise InvalidInput(f"{what} has more than {max_records} records", hint="split the file")
+    for i, r in iter_json_objects(p, what):
+        if not isinstance(r.get("text"), str) or not r["text"].strip():
+            raise InvalidInput(f"{what} line {i + 1} needs a non-empty \"text\"",
+                               hint='one JSON object per line: {"text": "...", "image": "a.png"?, '
+                               '"source": "..."?}', details={"line": i + 1})
+        img = r.get("image")
+        if img is not None:
+            if not isinstance(img, str) or not img:
+                raise InvalidInput(f"{what} line {i + 1}: \"image\" must be a path", details={"line": i + 1})
+            r["image"] = img if Path(img).is_absolute() else str(p.parent / img)
+        elif need_image:
+            raise InvalidInput(f"{what} line {i + 1} has no \"image\"; this tool scores image-text pairs",
+                               hint="add the image path to every record", details={"line": i + 1})
+        rows.append(r)
+        if len(rows) > max_records:
+            raise InvalidInput(f"{what} has more than {max_records} records", hint="split the file")
     if not rows:
         raise InvalidInput(f"{what} {p} has no records", hint="one JSON object per line")
     return rows
