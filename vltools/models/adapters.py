@@ -3,8 +3,9 @@ alignment of `image.quality` (P12) and the ranking adapter of `image.rank_by_tex
 
 Each is an ``.npz`` under ``vltools/models/weights/`` (read with importlib.resources) written by a
 script in ``scripts/``: a residual low-rank map of image embeddings ``f + (f @ U) @ V``, the CLIP
-spec it was trained for, and a fingerprint of that model (its embedding of fixed probe texts) so an
-adapter is never applied to a model that has changed since (the demo weights may be retrained).
+spec it was trained for, and a fingerprint of that model (its embeddings of fixed probe texts and
+probe images: both towers, because the demo CLIP's text tower is locked and a retrained image tower
+would pass a text-only check) so an adapter is never applied to a model that has changed since.
 """
 
 from __future__ import annotations
@@ -41,13 +42,27 @@ class Adapter:
         """True when ``backend`` is the model this adapter was trained on (same spec, same weights)."""
         if backend.spec != self.spec:
             return False
-        emb, _ = backend.encode_texts(PROBE_TEXTS)
-        return bool(np.min(np.sum(emb * self.fingerprint, axis=1)) > 0.999)
+        fp = fingerprint(backend)
+        return fp.shape == self.fingerprint.shape and bool(np.min(np.sum(fp * self.fingerprint, axis=1)) > 0.999)
+
+
+def _probe_images() -> list[Any]:
+    """Three fixed 64-px images (a red disc, a grey ramp, seeded noise), drawn here, not loaded."""
+    from PIL import Image, ImageDraw
+
+    disc = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(disc).ellipse((12, 12, 52, 52), fill=(220, 30, 30))
+    ramp = Image.fromarray(np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (64, 1)), "L").convert("RGB")
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8), "RGB")
+    return [disc, ramp, noise]
 
 
 def fingerprint(backend: Any) -> np.ndarray:
+    """The model's embeddings of the probe texts and probe images, one L2-normalised row each."""
     emb, _ = backend.encode_texts(PROBE_TEXTS)
-    return np.asarray(emb, dtype=np.float32)
+    img = np.asarray(backend.encode_images(_probe_images()), dtype=np.float32)
+    rows = np.concatenate([np.asarray(emb, dtype=np.float32), img])
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def load_adapter(name: str) -> Adapter | None:
