@@ -8,8 +8,12 @@ held-out concepts: never in a training image or caption). dev = k < N, test = N 
 tuned is tuned on dev. Questions and exact answers are the world's own (``scene.qa``): "Is there a
 X?" (present, and an absent concept), "How many objects are there?", "How many Xs are there?",
 "What is on the left/right?", "Where is the X?". Each is sent through the registry with no
-candidates (the demo CLIP's declared world supplies the vocabulary). Baseline: the majority answer
-of each type on the same questions. Writes results/vqa_world_{split}.json / .md.
+candidates (the demo CLIP's declared world supplies the vocabulary). Baselines: the majority answer
+of each type on the same questions; for counting and left/right also the earlier methods, run on the
+same questions in the same run (``objects: false``: noun shares for "how many objects", count
+statements alone for "how many Xs", the left/right half of the image classified among the nouns),
+and chance for left/right (1 / the number of nouns). ``--heldout-scenes`` sets fewer held-out scenes.
+Writes results/vqa_world_{split}{tag}.json / .md.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 SEED_BASE = 29_600_000
 TYPES = ("exists_yes", "exists_no", "count_all", "count_one", "left", "right", "where")
+OLD_TYPES = ("count_all", "count_one", "left", "right")
 
 
 def qtype(qa: dict) -> str | None:
@@ -42,7 +47,9 @@ def qtype(qa: dict) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenes", type=int, default=40, help="scenes per concept split (dev and test each)")
+    ap.add_argument("--heldout-scenes", type=int, default=None, help="held-out-concept scenes (default: --scenes)")
     ap.add_argument("--split", choices=("dev", "test"), default="dev")
+    ap.add_argument("--tag", default="", help="suffix of the result files")
     ap.add_argument("--clip", default="demo")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args(argv)
@@ -54,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     t0 = time.time()
     start = 0 if args.split == "dev" else args.scenes
+    n_heldout = args.heldout_scenes if args.heldout_scenes is not None else args.scenes
+    world = None
     for concept_split in ("train", "heldout"):
-        for k in range(start, start + args.scenes):
+        for k in range(start, start + (args.scenes if concept_split == "train" else n_heldout)):
             seed = SEED_BASE + k + (0 if concept_split == "train" else 500_000)
             sc = generate_object_scene(seed, n_objects=1 + k % 3, split=concept_split)
             path = tmp / f"{concept_split}_{seed}.png"
@@ -68,9 +77,17 @@ def main(argv: list[str] | None = None) -> int:
                                                      "clip": args.clip})
                 truth = qa["answer"].lower()
                 ans = out.answer.lower()
-                rows.append({"seed": seed, "concepts": concept_split, "type": t, "question": qa["question"],
-                             "truth": truth, "answer": ans, "correct": ans == truth,
-                             "objects": [o["concept"] for o in sc.labels["objects"]]})
+                row = {"seed": seed, "concepts": concept_split, "type": t, "question": qa["question"],
+                       "truth": truth, "answer": ans, "correct": ans == truth,
+                       "objects": [o["concept"] for o in sc.labels["objects"]]}
+                if t in OLD_TYPES:
+                    old = vltools.call("vqa.zero_shot", {"image": str(path), "question": qa["question"],
+                                                         "clip": args.clip, "objects": False})
+                    row["answer_old"] = old.answer.lower()
+                    row["correct_old"] = row["answer_old"] == truth
+                if t in ("left", "right"):
+                    world = world or len(out.candidates)
+                rows.append(row)
         print(f"{concept_split}: {len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
     acc: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
@@ -81,19 +98,44 @@ def main(argv: list[str] | None = None) -> int:
             truths = [r["truth"] for r in rows if r["concepts"] == cs and r["type"] == t]
             if truths:
                 majority[cs][t] = Counter(truths).most_common(1)[0][1] / len(truths)
-    summary = {cs: {t: {"n": len(v), "accuracy": sum(v) / len(v), "majority": majority[cs].get(t)}
-                    for t, v in sorted(acc[cs].items())} for cs in acc}
+    summary: dict[str, dict] = {}
+    for cs in acc:
+        summary[cs] = {}
+        for t, v in sorted(acc[cs].items()):
+            rs = [r for r in rows if r["concepts"] == cs and r["type"] == t]
+            e = {"n": len(v), "accuracy": sum(v) / len(v), "majority": majority[cs].get(t)}
+            if t in OLD_TYPES:
+                e["accuracy_old"] = sum(r["correct_old"] for r in rs) / len(rs)
+            if t in ("left", "right") and world:
+                e["chance"] = 1.0 / world
+            if t == "count_all":
+                e["by_count"] = {c: {"n": len(g), "accuracy": sum(r["correct"] for r in g) / len(g),
+                                     "accuracy_old": sum(r["correct_old"] for r in g) / len(g)}
+                                 for c in sorted({r["truth"] for r in rs})
+                                 for g in [[r for r in rs if r["truth"] == c]]}
+            summary[cs][t] = e
     result = {"args": vars(args), "seconds": round(time.time() - t0, 1), "summary": summary, "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"vqa_world_{args.split}.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = ["| type | train concepts: n | accuracy | majority | held-out concepts: n | accuracy | majority |",
-             "|---|---|---|---|---|---|---|"]
+    (out / f"vqa_world_{args.split}{args.tag}.json").write_text(json.dumps(result, indent=1) + "\n")
+
+    def fmt(s: dict | None) -> str:
+        if not s:
+            return "0 | - | - | -"
+        old = f"{s['accuracy_old']:.3f}" if "accuracy_old" in s else "-"
+        return f"{s['n']} | **{s['accuracy']:.3f}** | {old} | {s['majority']:.3f}"
+
+    lines = ["| type | train: n | accuracy | earlier method | majority | held-out: n | accuracy | earlier method "
+             "| majority |", "|---|---|---|---|---|---|---|---|---|"]
     for t in TYPES:
-        a, b = summary.get("train", {}).get(t), summary.get("heldout", {}).get(t)
-        fmt = lambda s: f"{s['n']} | {s['accuracy']:.3f} | {s['majority']:.3f}" if s else "0 | - | -"  # noqa: E731
-        lines.append(f"| {t} | {fmt(a)} | {fmt(b)} |")
-    (out / f"vqa_world_{args.split}.md").write_text("\n".join(lines) + "\n")
+        lines.append(f"| {t} | {fmt(summary.get('train', {}).get(t))} | {fmt(summary.get('heldout', {}).get(t))} |")
+    for cs in summary:
+        for c, e in summary[cs].get("count_all", {}).get("by_count", {}).items():
+            lines.append(f"| count_all = {c} ({cs}) | {e['n']} | **{e['accuracy']:.3f}** | {e['accuracy_old']:.3f} "
+                         "| | | | | |")
+    if world:
+        lines.append(f"\nchance for left/right: 1/{world} = {1 / world:.4f}; seconds: {result['seconds']}")
+    (out / f"vqa_world_{args.split}{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

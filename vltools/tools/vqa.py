@@ -58,6 +58,11 @@ class VqaInput(ToolInput):
     )
     regions: bool = Field(True, description="Use MacCap region feature aggregation (False: whole image only).")
     noise: float = Field(0.3, ge=0, le=2, description="Norm of the Gaussian feature noise for robust scoring (0: off).")
+    objects: bool = Field(
+        True, description="Count and locate with class-agnostic object proposals (superpixels + boundary prior), "
+        "each named by CLIP on its own crop. False: the earlier methods (noun shares for counting, the image "
+        "half/quarter for 'what is on the left').",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> VqaInput:
@@ -315,8 +320,8 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
             notices += [note] if note else []
             scored = [a.score(f, groups) for f in feats]
             if q.kind == "count" and inp.regions and all(x.isdigit() for x in answers):
-                scored = [_count_regions(a, q.target or lang.Entity(), f, s, [int(x) for x in answers])
-                          for f, s in zip(feats, scored, strict=True)]
+                scored = [_count_regions(a, q.target or lang.Entity(), f, img, s, [int(x) for x in answers])
+                          for f, img, s in zip(feats, images, scored, strict=True)]
             probs = np.mean([s.probs for s in scored], axis=0)
         best = int(np.argmax(probs))
         evidence = list(np.argsort(-np.array([s.probs[best] for s in scored]))[: max(1, len(scored) // 3)])
@@ -463,22 +468,54 @@ def _choice_plan(a: _Answerer, q: lang.Question, candidates: list[str] | None):
     return answers, statements, groups, notice
 
 
-COUNT_SHARE = 0.5  # a noun counts as present when its probability is at least this share of the best one
+COUNT_SHARE = 0.5  # objects=False: a noun counts as present when its probability is >= this share of the best
+COUNT_TOPK = 20  # objects=True: a region is an X when X ranks among its top-k nouns (chosen on dev scenes)
+COUNT_STRENGTH = 3.0  # weight of the region count against the count statements
 
 
-def _count_regions(a: _Answerer, target: lang.Entity, f: np.ndarray, stmts: eng.Scored,
+def _count_regions(a: _Answerer, target: lang.Entity, f: np.ndarray, image: Any, stmts: eng.Scored,
                    counts: list[int]) -> eng.Scored:
-    """Counting by regions for 'how many objects': the distinct nouns that the region-aggregated
-    features make likely (probability >= COUNT_SHARE x the best) give a count, which multiplies the
-    count statements' probabilities by exp(-|k - count|). Specific nouns keep the statements alone."""
-    if target.noun or a.world is None:
+    """Counting by regions: the count statements' probabilities times exp(-STRENGTH x |n - k|), k the
+    region count. objects=True: k = the object proposals (`_objects`), for 'how many Xs' those whose crop
+    ranks X among its top COUNT_TOPK nouns (at least 1: the answers start at 1). objects=False (the
+    earlier method): k = the distinct nouns the region-aggregated features make likely. Without a
+    proposal (or, for 'how many Xs', without a noun vocabulary) the statements decide alone."""
+    if a.inp.objects:
+        k = _object_count(a, target, image)
+        strength = COUNT_STRENGTH
+    else:
+        if target.noun or a.world is None:
+            return stmts
+        r, _ = _locate(a, a.world.nouns, target.attributes, f)
+        top = np.sort(r.probs)[::-1][: max(counts)]
+        k = int((top >= COUNT_SHARE * top[0]).sum())
+        strength = 1.0
+    if k is None:
         return stmts
-    r, _ = _locate(a, a.world.nouns, target.attributes, f)
-    top = np.sort(r.probs)[::-1][: max(counts)]
-    k = int((top >= COUNT_SHARE * top[0]).sum())
-    prior = np.exp(-np.abs(np.asarray(counts) - k))
+    prior = np.exp(-strength * np.abs(np.asarray(counts) - k))
     p = stmts.probs * prior
     return eng.Scored(p / p.sum(), stmts.sims, stmts.weights, stmts.crop_sims, stmts.boxes)
+
+
+def _object_count(a: _Answerer, target: lang.Entity, image: Any) -> int | None:
+    from vltools.tools import _objects
+
+    regs = _objects.object_regions(image)
+    if not regs:
+        return None
+    if not target.noun:
+        return len(regs)
+    fixed = [x for x in target.attributes if not (a.world and a.world.attribute_class(x))]
+    head = " ".join([*fixed, target.noun])
+    pool = [n for n in (a.world.nouns if a.world else []) if n != head]
+    if not pool:
+        return None
+    texts = [statement(lang.Entity(noun=n, attributes=target.attributes), position=False) for n in [head, *pool]]
+    tf = eng.text_features(a.clip, texts, a.cache_dir)
+    emb = a.clip.encode_images(_objects.crops(image, regs))
+    sims = emb @ tf.T
+    ranks = (sims[:, 1:] > sims[:, :1]).sum(1)
+    return max(1, int((ranks < COUNT_TOPK).sum()))
 
 
 def _static_yesno(a: _Answerer, q: lang.Question):
@@ -525,23 +562,35 @@ _SIDE_BOX = {"left": (0.0, 0.0, 0.5, 1.0), "right": (0.5, 0.0, 1.0, 1.0), "top":
 
 
 def _what_at(a: _Answerer, q: lang.Question, candidates: list[str] | None):
-    """'What is on the left?': the candidates scored on the part of the image the position names
-    (the left half, the top-right quarter, the centre...), as MacCap scores a region's feature."""
+    """'What is on the left?': the object proposal a position names (the leftmost, the topmost, the
+    nearest a corner...; `_objects`), named by CLIP on its own crop, as MacCap scores a region's feature.
+    objects=False, or no proposal: the candidates scored on the part of the image the position names
+    (the left half, the top-right quarter, the centre...)."""
+    from vltools.tools import _objects
+
     target = q.target or lang.Entity()
     nouns = [c.strip() for c in candidates] if candidates else (a.world.nouns_for(q.asked) if a.world else [])
     if not nouns:
         raise InvalidInput(f"no answer vocabulary for {q.text!r}", hint="pass candidates (the possible answers)")
-    x0, y0, x1, y1 = _SIDE_BOX[q.location]
     texts = [statement(lang.Entity(noun=n, attributes=target.attributes), position=False) for n in nouns]
-    scored = []
+    scored, fallback = [], False
     for img in a.images:
         w, h = img.size
-        part = img.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))
-        f = a.clip.encode_images([part])
-        r = a.score(f, texts)
-        scored.append(eng.Scored(r.probs, r.sims, r.weights, r.crop_sims, [(x0, y0, x1, y1)]))
-    note = None if candidates else f"answered among the {len(nouns)} objects of the model's declared world"
-    return nouns, texts, np.mean([s.probs for s in scored], axis=0), scored, note
+        regs = _objects.object_regions(img) if a.inp.objects else []
+        i = _objects.at_position(regs, q.location)
+        if i is not None:
+            part, box = _objects.crops(img, [regs[i]])[0], regs[i].box
+        else:
+            fallback = fallback or a.inp.objects
+            box = _SIDE_BOX[q.location]
+            x0, y0, x1, y1 = box
+            part = img.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))
+        r = a.score(a.clip.encode_images([part]), texts)
+        scored.append(eng.Scored(r.probs, r.sims, r.weights, r.crop_sims, [tuple(float(v) for v in box)]))
+    notes = [] if candidates else [f"answered among the {len(nouns)} objects of the model's declared world"]
+    if fallback:
+        notes.append(f"no object found; scored the {q.location} part of the image instead")
+    return nouns, texts, np.mean([s.probs for s in scored], axis=0), scored, "; ".join(notes) or None
 
 
 def _where(a: _Answerer, q: lang.Question):
