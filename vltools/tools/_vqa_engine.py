@@ -215,9 +215,13 @@ def score_statements(
         rng = np.random.default_rng(seed)
         dim = feats.shape[1]
         eps = rng.standard_normal((NOISE_DRAWS, dim)).astype(np.float32) * (noise / np.sqrt(dim))
-        noisy = agg[None, :, :] + eps[:, None, :]  # (K, m, dim)
-        noisy /= np.linalg.norm(noisy, axis=2, keepdims=True)
-        logits = logit_scale * (noisy * texts[None]).sum(2)  # (K, m)
+        # cos(agg_m + eps_k, t_m) for every draw k and statement m, without the (K, m, dim) tensor:
+        # (a.t + e.t) / sqrt(|a|^2 + 2 a.e + |e|^2), all terms from matrix products.
+        at = (agg * texts).sum(1)  # (m,)
+        et = eps @ texts.T  # (K, m)
+        ea = eps @ agg.T  # (K, m)
+        sq = (agg * agg).sum(1)[None, :] + 2.0 * ea + (eps * eps).sum(1)[:, None]
+        logits = logit_scale * (at[None, :] + et) / np.sqrt(np.maximum(sq, 1e-12))  # (K, m)
         logits -= logits.max(1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(1, keepdims=True)
