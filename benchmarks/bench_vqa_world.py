@@ -44,51 +44,8 @@ def qtype(qa: dict) -> str | None:
     return t if t in ("left", "right", "where") else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scenes", type=int, default=40, help="scenes per concept split (dev and test each)")
-    ap.add_argument("--heldout-scenes", type=int, default=None, help="held-out-concept scenes (default: --scenes)")
-    ap.add_argument("--split", choices=("dev", "test"), default="dev")
-    ap.add_argument("--tag", default="", help="suffix of the result files")
-    ap.add_argument("--clip", default="demo")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
-    args = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="vqa_world_"))
-    os.environ["VLTOOLS_ALLOWED_ROOTS"] = json.dumps([str(tmp)])
-    import vltools
-    from vltools.world import generate_object_scene
-
-    rows = []
-    t0 = time.time()
-    start = 0 if args.split == "dev" else args.scenes
-    n_heldout = args.heldout_scenes if args.heldout_scenes is not None else args.scenes
-    world = None
-    for concept_split in ("train", "heldout"):
-        for k in range(start, start + (args.scenes if concept_split == "train" else n_heldout)):
-            seed = SEED_BASE + k + (0 if concept_split == "train" else 500_000)
-            sc = generate_object_scene(seed, n_objects=1 + k % 3, split=concept_split)
-            path = tmp / f"{concept_split}_{seed}.png"
-            sc.image.save(path)
-            for qa in sc.qa:
-                t = qtype(qa)
-                if t is None:
-                    continue
-                out = vltools.call("vqa.zero_shot", {"image": str(path), "question": qa["question"],
-                                                     "clip": args.clip})
-                truth = qa["answer"].lower()
-                ans = out.answer.lower()
-                row = {"seed": seed, "concepts": concept_split, "type": t, "question": qa["question"],
-                       "truth": truth, "answer": ans, "correct": ans == truth,
-                       "objects": [o["concept"] for o in sc.labels["objects"]]}
-                if t in OLD_TYPES:
-                    old = vltools.call("vqa.zero_shot", {"image": str(path), "question": qa["question"],
-                                                         "clip": args.clip, "objects": False})
-                    row["answer_old"] = old.answer.lower()
-                    row["correct_old"] = row["answer_old"] == truth
-                if t in ("left", "right"):
-                    world = world or len(out.candidates)
-                rows.append(row)
-        print(f"{concept_split}: {len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
+def _report(rows: list[dict], args: argparse.Namespace, t0: float, world: int | None) -> None:
+    """Write the JSON and the table for the questions answered so far."""
     acc: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         acc[r["concepts"]][r["type"]].append(r["correct"])
@@ -136,7 +93,60 @@ def main(argv: list[str] | None = None) -> int:
     if world:
         lines.append(f"\nchance for left/right: 1/{world} = {1 / world:.4f}; seconds: {result['seconds']}")
     (out / f"vqa_world_{args.split}{args.tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print("\n".join(lines), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scenes", type=int, default=40, help="scenes per concept split (dev and test each)")
+    ap.add_argument("--heldout-scenes", type=int, default=None, help="held-out-concept scenes (default: --scenes)")
+    ap.add_argument("--split", choices=("dev", "test"), default="dev")
+    ap.add_argument("--tag", default="", help="suffix of the result files")
+    ap.add_argument("--types", default=",".join(TYPES), help="question types to ask (default: all)")
+    ap.add_argument("--clip", default="demo")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="vqa_world_"))
+    os.environ["VLTOOLS_ALLOWED_ROOTS"] = json.dumps([str(tmp)])
+    import vltools
+    from vltools.world import generate_object_scene
+
+    rows = []
+    t0 = time.time()
+    start = 0 if args.split == "dev" else args.scenes
+    n_heldout = args.heldout_scenes if args.heldout_scenes is not None else args.scenes
+    world = None
+    for k in range(start, start + max(args.scenes, n_heldout)):  # interleaved: a stopped run keeps both splits
+        for concept_split in ("train", "heldout"):
+            if k - start >= (args.scenes if concept_split == "train" else n_heldout):
+                continue
+            seed = SEED_BASE + k + (0 if concept_split == "train" else 500_000)
+            sc = generate_object_scene(seed, n_objects=1 + k % 3, split=concept_split)
+            path = tmp / f"{concept_split}_{seed}.png"
+            sc.image.save(path)
+            for qa in sc.qa:
+                t = qtype(qa)
+                if t is None or t not in args.types.split(","):
+                    continue
+                out = vltools.call("vqa.zero_shot", {"image": str(path), "question": qa["question"],
+                                                     "clip": args.clip})
+                truth = qa["answer"].lower()
+                ans = out.answer.lower()
+                row = {"seed": seed, "concepts": concept_split, "type": t, "question": qa["question"],
+                       "truth": truth, "answer": ans, "correct": ans == truth,
+                       "objects": [o["concept"] for o in sc.labels["objects"]]}
+                if t in OLD_TYPES:
+                    old = vltools.call("vqa.zero_shot", {"image": str(path), "question": qa["question"],
+                                                         "clip": args.clip, "objects": False})
+                    row["answer_old"] = old.answer.lower()
+                    row["correct_old"] = row["answer_old"] == truth
+                if t in ("left", "right"):
+                    world = world or len(out.candidates)
+                rows.append(row)
+        if (k - start) % 5 == 4:
+            _report(rows, args, t0, world)
+            print(f"scene {k - start + 1}: {len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
+    _report(rows, args, t0, world)
     return 0
 
 
