@@ -64,20 +64,25 @@ def _report(rows: list[dict], args, t0: float) -> None:
             for s in sorted({r["seed"] for r in rows}):
                 t = next(r for r in rows if r["seed"] == s and r["kind"] == "true")[metric]
                 w = next(r for r in rows if r["seed"] == s and r["kind"] == kind)[metric]
+                if t is None or w is None:  # no answerable question: ETVA cannot rank, a tie
+                    wins.append(0.5)
+                    continue
                 wins.append(1.0 if t > w else 0.5 if t == w else 0.0)
             acc[metric][kind] = float(np.mean(wins))
         acc[metric]["mean"] = float(np.mean([acc[metric][k] for k in KINDS]))
-    true_scores = [r["etva"] for r in rows if r["kind"] == "true"]
+    true_scores = [r["etva"] for r in rows if r["kind"] == "true" and r["etva"] is not None]
+    nulls = sum(r["etva"] is None for r in rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "etva_world_v2.json").write_text(json.dumps({"args": vars(args), "seconds": round(time.time() - t0, 1),
-                                                        "pairwise": acc, "mean_true_etva": float(np.mean(true_scores)),
-                                                        "rows": rows}, indent=1) + "\n")
+    result = {"args": vars(args), "seconds": round(time.time() - t0, 1), "pairwise": acc,
+              "mean_true_etva": float(np.mean(true_scores)), "rows": rows}
+    (out / f"etva_world_v2{args.tag}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| metric | " + " | ".join(KINDS) + " | mean |", "|---" * (len(KINDS) + 2) + "|"]
     for metric, a in acc.items():
         lines.append(f"| {metric} | " + " | ".join(f"{a[k]:.3f}" for k in KINDS) + f" | {a['mean']:.3f} |")
-    lines.append(f"\nvideos: {len(true_scores)}; mean ETVA score of the true prompts: {np.mean(true_scores):.3f}")
-    (out / "etva_world_v2.md").write_text("\n".join(lines) + "\n")
+    lines.append(f"\nvideos: {len({r['seed'] for r in rows})}; mean ETVA score of the true prompts: "
+                 f"{np.mean(true_scores):.3f}; prompts with score null (counted as ties): {nulls}")
+    (out / f"etva_world_v2{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=int, default=12)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    ap.add_argument("--seed-base", type=int, default=SEED_BASE, help="first seed (dev: another range)")
+    ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="etva_world_"))
     os.environ["VLTOOLS_ALLOWED_ROOTS"] = json.dumps([str(tmp)])
@@ -97,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     rows = []
     t0 = time.time()
-    seed = SEED_BASE
-    while len({r["seed"] for r in rows}) < args.videos and seed < SEED_BASE + 2000:
+    seed = args.seed_base
+    while len({r["seed"] for r in rows}) < args.videos and seed < args.seed_base + 2000:
         seed += 1
         v = generate_object_video(seed, n_objects=1, n_events=2, event_types=("move", "change_tint"))
         kinds = [e["type"] for e in v.events]
