@@ -24,7 +24,7 @@ def one_object_scenes(tmp_path_factory):
     table = {c["name"]: c for c in concepts()}
     d = tmp_path_factory.mktemp("caption_scenes")
     out = []
-    for k in range(6):
+    for k in range(10):
         sc = generate_object_scene(29_900_000 + k, n_objects=1, split="train")
         name = sc.labels["objects"][0]["concept"]
         p = d / f"s{k}.png"
@@ -89,8 +89,9 @@ def test_zero_shot_names_the_object_of_one_object_scenes(one_object_scenes, run_
         assert out.caption == out.candidates[0].caption and 1 <= len(out.candidates) <= 5
         assert [c.score for c in out.candidates] == sorted((c.score for c in out.candidates), reverse=True)
         hits += _names(out.caption, forms)
-    # Issue 11: "names its object (or an alias) most of the time" (6 scenes; chance is ~6/598).
-    assert hits >= 4, hits
+    # Issue 11: "names its object (or an alias) most of the time" (10 scenes; chance is ~10/598; the
+    # previous decoding named 0-1 of them, benchmarks/README.md).
+    assert hits >= 6, hits
     code, out, err = run_cli("call", "caption.zero_shot", "--json", json.dumps({"image": one_object_scenes[0][0]}))
     assert code == 0, err
     assert set(json.loads(out)) >= {"caption", "candidates"}
@@ -111,13 +112,13 @@ def test_captions_follow_the_image_not_the_prior(one_object_scenes, monkeypatch)
         return real(clip, Image.open(nxt).convert("RGB"), None, **kw)
 
     monkeypatch.setattr(eng, "region_features", shuffled)
-    assert _hits(one_object_scenes) <= 1
+    assert _hits(one_object_scenes) <= 2
 
 
 def test_memory_projection_beats_the_gap_shift(one_object_scenes):
     """The DeCap projection is what makes the decoder name objects: the old mean-offset shift on the
     same decoder names fewer."""
-    assert _hits(one_object_scenes) >= _hits(one_object_scenes, projection="gap") + 2
+    assert _hits(one_object_scenes) >= _hits(one_object_scenes, projection="gap") + 3
 
 
 def test_caller_memory_and_fallback(one_object_scenes, tmp_path_factory):
@@ -150,8 +151,9 @@ def test_caller_memory_and_fallback(one_object_scenes, tmp_path_factory):
 
 def test_rerank_prefers_the_true_caption(one_object_scenes):
     wins = 0
-    for i, (path, name, _) in enumerate(one_object_scenes):
-        other = one_object_scenes[(i + 1) % len(one_object_scenes)][1]
+    scenes = one_object_scenes[:6]
+    for i, (path, name, _) in enumerate(scenes):
+        other = scenes[(i + 1) % len(scenes)][1]
         out = vltools.call("caption.rerank", {"image": path, "captions": [f"a {other}", f"a {name}"],
                                               "model": "demo"})
         assert [c.caption for c in out.candidates] in ([f"a {other}", f"a {name}"], [f"a {name}", f"a {other}"])
