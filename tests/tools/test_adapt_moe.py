@@ -180,9 +180,10 @@ def test_demo_upcycled_is_loadable_routes_and_learns(tmp_path):
                                      "stage_epochs": 4, "router_epochs": 4, "clusters": 2}, settings)
     assert out.kind == "sample" and [la.path for la in out.layers] == ["visual.layer3.0", "visual.layer4.0"]
     assert out.after.new_accuracy >= out.before.new_accuracy + 0.3
+    # a constant router would send every image to the same top_k experts (1 route, load 0.5 / 0.5 / 0 / 0)
     for layer in out.layers:
-        assert layer.expert_distance > 0.01
-        assert layer.distinct_routes >= 2 and max(layer.load) < 0.9
+        assert layer.expert_distance > 0.01 and layer.distinct_routes >= 2
+    assert any(sum(v >= 0.05 for v in layer.load) >= 3 for layer in out.layers)
     cfg = json.loads((Path(out.path) / "open_clip_config.json").read_text())
     assert cfg["model_cfg"]["text_cfg"]["hf_model_name"].startswith("pkg:")  # portable text tower
     img = str(next((root / "test" / new[0].replace(" ", "_")).iterdir()))

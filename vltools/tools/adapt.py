@@ -571,9 +571,9 @@ class UpcycleMoeInput(ToolInput):
     router_epochs: int = Field(4, ge=1, le=100, description="Passes over the training images for the router.")
     train_experts: bool = Field(False, description="Also fine-tune the experts (at lr/10) while the router trains; "
                                 "default: router only.")
-    balance_weight: float = Field(0.01, ge=0.0, le=10.0, description="Weight of the load-balancing loss "
+    balance_weight: float = Field(0.1, ge=0.0, le=10.0, description="Weight of the load-balancing loss "
                                   "(Switch Transformer's E * sum f_e P_e, averaged over the MoE layers).")
-    lr: float = Field(3e-4, gt=0.0, le=1.0, description="AdamW learning rate of the stages' blocks.")
+    lr: float = Field(1e-3, gt=0.0, le=1.0, description="AdamW learning rate of the stages' blocks.")
     router_lr: float = Field(3e-3, gt=0.0, le=1.0, description="AdamW learning rate of the routers.")
     name: str | None = Field(None, description="Name of the new checkpoint folder under VLTOOLS_HOME/models "
                              "(default: generated). An existing name is refused, never overwritten.")
