@@ -121,6 +121,17 @@ def test_memory_projection_beats_the_gap_shift(one_object_scenes):
     assert _hits(one_object_scenes) >= _hits(one_object_scenes, projection="gap") + 3
 
 
+def test_noisy_samples_add_candidates_deterministically(one_object_scenes):
+    path = one_object_scenes[0][0]
+    plain = vltools.call("caption.zero_shot", {"image": path, "model": "demo", "n": 20})
+    sampled = [vltools.call("caption.zero_shot", {"image": path, "model": "demo", "n": 20, "samples": 3})
+               for _ in range(2)]
+    assert sampled[0] == sampled[1]  # seeded: the tool stays idempotent
+    assert len(sampled[0].candidates) > len(plain.candidates)
+    # the sampled pool contains the plain one, so its best CLIP reward is at least as high
+    assert sampled[0].candidates[0].score >= plain.candidates[0].score
+
+
 def test_caller_memory_and_fallback(one_object_scenes, tmp_path_factory):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file

@@ -58,6 +58,11 @@ class CaptionInput(ToolInput):
         None, gt=0, le=1,
         description="Softmax temperature of the memory projection (default: the decoder's, chosen on dev scenes).",
     )
+    samples: int = Field(
+        0, ge=0, le=16,
+        description="Extra noisy copies of each text-side feature to decode (MacCap's inference sampling; noise norm "
+        "= the decoder's training noise), all candidates then picked by CLIP reward.",
+    )
     memory: str | None = Field(
         None, description="Text file, one caption per line, to use as the projection memory instead of the decoder's "
         "own (embedded with the CLIP once, then cached).",
@@ -160,10 +165,18 @@ def zero_shot(inp: CaptionInput, ctx: Context) -> CaptionOutput:
 
     feats = eng.region_features(clip, image, key)
     found: dict[str, float] = {}
+    rng = np.random.default_rng(0)  # deterministic samples: the tool is idempotent
+    noise = float(dec.meta.get("noise", 0.0))
     for c in _conditions(np.asarray(feats), inp.regions):
-        for text, lp in dec.decode(to_text_side(c), beams=inp.beams, guidance=inp.guidance,
-                                   n_best=inp.beams):
-            found[text] = max(found.get(text, -1e9), lp)
+        base = to_text_side(c)
+        conds = [base]
+        for _ in range(inp.samples if noise > 0 else 0):
+            eps = rng.normal(size=base.shape).astype(np.float32)
+            v = base + noise * eps / np.linalg.norm(eps)
+            conds.append(v / np.linalg.norm(v))
+        for cond in conds:
+            for text, lp in dec.decode(cond, beams=inp.beams, guidance=inp.guidance, n_best=inp.beams):
+                found[text] = max(found.get(text, -1e9), lp)
     if not found:
         raise BackendUnavailable("the caption decoder produced no caption", hint="try more beams or no guidance")
     texts = list(found)
