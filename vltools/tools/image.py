@@ -723,10 +723,12 @@ class RerankInput(ToolInput):
     image: str = Field(min_length=1, description="Path of the query image.")
     k: int = Field(10, ge=1, le=1000, description="Number of hits to return.")
     candidates: int = Field(50, ge=2, le=1000, description="Top hits of plain image.search that are re-ranked (M).")
-    neighbours: int = Field(5, ge=1, le=100, description="Neighbours used to refine each feature (K).")
+    neighbours: int = Field(2, ge=1, le=100, description="Neighbours used to refine each feature (K; default chosen "
+                            "on dev world queries, the paper uses 9 with M = 400).")
     beta: float = Field(0.15, gt=0, le=10, description="Weight of a neighbour (times its similarity) against the "
                         "feature itself (weight 1) when refining a candidate (the paper's beta).")
-    p: float = Field(3.0, ge=1, le=20, description="GeM exponent for pooling the dense features.")
+    p: float = Field(8.0, ge=1, le=20, description="GeM exponent for pooling the dense features (default chosen on "
+                     "dev world queries; the paper's GeM+ uses 4.6).")
     clip: str | None = Field(None, description="Must match the collection's CLIP spec when given.")
     exclude_query_image: bool = Field(True, description="Drop stored images with the same content as the query.")
 
