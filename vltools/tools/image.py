@@ -611,7 +611,7 @@ def _contrast_vocabulary(backend: Any, query: str) -> Any:
 class GroundOutput(BaseModel):
     boxes: list[GroundBox] = Field(description="Best first.")
     method: str = Field(description="The scoring used.")
-    candidates: int = Field(description="Candidate windows scored.")
+    candidates: int = Field(description="Candidate boxes scored (map regions for dense, windows otherwise).")
 
 
 _DENSE: LRUCache[str, Any] = LRUCache(maxsize=16)  # per (model, image content): spliced dense features
