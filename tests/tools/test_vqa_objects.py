@@ -85,7 +85,7 @@ def test_names_the_object_on_the_left_and_on_the_right(left_right_scenes):
                                            "candidates": cands})
         right_left += a.answer == left
         right_right += b.answer == right
-        assert a.regions and a.regions[0].box[0] < b.regions[0].box[0]  # the left object's box is left of the right one's
+        assert a.regions and a.regions[0].box[0] < b.regions[0].box[0]  # the left object's box is left of the right's
     n = len(left_right_scenes)
     assert right_left >= n - 1 and right_right >= n - 1, (right_left, right_right, n)
 
