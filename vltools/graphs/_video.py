@@ -81,7 +81,8 @@ def describe_items(ctx: Context, items: list[dict[str, Any]], labels: list[str] 
             cache[it["id"]] = {
                 "events": [{"start": e.start, "end": e.end, "kind": e.kind, "subject": e.subject,
                             "direction": e.direction, "text": e.text} for e in res.events],
-                "objects": {o.label: o.score for o in res.objects}, "scene": res.scene,
+                "objects": {o.label: o.score for o in res.objects},
+                "seen": {o.label: [o.start, o.end] for o in res.objects}, "scene": res.scene,
                 "description": res.description,
             }
             new += 1
@@ -160,10 +161,29 @@ def answer_spans(ctx: Context, question: str, evidence: list[dict[str, Any]], ll
     return (f"From {best['start']:.1f} s to {best['end']:.1f} s: {best['text']}.", "grounded span")
 
 
-def event_about(question: str, labels: list[str] | None, item: dict[str, Any]) -> dict[str, Any] | None:
-    """The clip's described event about an object the question names (of the asked kind first), or None."""
+def event_about(question: str, labels: list[str] | None, item: dict[str, Any],
+                window: tuple[float, float] | None = None) -> dict[str, Any] | None:
+    """The clip's described event about an object the question names (of the asked kind first; inside
+    ``window`` when given), or None."""
     objs = question_objects(question, labels)
-    about = [e for e in item["events"] if e["subject"] in objs]
+    about = [e for e in item["events"] if e["subject"] in objs
+             and (window is None or (e["end"] > window[0] and e["start"] < window[1]))]
     kinds = question_kinds(question)
     about.sort(key=lambda e: e["kind"] not in kinds)
     return about[0] if about else None
+
+
+def object_window(question: str, labels: list[str] | None, item: dict[str, Any], pad: float = 0.75
+                  ) -> tuple[float, float] | None:
+    """The stretch of a described clip where the object the question names is seen (padded), or None.
+
+    Clips of a long video hold several shots; grounding inside the named object's stretch keeps the
+    moment in the right shot."""
+    objs = [o for o in question_objects(question, labels) if o in item.get("seen", {})]
+    if not objs:
+        return None
+    best = max(objs, key=lambda o: item["objects"].get(o, 0.0))
+    s, e = item["seen"][best]
+    lo = max(float(item.get("start", 0.0)), s - pad)
+    hi = e + pad if item.get("end") is None else min(float(item["end"]), e + pad)
+    return (lo, hi) if hi - lo >= 0.5 else None

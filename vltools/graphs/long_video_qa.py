@@ -30,6 +30,7 @@ from vltools.graphs._video import (
     describe_items,
     event_about,
     grounded_event,
+    object_window,
     retrieval_scores,
 )
 from vltools.schemas import ToolInput
@@ -37,7 +38,7 @@ from vltools.schemas import ToolInput
 NODES = 5
 FRAME_WEIGHT = 0.0  # z-scored question-frame similarity beside the description match: lowered it on DEV
 GROUND_WEIGHT = 0.0  # grounded-moment confidence re-ranking the top clips: lowered it on DEV (0.63 -> 0.61 at 1)
-EVENT_SPAN = True  # cite the clip's described event about the named object when it has one (DEV)
+EVENT_SPAN = False  # cite the described event about the named object instead of the grounded moment: worse on DEV
 
 
 class LongVideoQAInput(ToolInput):
@@ -144,11 +145,12 @@ def _ground(state: _State, config: RunnableConfig) -> dict[str, Any]:
     clips = []
     for i, c in enumerate(state["clips"]):
         report(config, 3 + i / max(len(state["clips"]), 1), NODES, "ground", f"{c['start']:.0f}-{c['end']:.0f} s")
-        g = ctx.call("video.ground", {"video": c["video"], "query": query, "start": c["start"], "end": c["end"],
-                                      "k": 1, "clip": p["clip"]})
+        lo, hi = object_window(state["question"], p["labels"], c) or (c["start"], c["end"])
+        g = ctx.call("video.ground", {"video": c["video"], "query": query, "start": lo, "end": hi, "k": 1,
+                                      "clip": p["clip"]})
         m = g.moments[0] if g.moments else None
-        span = (m.start, m.end) if m else (c["start"], c["end"])
-        ev = event_about(state["question"], p["labels"], c) if EVENT_SPAN else None
+        span = (m.start, m.end) if m else (lo, hi)
+        ev = event_about(state["question"], p["labels"], c, (lo, hi)) if EVENT_SPAN else None
         if ev is not None:  # the described event about the named object, of the asked kind when there is one
             span = (ev["start"], ev["end"])
         clips.append(dict(c, moment=span, ground=m.score if m else 0.0,

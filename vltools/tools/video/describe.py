@@ -67,6 +67,8 @@ class SeenObject(BaseModel):
     label: str = Field(description="A label of the caller's vocabulary seen in the window.")
     score: float = Field(description="Its highest probability over the key frames' grid cells (softmax over labels).")
     time: float = Field(description="Time (s) of the key frame where it is most probable.")
+    start: float = Field(description="First key-frame time (s) where it reaches half its best score.")
+    end: float = Field(description="Last key-frame time (s) where it reaches half its best score.")
 
 
 class DescribeOutput(BaseModel):
@@ -186,7 +188,8 @@ def describe_events(ff: FrameFeatures, labels: list[str] | None, label_vecs: np.
 
 
 def seen_objects(ff: FrameFeatures, labels: list[str], label_vecs: np.ndarray, top: int) -> list[SeenObject]:
-    """The ``top`` labels most probable in some grid cell of some frame (softmax over the labels per cell).
+    """The ``top`` labels most probable in some grid cell of some frame (softmax over the labels per cell), with
+    when each is seen.
 
     Objects in world scenes fill a fraction of the frame, so whole-frame classification misses them beside
     larger ones; each dense cell is classified on its own (CLIP's logit scale 100) and a label's score is its
@@ -199,8 +202,13 @@ def seen_objects(ff: FrameFeatures, labels: list[str], label_vecs: np.ndarray, t
     per_frame = p.max(1)  # (frames, labels)
     best = per_frame.max(0)
     order = np.argsort(-best)[:top]
-    return [SeenObject(label=labels[int(j)], score=round(float(best[j]), 4),
-                       time=round(float(ff.times[int(np.argmax(per_frame[:, j]))]), 3)) for j in order]
+    out = []
+    for j in order:
+        on = np.flatnonzero(per_frame[:, j] >= 0.5 * best[j])
+        out.append(SeenObject(label=labels[int(j)], score=round(float(best[j]), 4),
+                              time=round(float(ff.times[int(np.argmax(per_frame[:, j]))]), 3),
+                              start=round(float(ff.times[int(on[0])]), 3), end=round(float(ff.times[int(on[-1])]), 3)))
+    return out
 
 
 _LABEL_VECS: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
