@@ -95,6 +95,22 @@ def test_question_objects_and_kinds():
     assert question_kinds("when does the cat turn blue?") == {"change"}
 
 
+def test_object_window_and_scores_follow_the_named_object():
+    from vltools.graphs._video import object_window, retrieval_scores
+
+    labels = ["cat", "fire"]
+    clip = {"start": 10.0, "end": 20.0, "objects": {"fire": 0.9, "cat": 0.4}, "seen": {"fire": [12.0, 14.5],
+                                                                                     "cat": [16.0, 19.5]},
+            "events": [{"subject": "cat", "kind": "appear", "start": 16.0, "end": 17.0}]}
+    assert object_window("when does the fire go out?", labels, clip) == (11.25, 15.25)
+    assert object_window("when does the cat appear?", labels, clip) == (15.25, 20.0)  # clamped to the clip
+    assert object_window("when does the dog appear?", labels, clip) is None
+    other = {**clip, "objects": {"fire": 0.2}, "events": []}
+    cat, fire = retrieval_scores("when does the cat appear?", labels, [clip, other], [0.1, 0.3], 0.0)
+    assert cat > fire  # the clip where the cat is seen (and appears), though its frames match less
+    assert retrieval_scores("when does it rain?", labels, [clip, other], [0.1, 0.3], 0.0)[1] > 0  # frames only
+
+
 def test_long_video_qa_finds_the_clip_and_reuses_its_index(tmp_path):
     path, parts = _long_video(tmp_path, 8)
     picks = [1, 4, 6]
