@@ -135,6 +135,7 @@ def test_long_video_qa_on_a_ten_minute_video(tmp_path):
     first = vltools.call("graph.long_video_qa", {"video": str(path), "question": "when does something appear?"})
     assert first.indexed_clips >= 60
     hits, out = _ask_long(path, parts, [3, 30, 60, 90, 120])
-    # Measured: 1 of 5 right here, 2 of 10 in the benchmark; chance of a span within 1.5 s of a ~1 s
-    # event in 670 s is under 1 %, so at least one right answer is far above chance.
-    assert sum(hits) >= 1 and out.indexed_clips == 0
+    # The benchmark's TEST run (same seeds, 20 questions) answered 0.60 right, whole-video grounding 0.20;
+    # a span within 1.5 s of a ~1 s event by chance in 670 s is under 1 %, so 2 of 5 is far above it.
+    assert sum(hits) >= 2 and out.indexed_clips == 0
+    assert all(c.end - c.start <= 10.0 + 1e-6 for c in out.clips)  # bounded clips, reached by seeking
