@@ -8,7 +8,11 @@ changes, passes). The last 15% of videos are a dev split (rank-1 reported).
 
 Model: the frozen CLIP (``--clip``, default ``demo``) embeds every crop once; a residual low-rank map
 ``f + (f U) V`` is trained (torch, CPU) with CLIP-ReIdent's image-to-image InfoNCE (two crops of one
-identity are positives, every other identity in the batch a negative). Writes
+identity are positives, every other identity in the batch a negative). ``--negatives group``
+draws each batch from the videos of one look-alike group (the same concepts recur across its videos,
+so a batch holds the same-concept identities that re-identification confuses; tried in session 3, log
+benchmarks/reid_adapter_train_log_group_negatives.*, not adopted: dev rank-1 unchanged); ``--negatives
+random`` (default, the committed weights) draws identities at random from all groups. Writes
 vltools/models/weights/reid_{clip}.npz and benchmarks/reid_adapter_train_log.{txt,json}.
 """
 
@@ -42,6 +46,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--rank", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--negatives", choices=("group", "random"), default="random")
+    ap.add_argument("--lr", type=float, default=3e-3)
     args = ap.parse_args()
     import torch
 
@@ -76,11 +82,15 @@ def main() -> None:
     for i in np.flatnonzero(train):
         by_id.setdefault(int(y[i]), []).append(int(i))
     multi = [k for k, v in by_id.items() if len(v) >= 2]
+    by_group: dict[int, list[int]] = {}  # look-alike group (8 videos sharing a concept pool) -> identities
+    for k in multi:
+        by_group.setdefault(crops[by_id[k][0]]["video"] // 8, []).append(k)
+    groups = sorted(by_group)
     f = torch.tensor(feats, dtype=torch.float32)
     d = f.shape[-1]
     u = torch.nn.Parameter(torch.randn(d, args.rank) * 0.01)
     w = torch.nn.Parameter(torch.zeros(args.rank, d))
-    opt = torch.optim.Adam([u, w], lr=3e-3)
+    opt = torch.optim.Adam([u, w], lr=args.lr)
 
     def fwd(x):
         return torch.nn.functional.normalize(x + (x @ u) @ w, dim=-1)
@@ -95,7 +105,10 @@ def main() -> None:
 
     log = []
     for step in range(args.steps):
-        chosen = rng.choice(multi, size=min(48, len(multi)), replace=False)
+        if args.negatives == "group":
+            chosen = by_group[groups[int(rng.integers(len(groups)))]]
+        else:
+            chosen = rng.choice(multi, size=min(48, len(multi)), replace=False)
         a, b = zip(*[rng.choice(by_id[int(k)], size=2, replace=False) for k in chosen], strict=True)
         za, zb = fwd(f[list(a)]), fwd(f[list(b)])
         logits = za @ zb.T / 0.07

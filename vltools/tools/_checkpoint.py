@@ -157,7 +157,10 @@ def base_config(spec: str, model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     size = getattr(model.visual, "image_size", None)
     if size is not None:
         pre["size"] = list(size) if isinstance(size, list | tuple) else [int(size), int(size)]
-    return json.loads(json.dumps(cfg)), json.loads(json.dumps(pre, default=str))
+    from vltools.models.clip._portable import resolved_text_cfg
+
+    # this install's folders for building models; save_checkpoint writes portable names
+    return resolved_text_cfg(json.loads(json.dumps(cfg))), json.loads(json.dumps(pre, default=str))
 
 
 # -- saving ------------------------------------------------------------------------------------------
@@ -206,10 +209,12 @@ def _copy_tokenizer(model_cfg: dict[str, Any], folder: Path) -> None:
     folder itself, whatever ``hf_tokenizer_name`` says."""
     import shutil
 
+    from vltools.models.clip._portable import resolve_ref
+
     name = (model_cfg.get("text_cfg") or {}).get("hf_tokenizer_name")
     if not name:
         return
-    src = Path(name)
+    src = Path(resolve_ref(name, "the HF tokenizer"))
     if not src.is_dir():
         from vltools.models.clip._load import _snapshot
 
@@ -223,18 +228,27 @@ def save_checkpoint(model: Any, model_cfg: dict[str, Any], pre_cfg: dict[str, An
                     settings: Settings, meta: dict[str, Any]) -> str:
     """Save ``model`` (full state, fp32) as an open_clip local-dir folder at ``out``; returns its spec.
 
+    The config names an HF text tower inside an installed package as ``pkg:PACKAGE/PATH`` (resolved
+    at load time), not by this machine's absolute path, so the folder loads on another install. A
+    model with mixture-of-experts layers (`adapt.upcycle_moe`) also records their layout.
     Written into a fresh temp folder beside it and renamed into place, so a crash leaves no half
     checkpoint and an existing folder (even one that appeared meanwhile) is never replaced.
     """
     from safetensors.torch import save_model
 
+    from vltools.models.clip._moe import moe_layout
+    from vltools.models.clip._portable import portable_text_cfg
+
+    config: dict[str, Any] = {"model_cfg": portable_text_cfg(model_cfg), "preprocess_cfg": pre_cfg}
+    layout = moe_layout(model)
+    if layout is not None:
+        config["vltools_moe"] = layout
     parent = _models_folder(out.parent, settings)
     tmp = parent / f".tmp-{out.name}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
         save_model(model, str(tmp / "open_clip_model.safetensors"), metadata={"vltools": json.dumps(meta)[:60_000]})
-        (tmp / "open_clip_config.json").write_text(
-            json.dumps({"model_cfg": model_cfg, "preprocess_cfg": pre_cfg}, indent=1), encoding="utf-8")
+        (tmp / "open_clip_config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
         (tmp / "vltools_adapt.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         _copy_tokenizer(model_cfg, tmp)
         try:

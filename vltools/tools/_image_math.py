@@ -66,28 +66,27 @@ def gem(dense: np.ndarray, p: float = 3.0) -> np.ndarray:
 
 
 def superglobal_rerank(q: np.ndarray, cands: np.ndarray, k: int, beta: float = 0.15) -> np.ndarray:
-    """SuperGlobal's reranking scores (P06) of ``cands`` (m, d) for the query ``q`` (d,).
+    """SuperGlobal's reranking scores (P06) of ``cands`` (m, d) for the query ``q`` (d,), as in the paper's code.
 
-    Each candidate's feature is refined by a similarity-weighted mean with its ``k`` nearest
-    neighbours among the candidates; the query by a weighted mean with its top-``k`` candidates
-    (query expansion); the score is the mean of sim(q', d) and sim(q, d'). Weights are
-    ``max(sim, 0) ** (1 / beta)``-like soft emphasis on close neighbours (``beta`` small = sharper)."""
+    Database side (top-M descriptor augmentation): each candidate becomes the weighted mean of itself
+    (weight 1) and its ``k`` nearest candidates (weight ``beta`` x their similarity). Query side
+    (maximum descriptor aggregation): the expanded query is the element-wise max of the ``k`` refined
+    candidates that the query ranks highest. Score = mean of the query's and the expanded query's
+    similarity with each refined candidate."""
     q = l2n(q)
     c = l2n(cands)
     m = len(c)
-    k = max(1, min(k, m))
+    k = max(1, min(k, m - 1)) if m > 1 else 0
     s = c @ c.T
     refined = np.empty_like(c)
     for i in range(m):
-        nn = np.argsort(-s[i])[: k + 1]  # itself first
-        w = np.maximum(s[i, nn], 0.0) ** (1.0 / beta)
-        refined[i] = w @ c[nn]
-    refined = l2n(refined)
-    sq = c @ q
-    top = np.argsort(-sq)[:k]
-    wq = np.maximum(sq[top], 0.0) ** (1.0 / beta)
-    q2 = l2n(q + wq @ c[top])
-    return 0.5 * (c @ q2 + refined @ q)
+        others = [j for j in np.argsort(-s[i]) if j != i][:k]
+        w = np.concatenate([[1.0], beta * s[i, others]])
+        refined[i] = (w @ c[[i, *others]]) / w.sum()
+    first = refined @ q
+    top = np.argsort(-first)[: max(1, k)]
+    expanded = refined[top].max(axis=0)
+    return 0.5 * (first + refined @ expanded)
 
 
 # -- regions (P46) ------------------------------------------------------------------------------

@@ -332,3 +332,67 @@ def segment(
                            refine_global=refine_global, n_segments=n_segments)
     return decide(backend, feats, label_names, background=background, calibration=calibration,
                   text_refine=text_refine)
+
+
+# -- grounding (image.ground, CLOC P46, on the same dense features) -----------------------------------
+GROUND_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def query_map(backend: Any, feats: ImageFeatures, text: np.ndarray, *, text_refine: float = 1.0) -> np.ndarray:
+    """(grid, grid) probability per cell of row 0 of ``text`` (the query) against its other rows (background
+    prompts, optionally a contrast vocabulary), after P48 text refinement on the image's own cells."""
+    scale = float(backend.logit_scale)
+    t = refine_text(text, feats.cells, text_refine, scale)
+    return _softmax(scale * (feats.cells @ t.T), 1)[:, 0].reshape(feats.grid, feats.grid)
+
+
+def map_regions(feats: ImageFeatures, prob: np.ndarray, thresholds: tuple[float, ...] = GROUND_THRESHOLDS) -> list[
+        tuple[list[float], np.ndarray]]:
+    """Candidate regions of a query map: connected components of ``prob >= t * max`` for each relative
+    threshold t, each as (box [x0, y0, x1, y1] in image pixels, (grid, grid) boolean cell mask). Components
+    lying in the canvas padding only are dropped; duplicates (same cells) are kept once."""
+    from scipy import ndimage
+
+    g, side = feats.grid, feats.side
+    x0c, y0c, w, h = feats.crop
+    out, seen = [], set()
+    top = float(prob.max())
+    for t in thresholds:
+        lab, n = ndimage.label(prob >= t * top)
+        for j in range(1, n + 1):
+            m = lab == j
+            key = m.tobytes()
+            if key in seen:
+                continue
+            seen.add(key)
+            ys, xs = np.nonzero(m)
+            box = [max(0.0, xs.min() * side / g - x0c), max(0.0, ys.min() * side / g - y0c),
+                   min(float(w), (xs.max() + 1) * side / g - x0c), min(float(h), (ys.max() + 1) * side / g - y0c)]
+            if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
+                out.append((box, m))
+    return out
+
+
+def region_mass(feats: ImageFeatures, prob: np.ndarray, mask: np.ndarray) -> float:
+    """A region's evidence for the query: mean probability over its cells times the square root of its share of
+    the image's cells (a mean alone favours single hot cells, a sum favours spilling into the background)."""
+    x0c, y0c, w, h = feats.crop
+    image_cells = max(1.0, feats.grid**2 * (w * h) / feats.side**2)
+    return float(prob[mask].mean() * np.sqrt(mask.sum() / image_cells))
+
+
+def box_cells(feats: ImageFeatures, box: list[float]) -> np.ndarray:
+    """(grid, grid) fraction of each canvas cell covered by ``box`` (image pixels)."""
+    g, side = feats.grid, feats.side
+    x0c, y0c, _, _ = feats.crop
+    edges = np.linspace(0.0, float(side), g + 1)
+    ox = np.clip(np.minimum(edges[1:], box[2] + x0c) - np.maximum(edges[:-1], box[0] + x0c), 0, None) * g / side
+    oy = np.clip(np.minimum(edges[1:], box[3] + y0c) - np.maximum(edges[:-1], box[1] + y0c), 0, None) * g / side
+    return np.outer(oy, ox)
+
+
+def pooled_region(feats: ImageFeatures, weights: np.ndarray) -> np.ndarray:
+    """Unit (dim,) mean of the dense cells weighted by ``weights`` (grid, grid): a region embedding read from the
+    same spliced features the grounding map uses."""
+    v = weights.reshape(-1) @ feats.cells
+    return _unit(v.astype(np.float64))

@@ -551,3 +551,337 @@ def distill(inp: DistillInput, ctx: Context) -> DistillOutput:
         student_image_params=sum(p.numel() for p in student.visual.parameters()),
         teacher_images_per_s=teacher_speed, student_images_per_s=student_speed, teacher_accuracy=t_acc,
         student_accuracy=s_acc, agreement=agree, patch_level=patch, steps=step, log=log)
+
+
+# -- adapt.upcycle_moe ---------------------------------------------------------------------------------------
+class UpcycleMoeInput(ToolInput):
+    data: str = Field(min_length=1, description="ImageFolder (one sub-folder per class, named by the class) or an "
+                      "image-caption JSONL ({\"image\": PATH, \"text\": CAPTION} per line).")
+    model: str | None = Field(None, description="Base (dense) CLIP spec: demo, open_clip:ARCH/TAG, "
+                              "open_clip:local-dir:PATH, ... (default: settings.clip).")
+    experts: int = Field(4, ge=2, le=8, description="Experts per MoE layer: the base model's block plus one "
+                         "fine-tuned copy per multistage-contrastive stage (experts - 1 stages).")
+    top_k: int = Field(2, ge=1, le=8, description="Experts each input is routed to.")
+    layers: int = Field(2, ge=1, le=48, description="How many of the image tower's last blocks become MoE layers "
+                        "(ViT: transformer MLPs, routed per token; ModifiedResNet: Bottleneck blocks, per image).")
+    clusters: int = Field(4, ge=2, le=64, description="k-means clusters of each stage's image features; every later "
+                          "stage keeps as negatives only the texts of images that share all earlier clusters with "
+                          "the anchor image (fewer clusters: more negatives kept).")
+    stage_epochs: int = Field(4, ge=1, le=100, description="Passes over the training images per stage.")
+    router_epochs: int = Field(4, ge=1, le=100, description="Passes over the training images for the router.")
+    train_experts: bool = Field(False, description="Also fine-tune the experts (at lr/10) while the router trains; "
+                                "default: router only.")
+    balance_weight: float = Field(0.1, ge=0.0, le=10.0, description="Weight of the load-balancing loss "
+                                  "(Switch Transformer's E * sum f_e P_e, averaged over the MoE layers).")
+    lr: float = Field(1e-3, gt=0.0, le=1.0, description="AdamW learning rate of the stages' blocks.")
+    router_lr: float = Field(3e-3, gt=0.0, le=1.0, description="AdamW learning rate of the routers.")
+    name: str | None = Field(None, description="Name of the new checkpoint folder under VLTOOLS_HOME/models "
+                             "(default: generated). An existing name is refused, never overwritten.")
+    eval_data: str | None = Field(None, description="Held-out images of the classes (same layout as data) for the "
+                                  "before/after evaluation; default: eval_fraction of data is held out.")
+    eval_fraction: float = Field(0.25, ge=0.0, le=0.8, description="Share of each class held out for evaluation "
+                                 "when eval_data is not given (0: evaluate on the training images).")
+    old_data: str | None = Field(None, description="ImageFolder of the model's original task to measure "
+                                 "forgetting before/after.")
+    batch_size: int = Field(32, ge=2, le=512, description="Images per step.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the split, clustering, shuffling and routers.")
+    max_images: int = Field(5000, ge=2, le=20000, description="Refuse data with more images than this.")
+
+
+class ExpertStage(BaseModel):
+    stage: int = Field(description="0: the base model's block; k >= 1: the k-th multistage-contrastive stage "
+                       "(1: all negatives; later: negatives from the earlier stages' clusters).")
+    kept_negatives: float = Field(description="Mean share of the other texts kept as negatives (1.0: all).")
+    scores: Scores = Field(description="The dense model with this stage's blocks, evaluated alone.")
+
+
+class MoeLayerReport(BaseModel):
+    path: str = Field(description="The replaced block (module path in the model).")
+    load: list[float] = Field(description="Share of the routing slots each expert got on the evaluation images.")
+    distinct_routes: int = Field(description="Distinct sets of chosen experts over the evaluation inputs.")
+    expert_distance: float = Field(description="Mean pairwise distance between the experts' weights, relative to "
+                                   "their norm (0: identical copies).")
+
+
+class UpcycleMoeOutput(BaseModel):
+    model: str = Field(description="Spec of the MoE model (open_clip:local-dir:PATH); pass it as `clip` to any tool.")
+    path: str = Field(description="The checkpoint folder.")
+    base: str = Field(description="The base model's spec.")
+    classes: list[str] = Field(description="The classes (JSONL data: empty).")
+    train_images: int = Field(description="Training images.")
+    kind: Literal["token", "sample"] = Field(description="Routing per token (ViT MLPs) or per image (ResNet blocks).")
+    experts: int = Field(description="Experts per MoE layer.")
+    top_k: int = Field(description="Experts per input.")
+    layers: list[MoeLayerReport] = Field(description="Per MoE layer: routing load and expert diversity.")
+    stages: list[ExpertStage] = Field(description="Each expert's stage, evaluated as a dense model.")
+    before: Scores = Field(description="The base model's scores.")
+    after: Scores = Field(description="The MoE model's scores.")
+    image_params_base: int = Field(description="Parameters of the base image tower.")
+    image_params_moe: int = Field(description="Parameters of the MoE image tower (all experts and routers).")
+    active_image_params: int = Field(description="Parameters of the MoE image tower that run per input "
+                                     "(top_k experts).")
+    base_images_per_s: float = Field(description="Base image-encoding throughput (same batch, same run).")
+    moe_images_per_s: float = Field(description="MoE image-encoding throughput (same batch, same run).")
+    steps: int = Field(description="Optimiser steps run (stages and router).")
+    log: list[dict[str, float]] = Field(description="Per epoch: stage (0 = router), mean loss and its parts.")
+
+
+def kmeans(x: Any, k: int, seed: int, iters: int = 25) -> Any:
+    """Cluster ids of the unit rows of ``x`` (spherical k-means, k-means++ seeding)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    k = min(k, len(x))
+    centres = [x[int(torch.randint(len(x), (1,), generator=gen))]]
+    for _ in range(1, k):
+        d = (1 - x @ torch.stack(centres).T).clamp_min(0).min(1).values
+        if float(d.sum()) <= 0:
+            break
+        centres.append(x[int(torch.multinomial(d, 1, generator=gen))])
+    c = torch.stack(centres)
+    ids = (x @ c.T).argmax(1)
+    for _ in range(iters):
+        c_new = torch.stack([x[ids == j].mean(0) if (ids == j).any() else c[j] for j in range(len(c))])
+        c = torch.nn.functional.normalize(c_new, dim=-1)
+        new = (x @ c.T).argmax(1)
+        if torch.equal(new, ids):
+            break
+        ids = new
+    return ids
+
+
+def _expert_distance(moe: Any) -> float:
+    """Mean over expert pairs of ||a - b|| / sqrt(||a|| ||b||) on their flattened weights."""
+    import torch
+
+    vecs = [torch.cat([p.detach().float().flatten() for p in e.parameters()]) for e in moe.experts]
+    out = [float((a - b).norm() / (a.norm() * b.norm()).sqrt().clamp_min(1e-12))
+           for i, a in enumerate(vecs) for b in vecs[i + 1:]]
+    return sum(out) / len(out) if out else 0.0
+
+
+def _routing(model: Any, x: Any, batch: int = 64) -> dict[str, tuple[list[float], int]]:
+    """Per MoE layer: (share of routing slots per expert, distinct chosen expert sets) over images ``x``."""
+    import torch
+
+    from vltools.models.clip._moe import moe_class
+
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, moe_class())]
+    counts = {n: torch.zeros(len(m.experts)) for n, m in layers}
+    routes: dict[str, set[tuple[int, ...]]] = {n: set() for n, _ in layers}
+    p = next(model.parameters())
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            model.encode_image(x[i : i + batch].to(p.device, p.dtype))
+            for n, m in layers:
+                ch = m.choices.cpu()
+                counts[n] += torch.bincount(ch.flatten(), minlength=len(m.experts)).float()
+                routes[n] |= {tuple(sorted(r)) for r in ch.tolist()}
+    return {n: ([round(float(v), 4) for v in counts[n] / counts[n].sum().clamp_min(1)], len(routes[n]))
+            for n, _ in layers}
+
+
+@tool("adapt.upcycle_moe")
+def upcycle_moe(inp: UpcycleMoeInput, ctx: Context) -> UpcycleMoeOutput:
+    """Turn a dense CLIP's image tower into a mixture of experts by diversified multiplet upcycling (CLIP-MoE) and
+    save it as a new model spec, with a before/after evaluation.
+
+    Each expert is the base block fine-tuned in one stage of multistage contrastive learning (negatives restricted
+    to the images earlier stages' features cluster together); a top-k router is then trained with a load-balancing
+    loss. Never overwrites a checkpoint.
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from vltools.models.clip._moe import find_targets, get_module, moe_class, upcycle
+
+    if inp.top_k > inp.experts:
+        raise InvalidInput(f"top_k {inp.top_k} is more than the {inp.experts} experts",
+                           hint="use top_k <= experts", details={"top_k": inp.top_k, "experts": inp.experts})
+    settings = ctx.settings
+    base_spec = (inp.model or settings.clip).strip()
+    data = read_labelled(inp.data, settings, what="data", max_images=inp.max_images)
+    eval_set = read_labelled(inp.eval_data, settings, what="eval_data", max_images=inp.max_images) \
+        if inp.eval_data else None
+    old = read_labelled(inp.old_data, settings, what="old_data", max_images=inp.max_images) if inp.old_data else None
+    if eval_set is not None and eval_set.kind != data.kind:
+        raise InvalidInput("eval_data must have the same layout as data (both folders or both JSONL)")
+    if eval_set is not None and data.kind == "folder" and set(eval_set.classes) - set(data.classes):
+        extra = sorted(set(eval_set.classes) - set(data.classes))
+        raise InvalidInput(f"eval_data has classes not in data: {', '.join(extra[:10])}",
+                           hint="evaluate on the classes you train", details={"classes": extra})
+    if old is not None and old.kind != "folder":
+        raise InvalidInput("old_data must be an ImageFolder (one sub-folder per class)")
+    out_dir = plan_output(inp.name, "moe", settings)
+    for d, what in ((data, "data"), (eval_set, "eval_data"), (old, "old_data")):
+        if d is not None:
+            decode_all(d, settings, what)
+    ctx.progress(0, None, "images read")
+
+    backend = ctx.clip(base_spec)
+    teacher = backend.model
+    kind, paths, dims = find_targets(teacher, inp.layers)
+    model_cfg, pre_cfg = base_config(backend.spec, teacher)
+    torch.manual_seed(inp.seed)
+    gen = torch.Generator().manual_seed(inp.seed)
+    device = backend.device
+
+    # data (same split and banks as adapt.finetune)
+    if eval_set is None:
+        tr_idx, ev_idx = _split(data, inp.eval_fraction, inp.seed)
+        ev_idx = ev_idx or tr_idx
+        x_all = _tensors(backend, data.images)
+        x_tr, y_tr = x_all[tr_idx], [data.targets[i] for i in tr_idx]
+        x_ev, y_ev, ev_classes = x_all[ev_idx], [data.targets[i] for i in ev_idx], data.classes
+    else:
+        x_tr, y_tr = _tensors(backend, data.images), list(data.targets)
+        x_ev, ev_classes, y_ev = _tensors(backend, eval_set.images), eval_set.classes, list(eval_set.targets)
+        if data.kind == "folder":
+            y_ev = [data.classes.index(eval_set.classes[t]) for t in eval_set.targets]
+            ev_classes = data.classes
+    if data.kind == "captions":
+        ev_caps = sorted({ev_classes[t] for t in y_ev})
+        y_ev = [ev_caps.index(ev_classes[t]) for t in y_ev]
+        ev_classes = ev_caps
+    x_old = _tensors(backend, old.images) if old is not None else None
+    train_bank = _text_bank(backend, data.classes, [TRAIN_TEMPLATE] if data.kind == "folder" else ["{}"]).to(device)
+    ev_bank = _text_bank(backend, ev_classes, EVAL_TEMPLATES if data.kind == "folder" else ["{}"])
+    old_bank = _text_bank(backend, old.classes, EVAL_TEMPLATES) if old is not None else None
+    scale = float(backend.logit_scale)
+
+    class _Tower(nn.Module):  # an image tower alone, with the encode_image the helpers call
+        def __init__(self, visual: Any) -> None:
+            super().__init__()
+            self.visual = visual
+
+        def encode_image(self, x: Any) -> Any:
+            return self.visual(x)
+
+    def scores(m: Any) -> Scores:
+        m.eval()
+        return Scores(new_accuracy=_accuracy(m, x_ev, y_ev, ev_bank), new_images=len(y_ev),
+                      old_accuracy=_accuracy(m, x_old, old.targets, old_bank) if old is not None else None,
+                      old_images=len(old.targets) if old is not None else 0)
+
+    n = len(y_tr)
+    y_t = torch.tensor(y_tr)
+    bs = min(inp.batch_size, n)
+    per_epoch = max(1, math.ceil(n / bs))
+    n_stages = inp.experts - 1
+    total = per_epoch * (n_stages * inp.stage_epochs + inp.router_epochs)
+    step = 0
+    log: list[dict[str, float]] = []
+
+    def train(m: Any, groups: list[dict[str, Any]], epochs: int, stage: int, mask: Any = None) -> None:
+        """AdamW with warm-up + cosine over ``epochs``; BatchNorm statistics stay frozen (eval mode)."""
+        nonlocal step
+        params = [p for g in groups for p in g["params"]]
+        opt = torch.optim.AdamW(groups, weight_decay=0.05)
+        base_lr = [g["lr"] for g in opt.param_groups]
+        steps_here, warm = per_epoch * epochs, max(1, per_epoch * epochs // 10)
+        moes = [mod for mod in m.modules() if isinstance(mod, moe_class())]
+        local = 0
+        m.eval()
+        for epoch in range(epochs):
+            perm = torch.randperm(n, generator=gen)
+            sums: dict[str, float] = {}
+            for b in range(per_epoch):
+                idx = perm[b * bs : (b + 1) * bs]
+                if len(idx) < 2:
+                    continue
+                f = min(1.0, (local + 1) / warm) * 0.5 * (1 + math.cos(math.pi * local / steps_here))
+                for g, lr0 in zip(opt.param_groups, base_lr, strict=True):
+                    g["lr"] = lr0 * f
+                x = _augment(x_tr[idx], gen).to(device)
+                y = y_t[idx].to(device)
+                logits = scale * F.normalize(m.encode_image(x).float(), dim=-1) @ train_bank.T
+                if mask is not None:  # multistage contrastive learning: negatives from the same clusters only
+                    logits = logits.masked_fill(~mask[idx].to(device), -1e4)
+                parts = {"task": F.cross_entropy(logits, y)}
+                if moes and inp.balance_weight > 0:
+                    parts["balance"] = inp.balance_weight * torch.stack([mod.aux for mod in moes]).mean()
+                _step(opt, params, parts, sums)
+                for mod in moes:
+                    mod.aux = None  # drop the graph (the model is deep-copied later)
+                step += 1
+                local += 1
+                ctx.progress(step, total, f"stage {stage}/{n_stages} epoch {epoch + 1}/{epochs}" if stage
+                             else f"router epoch {epoch + 1}/{epochs}")
+            log.append({"stage": stage, "epoch": epoch + 1, **{k: round(v / per_epoch, 4) for k, v in sums.items()}})
+
+    before = scores(teacher)
+    rel = [p[len("visual."):] for p in paths]
+    expert_states = [[{k: v.detach().float().clone() for k, v in get_module(teacher.visual, r).state_dict().items()}
+                      for r in rel]]
+    stages = [ExpertStage(stage=0, kept_negatives=1.0, scores=before)]
+    # Diversified multiplet upcycling (multistage contrastive learning): stage 1 fine-tunes the base's target
+    # blocks with ordinary contrastive loss; each later stage (again from the base) keeps as negatives only the
+    # texts whose images share every earlier stage's k-means cluster with the anchor image.
+    keys: list[tuple[int, ...]] = [()] * n
+    feats = None
+    for s in range(1, n_stages + 1):
+        if feats is not None:
+            ids = kmeans(feats, inp.clusters, inp.seed + s).tolist()
+            keys = [k + (c,) for k, c in zip(keys, ids, strict=True)]
+        key_id = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        kid = torch.tensor([key_id[k] for k in keys])
+        has = torch.zeros(len(train_bank), len(key_id), dtype=torch.bool)  # text j has an image with key c
+        has[y_t, kid] = True
+        mask = has[:, kid].T  # (image, text): the text shares the image's clusters (its own text always does)
+        kept = float(((mask.sum(1) - 1).float() / max(1, len(train_bank) - 1)).mean())
+        tower = _Tower(copy.deepcopy(teacher.visual).float().to(device))
+        for p in tower.parameters():
+            p.requires_grad_(False)
+        params = [p for r in rel for p in get_module(tower.visual, r).parameters()]
+        for p in params:
+            p.requires_grad_(True)
+        train(tower, [{"params": params, "lr": inp.lr}], inp.stage_epochs, s, mask)
+        for p in tower.parameters():
+            p.requires_grad_(False)
+        expert_states.append([{k: v.detach().clone() for k, v in get_module(tower.visual, r).state_dict().items()}
+                              for r in rel])
+        stages.append(ExpertStage(stage=s, kept_negatives=round(kept, 4), scores=scores(tower)))
+        feats = _image_feats(tower, x_tr)
+        del tower
+
+    # The MoE: every target block becomes the stage experts + a router, trained with the load-balancing loss.
+    moe_model = copy.deepcopy(teacher).float().to(device)
+    upcycle(moe_model, paths, dims, kind, expert_states, inp.top_k, inp.seed)
+    moes = [get_module(moe_model, p) for p in paths]
+    for p in moe_model.parameters():
+        p.requires_grad_(False)
+    groups = [{"params": [p for m in moes for p in m.router.parameters()], "lr": inp.router_lr}]
+    if inp.train_experts:
+        groups.append({"params": [p for m in moes for p in m.experts.parameters()], "lr": inp.lr / 10})
+    for g in groups:
+        for p in g["params"]:
+            p.requires_grad_(True)
+    train(moe_model, groups, inp.router_epochs, 0)
+    for p in moe_model.parameters():
+        p.requires_grad_(False)
+    moe_model.eval()
+    after = scores(moe_model)
+    routing = _routing(moe_model, x_ev)
+    reports = [MoeLayerReport(path=p, load=routing[p][0], distinct_routes=routing[p][1],
+                              expert_distance=round(_expert_distance(m), 6)) for p, m in zip(paths, moes, strict=True)]
+    x_speed = x_ev[:64].to(device)
+    dense = teacher if next(teacher.parameters()).dtype == torch.float32 else copy.deepcopy(teacher).float()
+    base_speed, moe_speed = _throughputs([dense, moe_model], [x_speed, x_speed])
+    n_base = sum(p.numel() for p in teacher.visual.parameters())
+    n_moe = sum(p.numel() for p in moe_model.visual.parameters())
+    idle = sum((len(m.experts) - m.top_k) * sum(p.numel() for p in m.experts[0].parameters()) for m in moes)
+    meta = {"base": backend.spec, "method": "upcycle_moe", "experts": inp.experts, "top_k": inp.top_k,
+            "kind": kind, "layers": paths, "clusters": inp.clusters, "stage_epochs": inp.stage_epochs,
+            "router_epochs": inp.router_epochs, "train_experts": inp.train_experts, "steps": step, "lr": inp.lr,
+            "router_lr": inp.router_lr, "seed": inp.seed, "classes": data.classes if data.kind == "folder" else [],
+            "train_images": n, "before": before.model_dump(), "after": after.model_dump(),
+            "stages": [s.model_dump() for s in stages], "log": log}
+    spec = save_checkpoint(moe_model, model_cfg, pre_cfg, out_dir, settings, meta)
+    ctx.progress(total, total, f"saved {out_dir.name}")
+    return UpcycleMoeOutput(
+        model=spec, path=str(out_dir), base=backend.spec, classes=data.classes if data.kind == "folder" else [],
+        train_images=n, kind=kind, experts=inp.experts, top_k=inp.top_k, layers=reports, stages=stages,
+        before=before, after=after, image_params_base=n_base, image_params_moe=n_moe,
+        active_image_params=n_moe - idle, base_images_per_s=base_speed, moe_images_per_s=moe_speed, steps=step,
+        log=log)

@@ -479,11 +479,17 @@ def _pixel_box(b: list[float]) -> tuple[int, int, int, int]:
 def region_vectors(backend: Any, image: Any, boxes: list[list[float]], method: str, dense: Any = None) -> Any:
     """(n, dim) region embeddings: ``pool`` = coverage-weighted mean of the dense features under the
     box (CLOC's promptable embedding read from the dense grid), ``crop`` = the crop's global
-    embedding (the baseline), ``blend`` = their normalised sum."""
+    embedding (the baseline), ``blend`` = their normalised sum, ``dense`` = the same pooling on the
+    spliced sub-window features that `image.ground` reads (``dense`` may pass them, an `ImageFeatures`)."""
     import numpy as np
 
     from vltools.tools._image_math import box_weights, l2n, pool_region
 
+    if method == "dense":
+        from vltools.tools import _ovseg
+
+        feats = dense if dense is not None else _ovseg.image_features(backend, image, mode="dense")
+        return np.stack([_ovseg.pooled_region(feats, _ovseg.box_cells(feats, b)) for b in boxes])
     out = []
     if method in ("pool", "blend"):
         if dense is None:
@@ -503,10 +509,11 @@ class RegionEmbedInput(ToolInput):
     image: str = Field(min_length=1, description="Path of the image.")
     boxes: list[BoxList] = Field(min_length=1, max_length=1000, description="Boxes [x0, y0, x1, y1] in pixels.")
     clip: str | None = Field(None, description="CLIP spec (default: settings.clip).")
-    method: Literal["pool", "crop", "blend"] = Field(
+    method: Literal["pool", "crop", "blend", "dense"] = Field(
         "blend",
         description="pool: dense features pooled under the box (CLOC-style promptable embedding); crop: the crop's "
-        "global embedding (baseline); blend: both, summed.",
+        "global embedding (baseline); blend: both, summed; dense: pooled from the spliced sub-window features "
+        "(finer grid, the features image.ground's default method reads).",
     )
 
 
@@ -550,23 +557,37 @@ class GroundInput(ToolInput):
     query: str = Field(min_length=1, max_length=2000, description="What to find, e.g. 'the dog'.")
     clip: str | None = Field(None, description="CLIP spec (default: settings.clip).")
     k: int = Field(3, ge=1, le=100, description="At most this many boxes (after non-maximum suppression).")
-    method: Literal["hybrid", "pool", "crop"] = Field(
-        "hybrid",
-        description="How candidate windows are scored against the text: pool (dense features under the box), crop "
-        "(crop embeddings), hybrid (pool shortlists, crop and pool together score the shortlist).",
+    method: Literal["dense", "hybrid", "pool", "crop"] = Field(
+        "dense",
+        description="dense (default): a per-cell map of the query against background prompts on spliced sub-window "
+        "features, thresholded into connected regions whose boxes are scored; pool/crop/hybrid (the earlier "
+        "baselines): multi-scale sliding windows scored by pooled dense features, crop embeddings, or both.",
+    )
+    box_score: Literal["mass", "pooled", "crop"] = Field(
+        "mass",
+        description="dense: how a candidate box is scored - mass (mean query probability of its cells times the "
+        "square root of its area share; chosen on dev scenes), pooled (cosine of its dense region embedding, as "
+        "image.region_embed method dense gives, with the query) or crop (cosine of its crop's embedding).",
+    )
+    text_refine: float = Field(
+        1.0, ge=0, le=4,
+        description="dense: strength of the training-free text refinement (P48): the query embedding moves "
+        "towards the image cells that attend to it (0 = off).",
     )
     shortlist: int = Field(24, ge=1, le=500, description="Hybrid: windows kept from the pooled scores for re-scoring.")
     contrast: bool = Field(
         False,
-        description="Score each window by the probability of the query against a vocabulary of everyday object names "
-        "(the world's concept table) instead of the raw cosine, so windows that match everything do not win.",
+        description="Score against a vocabulary of everyday object names (the world's concept table) as well, so "
+        "regions that match everything do not win (window methods: the query's probability instead of the "
+        "cosine; dense: the vocabulary joins the per-cell softmax).",
     )
     nms_iou: float = Field(0.5, gt=0, le=1, description="Boxes overlapping a better one by this IoU are dropped.")
 
 
 class GroundBox(BaseModel):
     box: BoxList = Field(description="[x0, y0, x1, y1] in pixels.")
-    score: float = Field(description="Cosine of the region embedding with the query (with contrast: its probability).")
+    score: float = Field(description="dense: the box_score (mass in [0, 1], or a cosine); window methods: cosine "
+                         "of the region embedding with the query (with contrast: its probability).")
 
 
 _VOCAB: LRUCache[str, tuple[list[str], Any]] = LRUCache(maxsize=4)  # per CLIP spec: 707 names x dim
@@ -590,16 +611,67 @@ def _contrast_vocabulary(backend: Any, query: str) -> Any:
 class GroundOutput(BaseModel):
     boxes: list[GroundBox] = Field(description="Best first.")
     method: str = Field(description="The scoring used.")
-    candidates: int = Field(description="Candidate windows scored.")
+    candidates: int = Field(description="Candidate boxes scored (map regions for dense, windows otherwise).")
+
+
+_DENSE: LRUCache[str, Any] = LRUCache(maxsize=16)  # per (model, image content): spliced dense features
+_BACKGROUND: LRUCache[str, Any] = LRUCache(maxsize=4)  # per CLIP spec: background prompt embeddings
+
+
+def _strip_article(query: str) -> str:
+    """'a dog' -> 'dog', so the segmentation prompts ('a photo of a {}.') read naturally."""
+    import re
+
+    return re.sub(r"^(a|an|the)\s+", "", query.strip(), flags=re.IGNORECASE) or query.strip()
+
+
+def _ground_dense(inp: GroundInput, backend: Any, img: Any, ctx: Context) -> tuple[list[list[float]], Any]:
+    """Candidate boxes and scores of the dense method: the query's per-cell probability map (query vs
+    background prompts, text-refined) on the segmentation features, its connected regions at several
+    relative thresholds, each box scored by ``box_score``."""
+    import hashlib
+
+    import numpy as np
+
+    from vltools.tools import _ovseg
+
+    key = f"{backend.spec}:{img.size}:{hashlib.sha1(img.tobytes()).hexdigest()}"
+    feats = _DENSE.get(key)
+    if feats is None:  # the image side is query-independent: several queries on one image reuse it
+        feats = _ovseg.image_features(backend, img, mode="dense")
+        _DENSE.put(key, feats)
+    ctx.progress(1, 2, "dense features")
+    background = _BACKGROUND.get(backend.spec)
+    if background is None:
+        background = _ovseg.label_embeddings(backend, [[b] for b in _ovseg.BACKGROUND_PROMPTS])
+        _BACKGROUND.put(backend.spec, background)
+    rows = [_ovseg.label_embeddings(backend, [[_strip_article(inp.query)]]), background]
+    if inp.contrast:
+        rows.insert(1, _contrast_vocabulary(backend, inp.query).astype(np.float32))
+    text = np.concatenate(rows)
+    prob = _ovseg.query_map(backend, feats, text, text_refine=inp.text_refine)
+    regions = _ovseg.map_regions(feats, prob)
+    if not regions:  # the map is flat over the image (e.g. all in padding): the whole image is the only box
+        regions = [([0.0, 0.0, float(img.width), float(img.height)], np.ones_like(prob, dtype=bool))]
+    cands = [r[0] for r in regions]
+    if inp.box_score == "mass":
+        scores = np.array([_ovseg.region_mass(feats, prob, m) for _, m in regions])
+    else:
+        method = "dense" if inp.box_score == "pooled" else "crop"
+        scores = region_vectors(backend, img, cands, method, dense=feats) @ text[0].astype(np.float64)
+    ctx.progress(2, 2, "regions scored")
+    return cands, scores
 
 
 @tool("image.ground")
 def ground(inp: GroundInput, ctx: Context) -> GroundOutput:
-    """Find the boxes of an image that match a text (text to box) by scoring multi-scale windows with region
-    embeddings (CLOC-style grounding, P46).
+    """Find the boxes of an image that match a text (text to box) from dense features, boxes scored by region-text
+    evidence (CLOC-style grounding, P46).
 
-    Windows are scored by the similarity of their pooled dense features (and, in hybrid mode, of their crops) with
-    the query; non-maximum suppression keeps the best distinct boxes.
+    Default (dense): the query's per-cell probability against background prompts on spliced sub-window features
+    (the segment.open_vocab machinery), thresholded into connected regions whose boxes are scored; the window
+    methods score multi-scale sliding windows by pooled or crop embeddings. Non-maximum suppression keeps the best
+    distinct boxes.
     """
     import numpy as np
 
@@ -609,6 +681,11 @@ def ground(inp: GroundInput, ctx: Context) -> GroundOutput:
     check_images([inp.image], ctx)
     img = load_images([inp.image], ctx)[0]
     backend = ctx.clip(inp.clip)
+    if inp.method == "dense":
+        cands, scores = _ground_dense(inp, backend, img, ctx)
+        keep = nms(cands, scores, inp.nms_iou, inp.k)
+        boxes = [GroundBox(box=[round(v, 1) for v in cands[i]], score=float(scores[i])) for i in keep]
+        return GroundOutput(boxes=boxes, method=inp.method, candidates=len(scores))
     t = text_embeddings(backend, [inp.query])[0]
     vocab = _contrast_vocabulary(backend, inp.query) if inp.contrast else None
 
@@ -646,8 +723,12 @@ class RerankInput(ToolInput):
     image: str = Field(min_length=1, description="Path of the query image.")
     k: int = Field(10, ge=1, le=1000, description="Number of hits to return.")
     candidates: int = Field(50, ge=2, le=1000, description="Top hits of plain image.search that are re-ranked (M).")
-    neighbours: int = Field(5, ge=1, le=100, description="Neighbours used to refine each feature (K).")
-    p: float = Field(3.0, ge=1, le=20, description="GeM exponent for pooling the dense features.")
+    neighbours: int = Field(2, ge=1, le=100, description="Neighbours used to refine each feature (K; default chosen "
+                            "on dev world queries, the paper uses 9 with M = 400).")
+    beta: float = Field(0.15, gt=0, le=10, description="Weight of a neighbour (times its similarity) against the "
+                        "feature itself (weight 1) when refining a candidate (the paper's beta).")
+    p: float = Field(8.0, ge=1, le=20, description="GeM exponent for pooling the dense features (default chosen on "
+                     "dev world queries; the paper's GeM+ uses 4.6).")
     clip: str | None = Field(None, description="Must match the collection's CLIP spec when given.")
     exclude_query_image: bool = Field(True, description="Drop stored images with the same content as the query.")
 
@@ -696,8 +777,8 @@ def rerank(inp: RerankInput, ctx: Context) -> RerankOutput:
     and neighbour-based refinement of the query and candidate features.
 
     The top candidates of plain image.search are re-embedded (global + GeM of dense features); each candidate's
-    feature is refined with its nearest candidates and the query with its top candidates, and the two refined
-    similarities are averaged.
+    feature becomes a weighted mean with its K nearest candidates, the expanded query is the element-wise max of
+    the K refined candidates it ranks highest, and the query's and expanded query's similarities are averaged.
     """
     from vltools.core.errors import ToolError
     from vltools.tools._image_io import check_images, collection_clip, load_images
@@ -722,7 +803,7 @@ def rerank(inp: RerankInput, ctx: Context) -> RerankOutput:
                           "(image.index with upsert) after moving or changing files", details=e.details) from e
         ctx.progress(len(images), len(recs), "candidates loaded")
     feats = superglobal_features(backend, [qimg, *images], inp.p)
-    scores = superglobal_rerank(feats[0], feats[1:], inp.neighbours)
+    scores = superglobal_rerank(feats[0], feats[1:], inp.neighbours, inp.beta)
     order = sorted(range(len(recs)), key=lambda i: -scores[i])[: inp.k]
     hits = [
         Hit(id=recs[i]["id"], path=recs[i].get("path") or "", score=float(scores[i]), rank=r + 1,

@@ -11,13 +11,16 @@ Specs (resolved once per process and device, then cached; see `_load`):
   missing cache fails at once with instructions. ``PRETRAINED`` = ``random`` gives random weights
   (for cost benchmarks only).
 - ``open_clip:local-dir:PATH`` — a folder with ``open_clip_config.json`` and a weight file
-  (open_clip's hf-hub layout).
+  (open_clip's hf-hub layout). The ``adapt.*`` tools write such folders: an HF text tower inside an
+  installed package is named ``pkg:PACKAGE/PATH`` (`_portable`), and mixture-of-experts layers
+  (``adapt.upcycle_moe``) are listed under ``vltools_moe`` and rebuilt before the weights load (`_moe`).
 - ``open_clip:hf-hub:ORG/REPO`` — an open_clip hub repo already in the local cache.
 - ``open_clip:ARCH@CHECKPOINT`` — an open_clip architecture and a local checkpoint file.
 
 Modules: `_load` (specs, local cache, open_clip creation, the bounded model cache), `_encode`
 (`ClipBackend`: batched image/text encoding, dense features, progress, ``should_stop``), `_longtext` (P08,
-Long-CLIP: long texts are stretched, extended or chunked, never silently cut).
+Long-CLIP: long texts are stretched, extended or chunked, never silently cut), `_portable` (portable text-tower
+names in saved configs), `_moe` (CLIP-MoE layers and their saved layout).
 Importing this package imports neither torch nor open_clip.
 """
 

@@ -9,9 +9,11 @@ towers and tokenizers are loaded from their cached snapshot folders (found with
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +22,7 @@ from vltools.core.cache import ModelCache
 from vltools.core.errors import BackendUnavailable, InvalidInput, NotFound
 from vltools.core.settings import Settings, check_model_allowed
 from vltools.models.clip._encode import ClipBackend
+from vltools.models.clip._portable import resolve_ref, resolved_text_cfg
 
 # Loaded models kept per process (at most settings.max_loaded_models), least recently used evicted first.
 _CACHE: ModelCache[ClipBackend] = ModelCache("clip")
@@ -242,6 +245,11 @@ def _tokenizer(name: str, text_cfg: dict[str, Any]) -> Any:
     hub_id = text_cfg.get("hf_tokenizer_name")
     if not hub_id or name.startswith("local-dir:") or Path(hub_id).is_dir():
         return open_clip.get_tokenizer(name)
+    if resolve_ref(hub_id, "the HF tokenizer") != hub_id:  # a pkg: name or a moved absolute folder
+        hub_id = resolve_ref(hub_id, "the HF tokenizer")
+        return open_clip.tokenizer.HFTokenizer(
+            hub_id, context_length=text_cfg.get("context_length", open_clip.tokenizer.DEFAULT_CONTEXT_LENGTH),
+            tokenizer_mode=text_cfg.get("tokenizer_mode"), **text_cfg.get("tokenizer_kwargs", {}))
     return open_clip.tokenizer.HFTokenizer(
         _snapshot(hub_id, "the HF tokenizer"),
         context_length=text_cfg.get("context_length", open_clip.tokenizer.DEFAULT_CONTEXT_LENGTH),
@@ -257,7 +265,12 @@ def _local_text_cfg(text_cfg: dict[str, Any]) -> dict[str, Any] | None:
     ``local_files_only``; a local folder never reaches the network. None when nothing changes.
     """
     name = text_cfg.get("hf_model_name")
-    if not name or Path(name).is_dir():
+    if not name:
+        return None
+    resolved = resolved_text_cfg({"text_cfg": text_cfg})["text_cfg"]  # pkg: names, moved absolute folders
+    if resolved != text_cfg:
+        return resolved
+    if Path(name).is_dir():
         return None
     return {**text_cfg, "hf_model_name": _snapshot(name, "the HF text tower")}
 
@@ -325,6 +338,62 @@ def _read_local_dir(folder: Path) -> dict[str, Any]:
         raise InvalidInput(f"{folder}/open_clip_config.json is not valid: {err}") from None
 
 
+def _moe_layout_of(folder: Path) -> dict[str, Any] | None:
+    """The ``vltools_moe`` layout of a local-dir model (adapt.upcycle_moe), or None for a dense one."""
+    import json
+
+    try:
+        layout = json.loads((folder / "open_clip_config.json").read_text(encoding="utf-8")).get("vltools_moe")
+    except (ValueError, AttributeError):
+        return None
+    if layout is None:
+        return None
+    if not isinstance(layout, dict):
+        raise InvalidInput(f"{folder}/open_clip_config.json: vltools_moe is not an object")
+    return layout
+
+
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Model initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_random_init_warning() -> Iterator[None]:
+    """Hide open_clip's root-logger warning that a model built without weights is random (removed after)."""
+    f = _DropRandomInitWarning()
+    logging.getLogger().addFilter(f)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(f)
+
+
+def _load_moe(folder: Path, device: str, spec: str, cfg: dict[str, Any], layout: dict[str, Any]) -> ClipBackend:
+    """A mixture-of-experts checkpoint: open_clip builds the dense model from the config (no weights),
+    its MoE layers are rebuilt from the layout, then the saved weights are loaded strictly."""
+    from safetensors.torch import load_file
+
+    from vltools.models.clip._moe import apply_layout
+
+    weights = folder / "open_clip_model.safetensors"
+    if not weights.is_file():
+        raise NotFound(f"{weights} is missing", hint="a mixture-of-experts checkpoint keeps its weights there")
+    with _without_random_init_warning():  # the weights are loaded just below
+        backend = _create(f"local-dir:{folder.resolve()}", device, spec, cfg, load_weights=False)
+    model = backend.model
+    apply_layout(model, layout)
+    p = next(model.parameters())
+    try:
+        state = load_file(str(weights), device="cpu")
+        model.load_state_dict({k: v.to(p.dtype) if v.is_floating_point() else v for k, v in state.items()})
+    except (RuntimeError, OSError) as err:
+        raise BackendUnavailable(f"cannot load the mixture-of-experts weights of {spec}: {err}",
+                                 hint="re-create the checkpoint with adapt.upcycle_moe") from None
+    model.eval()
+    return backend
+
+
 def _load(parsed: ClipSpec, device: str) -> ClipBackend:
     import open_clip
 
@@ -344,6 +413,9 @@ def _load(parsed: ClipSpec, device: str) -> ClipBackend:
         else:
             folder = Path(parsed.target).expanduser()
         cfg = _read_local_dir(folder)
+        layout = _moe_layout_of(folder)
+        if layout is not None:
+            return _load_moe(folder, device, spec, cfg, layout)
         return _create(f"local-dir:{folder.resolve()}", device, spec, cfg)
     _check_arch(parsed.arch)
     cfg = open_clip.get_model_config(parsed.arch)
