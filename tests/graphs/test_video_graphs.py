@@ -127,6 +127,7 @@ def test_long_video_qa_finds_the_clip_and_reuses_its_index(tmp_path):
 
 
 @pytest.mark.heavy
+@pytest.mark.timeout(1800)  # describes 67 clips once (1,340 frames at 2 fps): minutes on a loaded 2-core machine
 def test_long_video_qa_on_a_ten_minute_video(tmp_path):
     path, parts = _long_video(tmp_path, 125)
     from vltools.models.video import probe_video
