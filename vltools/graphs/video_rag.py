@@ -92,7 +92,7 @@ def _retrieve(state: _State, config: RunnableConfig) -> dict[str, Any]:
     if p["labels"]:  # the description index: every video described once, cached for later questions
         recs = {r["id"]: r for r in coll.get([h.id for h in hits])}
         items = [{"id": f"{h.id}#{recs.get(h.id, {}).get('hash', '')}", "video": h.path} for h in hits]
-        described = describe_items(ctx, items, p["labels"], None, p["collection"], note="describe videos")
+        described = describe_items(ctx, items, p["labels"], coll.model, p["collection"], note="describe videos")
     else:
         described = [{"id": h.id, "video": h.path, "events": [], "objects": {}} for h in hits]
     scores = retrieval_scores(state["question"], p["labels"], described, [h.score for h in hits], FRAME_WEIGHT)
