@@ -1,21 +1,26 @@
 """`caption.zero_shot` (MacCap-style text-only decoder) vs nearest-caption retrieval on held-out world v2 scenes.
 
-``python benchmarks/bench_caption.py [--scenes N]``
+``python benchmarks/bench_caption.py --split dev|test [--scenes N] [--old-decoder PATH]``
 
-Scenes: `vltools.world.generate_object_scene`, seeds 29,800,000 + k (never used for training), 1-3
-objects (every other scene has one), ``split="train"`` (concepts the demo CLIP and the decoder's corpus know) and
-``split="heldout"`` (held-out concepts: in no training image or caption). Methods, side by side in
-one run, all with the `demo` CLIP:
-- ``retrieval``: the training corpus caption (the decoder's own 25,718 captions) with the highest
-  cosine to the image embedding — the baseline a text-only decoder must beat or match;
-- ``decoder``: the decoder's most likely beam from the whole-image feature (no reranking, no regions);
-- ``zero_shot``: the tool's default (whole + region-aggregated features, CLIP-reward reranking);
-- ``guided``: the same with classifier-free guidance 1.0 (P40).
+Scenes: `vltools.world.generate_object_scene`, 1-3 objects (every other scene has one), never used
+for training: ``--split test`` seeds 29,800,000 + k (the previous session's report used the same
+ones; nothing is chosen on them), ``--split dev`` seeds 29,750,000 + k (where the options were
+chosen); ``split="train"`` concepts (the demo CLIP and the decoder's corpus know them) and
+``split="heldout"`` concepts (in no training image or caption; + 100,000 on the seed). All methods
+run side by side in one run with the `demo` CLIP:
+- ``retrieval``: the training-corpus caption (all the demo CLIP's cached captions) with the highest
+  cosine to the image embedding — the baseline; ``retrieval_memory``: the same over the decoder's
+  8,000-caption projection memory only;
+- test: ``old_zero_shot`` (the previous committed decoder, ``--old-decoder``, with the previous
+  default: gap shift, regions, CLIP-reward rerank), ``gap`` (the new decoder with that old decoding),
+  ``projection`` (the new decoder on the memory-projected whole-image feature, most likely beam, no
+  regions, no rerank), ``zero_shot`` (the tool's default) and ``guided`` (guidance 1.0, P40);
+- dev: a sweep over the projection temperature, regions, reranking and guidance.
 Metrics per caption: concept precision (named concepts that are in the scene) and recall (scene
 concepts named; a concept is named when its name or an alias appears), count words right (for each
 named concept, the number word matches its count), position words right (for each named concept
 with a position phrase, it matches the object's 3x3 region), and for one-object scenes whether the
-object is named. Writes results/caption_world.json / .md.
+object is named. Writes results/caption_world_{split}.json / .md.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SEED_BASE = 29_800_000
+SEED_BASE = {"test": 29_800_000, "dev": 29_750_000}
 NUMBER = {"one": 1, "a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 
 
@@ -74,6 +79,11 @@ def score(caption: str, objects: list[dict], table: dict) -> dict[str, float | N
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenes", type=int, default=60, help="scenes per concept split")
+    ap.add_argument("--split", choices=["dev", "test"], default="test")
+    ap.add_argument("--concepts", default="train,heldout", help="concept splits to run (comma-separated)")
+    ap.add_argument("--old-decoder", default=None,
+                    help="the previous decoder weights (e.g. git show 73459a4:vltools/models/weights/"
+                    "caption_decoder_demo.safetensors > old.safetensors), compared on test with the old decoding")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="caption_world_"))
@@ -87,29 +97,49 @@ def main(argv: list[str] | None = None) -> int:
     clip = get_clip("demo", get_settings())
     z = np.load(Path.home() / ".cache" / "vltools" / "demo_clip_v2_text_cache.npz", allow_pickle=False)
     corpus, corpus_vecs = z["texts"].tolist(), z["vecs"]
-    methods = {"retrieval": None, "decoder": {"regions": False, "rerank": False},
-               "zero_shot": {}, "guided": {"guidance": 1.0}}
+    from vltools.models import caption_decoder as cd
+
+    dec = cd.load(cd.default_path("demo"))
+    methods: dict[str, dict | None] = {"retrieval": None, "retrieval_memory": None}
+    if args.split == "test":
+        if args.old_decoder:
+            methods["old_zero_shot"] = {"decoder": str(Path(args.old_decoder).resolve()), "projection": "gap"}
+        methods.update({"gap": {"projection": "gap"}, "projection": {"regions": False, "rerank": False},
+                        "zero_shot": {}, "guided": {"guidance": 1.0}})
+    else:
+        for t in (0.005, 0.01, 0.02):
+            methods[f"T={t} whole, no rerank"] = {"temperature": t, "regions": False, "rerank": False}
+            methods[f"T={t} regions+rerank"] = {"temperature": t}
+        methods["T=0.01 whole+rerank"] = {"temperature": 0.01, "regions": False}
+        methods["T=0.01 regions+rerank+guidance 1"] = {"temperature": 0.01, "guidance": 1.0}
+        methods["gap regions+rerank"] = {"projection": "gap"}
+    splits = [c for c in ("train", "heldout") if c in args.concepts.split(",")]
     rows = []
     t0 = time.time()
-    for split in ("train", "heldout"):
+    for split in splits:
         for k in range(args.scenes):
-            seed = SEED_BASE + k + (0 if split == "train" else 100_000)
+            seed = SEED_BASE[args.split] + k + (0 if split == "train" else 100_000)
             sc = generate_object_scene(seed, n_objects=1 if k % 2 == 0 else 2 + (k // 2) % 2, split=split)
             path = tmp / f"{split}_{seed}.png"
             sc.image.save(path)
             objs = sc.labels["objects"]
             for m, extra in methods.items():
                 t1 = time.time()
-                if extra is None:
+                if m == "retrieval":
                     v = clip.encode_images([sc.image])[0]
                     cap = corpus[int(np.argmax(corpus_vecs @ v))]
+                elif m == "retrieval_memory":  # captions are not stored with the memory: decode its nearest row
+                    v = clip.encode_images([sc.image])[0]
+                    row = dec.memory[int(np.argmax(dec.memory @ v))]
+                    cap = corpus[int(np.argmax(corpus_vecs @ row))]
                 else:
+                    assert extra is not None
                     cap = vltools.call("caption.zero_shot", {"image": str(path), "model": "demo", **extra}).caption
                 rows.append({"split": split, "seed": seed, "method": m, "caption": cap, "truth": sc.captions[0],
                              "n_objects": len(objs), "seconds": time.time() - t1, **score(cap, objs, table)})
         print(f"{split}: {time.time() - t0:.0f} s", file=sys.stderr)
     summary: dict = {}
-    for split in ("train", "heldout"):
+    for split in splits:
         for m in methods:
             sel = [r for r in rows if r["split"] == split and r["method"] == m]
             agg = {}
@@ -119,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             summary.setdefault(split, {})[m] = agg
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "caption_world.json").write_text(json.dumps({"args": vars(args), "seconds": round(time.time() - t0, 1),
-                                                        "summary": summary, "rows": rows}, indent=1) + "\n")
+    result = {"args": vars(args), "seconds": round(time.time() - t0, 1), "summary": summary, "rows": rows}
+    (out / f"caption_world_{args.split}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| concepts | method | precision | recall | one object named | count words right | position words "
              "right | s / caption |", "|---|---|---|---|---|---|---|---|"]
-    for split in ("train", "heldout"):
+    for split in splits:
         for m in methods:
             a = summary[split][m]
 
@@ -132,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 return "-" if v is None else f"{v:.3f} (n={n})"
             lines.append(f"| {split} | {m} | {f('precision')} | {f('recall')} | {f('one_named')} | {f('count_ok')} | "
                          f"{f('position_ok')} | {a['seconds'][0]:.2f} |")
-    (out / "caption_world.md").write_text("\n".join(lines) + "\n")
+    (out / f"caption_world_{args.split}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -8,7 +8,10 @@ noise norm to the measured image-caption gap (``--noise auto``: the image-text g
 as a mean offset, stored with the weights and added to image embeddings at test time; then the
 noise norm r that makes the
 expected cosine between a clean and a noisy text embedding equal the mean best image-caption cosine,
-1 / sqrt(1 + r^2) = c), which is logged.
+1 / sqrt(1 + r^2) = c), which is logged. ``--noise proj`` (the committed decoder) calibrates instead
+against what `caption.zero_shot` decodes by default: the image embedding projected onto the caption
+memory (DeCap; ``--memory-size`` captions of the corpus, stored int8 with the weights, and
+``--temperature``), whose mean cosine c to its nearest memory caption gives r the same way.
 
 Corpus: by default the captions of world v2 "objects" scenes of the **train** concepts (seeds
 20,000,000 + k, the demo CLIP's training range; held-out concepts never appear), or one caption
@@ -100,6 +103,24 @@ def calibrate(clip, n: int, text_mean: np.ndarray, fh) -> tuple[float, np.ndarra
     return r, gap.astype(np.float32)
 
 
+def calibrate_projection(clip, n: int, memory: np.ndarray, temperature: float, fh) -> float:
+    """Noise norm matched to what the decoder sees at test time with DeCap's memory projection: the
+    image embedding of ``n`` training scenes projected onto the caption memory (softmax-weighted mix
+    at ``temperature``) sits at mean cosine c from the nearest memory caption, and a noise norm r
+    gives 1 / sqrt(1 + r^2) = c. Images are only embedded, never decoded or trained on."""
+    from vltools.models.caption_decoder import project
+    from vltools.world import generate_object_scene
+
+    scenes = [generate_object_scene(OBJ_SEED_BASE + k, split="train") for k in range(n)]
+    img = clip.encode_images([s.image for s in scenes])
+    cos = [float((memory @ project(v, memory, temperature)).max()) for v in img]
+    c = float(np.mean(cos))
+    r = float(np.sqrt(max(1.0 / max(c, 1e-3) ** 2 - 1.0, 0.0)))
+    log(f"projection calibration on {n} scenes (temperature {temperature}): projected image to nearest memory "
+        f"caption cosine {c:.3f} -> noise norm {r:.3f}", fh)
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clip", default="demo")
@@ -112,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="exact number of steps (overrides --minutes)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--noise", default="auto", help="noise norm, or 'auto' (calibrated on 64 scenes)")
+    ap.add_argument("--noise", default="auto",
+                    help="noise norm, or 'auto' (calibrated on --calib scenes against the gap-shifted image), or "
+                    "'proj' (calibrated against the image projected onto the caption memory, DeCap)")
+    ap.add_argument("--temperature", type=float, default=0.01,
+                    help="memory-projection temperature stored with the weights (and used by --noise proj)")
+    ap.add_argument("--memory-size", type=int, default=8000,
+                    help="captions of the corpus stored (int8) as the projection memory; 0 = none")
     ap.add_argument("--drop", type=float, default=0.1, help="share of captions trained with the null condition")
     ap.add_argument("--init", default=None, help="continue training from these decoder weights (same vocabulary)")
     ap.add_argument("--calib", type=int, default=64, help="scenes used to calibrate the gap and the noise")
@@ -158,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     caches += [DEMO_CACHE, CACHE] if args.clip == "demo" else [CACHE]
     vecs = embed(clip, captions, caches, fh)
     noise, gap = calibrate(clip, args.calib, vecs.mean(0), fh)
-    if args.noise != "auto":
+    mem_idx = np.sort(np.random.default_rng(args.seed).permutation(len(captions))[: args.memory_size])
+    if args.noise == "proj":
+        noise = calibrate_projection(clip, args.calib, vecs[mem_idx], args.temperature, fh)
+    elif args.noise != "auto":
         noise = float(args.noise)
     counts = Counter(w for c in captions for w in cd.tokenize(c))
     vocab = cd.SPECIALS + sorted(w for w, n in counts.items() if n >= args.min_count)
@@ -180,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         from safetensors.torch import load_file
 
         init = load_file(args.init)
-        init.pop("gap", None)
+        for k in ("gap", "memory", "memory_scale"):
+            init.pop(k, None)
         model.load_state_dict({k: v.float() for k, v in init.items()})
         log(f"continued from {args.init}", fh)
     n_params = sum(p.numel() for p in model.parameters())
@@ -224,10 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else REPO / "vltools" / "models" / "weights" / cd.DEFAULT_FILES["demo"]
     meta = {"vocab": json.dumps(vocab), "dim_in": str(vecs.shape[1]), "emb": str(args.emb), "hidden": str(args.hidden),
             "clip": args.clip, "noise": f"{noise:.4f}", "steps": str(step), "seed": str(args.seed),
+            "temperature": str(args.temperature), "memory": str(len(mem_idx)),
             "corpus": args.corpus_cache or args.corpus or f"world objects train scenes {OBJ_SEED_BASE}+k, "
             f"k<{args.scenes}"}
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
     state["gap"] = torch.from_numpy(gap).half()
+    if len(mem_idx):
+        q, scale = cd.quantize_memory(vecs[mem_idx])
+        state["memory"], state["memory_scale"] = torch.from_numpy(q), torch.from_numpy(scale).half()
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out), metadata=meta)
     summary = {"steps": step, "final_loss_200": float(np.mean(losses[-200:])) if losses else None,

@@ -1,8 +1,10 @@
-"""caption.zero_shot (text-only decoder, MacCap) and caption.rerank (CLIP reward) on world v2 scenes."""
+"""caption.zero_shot (text-only decoder, MacCap + DeCap's memory projection) and caption.rerank (CLIP reward)
+on world v2 scenes."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,13 +17,14 @@ from ..models.tiny_clip import make_tiny_clip
 
 @pytest.fixture(scope="module")
 def one_object_scenes(tmp_path_factory):
-    """Held-out (never trained on) one-object world v2 scenes of train concepts: (path, concept, aliases)."""
+    """Held-out (never trained on, never used to choose options) one-object world v2 scenes of train
+    concepts: (path, concept, names and aliases)."""
     from vltools.world import concepts, generate_object_scene
 
     table = {c["name"]: c for c in concepts()}
     d = tmp_path_factory.mktemp("caption_scenes")
     out = []
-    for k in range(6):
+    for k in range(10):
         sc = generate_object_scene(29_900_000 + k, n_objects=1, split="train")
         name = sc.labels["objects"][0]["concept"]
         p = d / f"s{k}.png"
@@ -30,20 +33,50 @@ def one_object_scenes(tmp_path_factory):
     return out
 
 
+def _names(caption: str, forms: list[str]) -> bool:
+    import re
+
+    return any(re.search(rf"\b{re.escape(f)}\b", caption) for f in forms)
+
+
+def _hits(scenes, **extra) -> int:
+    return sum(_names(vltools.call("caption.zero_shot", {"image": p, "model": "demo", **extra}).caption, forms)
+               for p, _, forms in scenes)
+
+
+def test_projection_is_a_softmax_mix_of_the_memory():
+    from vltools.models import caption_decoder as cd
+
+    rng = np.random.default_rng(0)
+    mem = rng.normal(size=(50, 16)).astype(np.float32)
+    mem /= np.linalg.norm(mem, axis=1, keepdims=True)
+    v = mem[7] + 0.3 * rng.normal(size=16).astype(np.float32)
+    sharp = cd.project(v, mem, 1e-4)
+    assert np.allclose(sharp, mem[np.argmax(mem @ v)], atol=1e-4)  # low temperature: the nearest caption
+    flat = cd.project(v, mem, 1e4)
+    mean = mem.mean(0) / np.linalg.norm(mem.mean(0))
+    assert float(flat @ mean) > 0.999  # high temperature: the memory's mean direction
+    q, scale = cd.quantize_memory(mem)
+    assert q.dtype == np.int8
+    back = q.astype(np.float32) * scale[:, None]
+    back /= np.linalg.norm(back, axis=1, keepdims=True)
+    assert float((back * mem).sum(1).min()) > 0.999
+
+
 def test_decoder_round_trips_text_embeddings():
-    """The committed decoder reconstructs captions from their own (noise-free) text embeddings."""
+    """The committed decoder reconstructs captions from their own (noise-free) text embeddings, and
+    guidance against the null condition keeps the conditioned content."""
     from vltools.core.settings import get_settings
     from vltools.models import caption_decoder as cd
     from vltools.models.clip import get_clip
 
     dec = cd.load(cd.default_path("demo"))
+    assert dec.memory is not None and dec.memory.shape[1] == dec.dim
     clip = get_clip("demo", get_settings())
     texts = ["a dog", "two bananas", "a bicycle on the left"]
     emb, _ = clip.encode_texts(texts)
     got = [dec.decode(e, beams=3, n_best=1)[0][0] for e in emb]
-    # The short training (548 steps, benchmarks/caption_decoder_train_log*.txt) keeps the structure
-    # (article, count word, position phrase) and sometimes the noun.
-    assert got[0] == "a dog" and got[1].startswith("two ") and " on the " in got[2], got
+    assert got[0] == "a dog" and "banana" in got[1] and "bicycle" in got[2], got
     uncond = dec.decode(np.zeros(dec.dim, dtype=np.float32), beams=3, n_best=1)[0][0]
     guided = dec.decode(emb[0], beams=3, n_best=1, guidance=2.0)[0][0]
     assert "dog" in guided and uncond != guided
@@ -53,21 +86,85 @@ def test_zero_shot_names_the_object_of_one_object_scenes(one_object_scenes, run_
     hits = 0
     for path, _name, forms in one_object_scenes:
         out = vltools.call("caption.zero_shot", {"image": path, "model": "demo"})
-        assert out.caption == out.candidates[0].caption and len(out.candidates) <= 5
+        assert out.caption == out.candidates[0].caption and 1 <= len(out.candidates) <= 5
         assert [c.score for c in out.candidates] == sorted((c.score for c in out.candidates), reverse=True)
-        hits += any(f in out.caption for f in forms)
-    # Issue 11 asks for 'most of the time'; the committed decoder does not reach it (see
-    # benchmarks/README.md); this checks it beats chance (6 scenes x 1/598 concepts) by a wide margin.
-    assert hits >= 1, hits
+        hits += _names(out.caption, forms)
+    # Issue 11: "names its object (or an alias) most of the time" (10 scenes; chance is ~10/598; the
+    # previous decoding named 0-1 of them, benchmarks/README.md).
+    assert hits >= 6, hits
     code, out, err = run_cli("call", "caption.zero_shot", "--json", json.dumps({"image": one_object_scenes[0][0]}))
     assert code == 0, err
     assert set(json.loads(out)) >= {"caption", "candidates"}
 
 
+def test_captions_follow_the_image_not_the_prior(one_object_scenes, monkeypatch):
+    """Control: with each scene's features swapped for the next scene's, the captions name the wrong
+    objects - the naming comes from the image, not from a frequent caption."""
+    from PIL import Image
+
+    from vltools.tools import _vqa_engine as eng
+
+    real = eng.region_features
+    paths = [str(Path(p).resolve()) for p, _, _ in one_object_scenes]
+
+    def shuffled(clip, image, key, **kw):
+        nxt = paths[(paths.index(str(Path(key[0]).resolve())) + 1) % len(paths)]
+        return real(clip, Image.open(nxt).convert("RGB"), None, **kw)
+
+    monkeypatch.setattr(eng, "region_features", shuffled)
+    assert _hits(one_object_scenes) <= 2
+
+
+def test_memory_projection_beats_the_gap_shift(one_object_scenes):
+    """The DeCap projection is what makes the decoder name objects: the old mean-offset shift on the
+    same decoder names fewer."""
+    assert _hits(one_object_scenes) >= _hits(one_object_scenes, projection="gap") + 3
+
+
+def test_noisy_samples_add_candidates_deterministically(one_object_scenes):
+    path = one_object_scenes[0][0]
+    plain = vltools.call("caption.zero_shot", {"image": path, "model": "demo", "n": 20})
+    sampled = [vltools.call("caption.zero_shot", {"image": path, "model": "demo", "n": 20, "samples": 3})
+               for _ in range(2)]
+    assert sampled[0] == sampled[1]  # seeded: the tool stays idempotent
+    assert len(sampled[0].candidates) > len(plain.candidates)
+    # the sampled pool contains the plain one, so its best CLIP reward is at least as high
+    assert sampled[0].candidates[0].score >= plain.candidates[0].score
+
+
+def test_caller_memory_and_fallback(one_object_scenes, tmp_path_factory):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from vltools.models import caption_decoder as cd
+
+    d = tmp_path_factory.mktemp("caption_memory")
+    path, name, forms = one_object_scenes[0]
+    other = one_object_scenes[1][1]
+    mem = d / "memory.txt"
+    mem.write_text(f"a {name}\na {other}\ntwo {other}s on the left\n")
+    out = vltools.call("caption.zero_shot", {"image": path, "model": "demo", "memory": str(mem)})
+    assert _names(out.caption, forms), out.caption
+    (d / "empty.txt").write_text("\n \n")
+    with pytest.raises(InvalidInput, match="no caption"):
+        vltools.call("caption.zero_shot", {"image": path, "model": "demo", "memory": str(d / "empty.txt")})
+    src = str(cd.default_path("demo"))
+    state = load_file(src)
+    with safe_open(src, "pt") as fh:
+        meta = dict(fh.metadata())
+    for k in ("memory", "memory_scale"):
+        state.pop(k)
+    save_file(state, str(d / "no_memory.safetensors"), metadata=meta)
+    out = vltools.call("caption.zero_shot", {"image": path, "model": "demo",
+                                             "decoder": str(d / "no_memory.safetensors")})
+    assert out.notice and "no caption memory" in out.notice and out.caption
+
+
 def test_rerank_prefers_the_true_caption(one_object_scenes):
     wins = 0
-    for i, (path, name, _) in enumerate(one_object_scenes):
-        other = one_object_scenes[(i + 1) % len(one_object_scenes)][1]
+    scenes = one_object_scenes[:6]
+    for i, (path, name, _) in enumerate(scenes):
+        other = scenes[(i + 1) % len(scenes)][1]
         out = vltools.call("caption.rerank", {"image": path, "captions": [f"a {other}", f"a {name}"],
                                               "model": "demo"})
         assert [c.caption for c in out.candidates] in ([f"a {other}", f"a {name}"], [f"a {name}", f"a {other}"])

@@ -8,6 +8,11 @@ a learned "null" condition (the condition is dropped for a share of the training
 that classifier-free guidance between conditioned and unconditioned logits can steer decoding
 towards more specific captions (P40). Word-level vocabulary of the training corpus.
 
+The weights file also carries a **caption memory** (int8 text embeddings of training captions): at
+test time an image embedding is first projected onto it (DeCap: the softmax(cos / T) mix of the
+memory's embeddings), which lands it among the text embeddings the decoder was trained on instead
+of a modality gap away; the training noise is then calibrated to what remains of the gap.
+
 The weights of the `demo` CLIP's decoder are committed (``weights/caption_decoder_demo.safetensors``,
 trained by ``scripts/train_caption_decoder.py``); for another CLIP the same script takes the model
 spec and a caption corpus and writes a file that `caption.zero_shot` reads with ``decoder: PATH``.
@@ -50,6 +55,25 @@ def default_path(clip_spec: str) -> Path | None:
         return None
     p = Path(str(resources.files("vltools.models") / "weights" / name))
     return p if p.is_file() else None
+
+
+def project(feat: np.ndarray, memory: np.ndarray, temperature: float) -> np.ndarray:
+    """DeCap's projection of an image embedding onto the text-embedding manifold: the softmax(cos / T)
+    weighted mix of the caption memory's text embeddings, renormalised. It lands where the decoder
+    was trained (text embeddings) instead of a modality gap away from them."""
+    v = np.asarray(feat, dtype=np.float32)
+    s = memory @ (v / max(float(np.linalg.norm(v)), 1e-9))
+    w = np.exp((s - s.max()) / temperature)
+    p = (w / w.sum()) @ memory
+    return (p / max(float(np.linalg.norm(p)), 1e-9)).astype(np.float32)
+
+
+def quantize_memory(vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit text embeddings as int8 rows with a per-row scale (a quarter of fp32's size; cosines move
+    by < 0.01)."""
+    v = np.asarray(vecs, dtype=np.float32)
+    scale = np.maximum(np.abs(v).max(1), 1e-9) / 127.0
+    return np.round(v / scale[:, None]).astype(np.int8), scale.astype(np.float32)
 
 
 def build(vocab_size: int, dim_in: int, emb: int = 128, hidden: int = 256) -> Any:
@@ -100,6 +124,14 @@ class Decoder:
         self.meta = meta
         self.dim = int(meta["dim_in"])
         self.gap = np.zeros(self.dim, dtype=np.float32)
+        self.memory: np.ndarray | None = None  # (N, dim) unit caption embeddings for the projection
+        self.temperature = float(meta.get("temperature", 0.01))
+
+    def project(self, feat: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        """The image feature projected onto the decoder's caption memory (DeCap)."""
+        if self.memory is None:
+            raise ValueError("this decoder file carries no caption memory")
+        return project(feat, self.memory, self.temperature if temperature is None else temperature)
 
     def image_condition(self, feat: np.ndarray) -> np.ndarray:
         """An image embedding moved across the modality gap (the training corpus's mean offset)."""
@@ -154,6 +186,8 @@ class Decoder:
                 beams_list = cand[:beams]
                 if not beams_list or len(done) >= 4 * n_best:
                     break
+        if not done:  # no beam ended within max_len: keep the unfinished ones
+            done = [(seq[1:], s / len(seq)) for seq, s, _ in beams_list if len(seq) > 1]
         done.sort(key=lambda x: -x[1])
         out: list[tuple[str, float]] = []
         seen: set[str] = set()
@@ -182,9 +216,13 @@ def load(path: str | Path) -> Decoder:
         module = build(len(vocab), int(meta["dim_in"]), int(meta.get("emb", 128)), int(meta.get("hidden", 256)))
         state = {k: v.float() for k, v in load_file(key).items()}
         gap = state.pop("gap", None)
+        mem, mem_scale = state.pop("memory", None), state.pop("memory_scale", None)
         module.load_state_dict(state)
         module.eval()
         dec = Decoder(Path(key), module, vocab, meta)
         dec.gap = gap.numpy() if gap is not None else np.zeros(dec.dim, dtype=np.float32)
+        if mem is not None and mem_scale is not None:
+            m = mem.numpy().astype(np.float32) * mem_scale.numpy()[:, None]
+            dec.memory = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
         _LOADED[key] = dec
         return dec

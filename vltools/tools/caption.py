@@ -2,18 +2,22 @@
 
 `caption.zero_shot` decodes captions from an image's CLIP embedding with a small decoder trained on
 **text only** (`vltools.models.caption_decoder`: captions reconstructed from their noisy CLIP text
-embeddings, so that image embeddings, a modality gap away, decode too). Following MacCap it
-decodes from the whole image's feature and from region-aggregated features (the whole image plus
-each dense cell or crop that is closest to it), collects the beam candidates, and picks the caption
-by CLIP reward — the CLIP-S score of each candidate against the image (P36) — optionally steering
-decoding towards more specific captions by classifier-free guidance between the conditioned and
-the unconditioned decoder (P40). `caption.rerank` scores any list of captions by that reward.
+embeddings). An image embedding sits a modality gap away from every text embedding, so before
+decoding it is brought onto the text side: by default with DeCap's memory projection (the
+softmax-weighted mix of the caption memory's text embeddings most similar to it, temperature chosen
+on dev scenes; the decoder's noise level is calibrated to what remains), else by the old mean-offset
+shift (``projection: "gap"``). Following MacCap it decodes from the whole image's feature and from
+region-aggregated features (the whole image plus each dense cell or crop closest to it), collects
+the beam candidates, and picks the caption by CLIP reward — the CLIP-S score of each candidate
+against the image (P36) — optionally steering decoding towards more specific captions by
+classifier-free guidance between the conditioned and the unconditioned decoder (P40).
+`caption.rerank` scores any list of captions by that reward.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -45,6 +49,24 @@ class CaptionInput(ToolInput):
         0.0, ge=0, le=5,
         description="Classifier-free guidance towards more specific captions (P40): logits + w x (cond - uncond).",
     )
+    projection: Literal["memory", "gap", "none"] = Field(
+        "memory",
+        description="How the image feature reaches the text side before decoding: 'memory' (DeCap: softmax mix of "
+        "the caption memory's text embeddings), 'gap' (add the mean text-minus-image offset), 'none'.",
+    )
+    temperature: float | None = Field(
+        None, gt=0, le=1,
+        description="Softmax temperature of the memory projection (default: the decoder's, chosen on dev scenes).",
+    )
+    samples: int = Field(
+        0, ge=0, le=16,
+        description="Extra noisy copies of each text-side feature to decode (MacCap's inference sampling; noise norm "
+        "= the decoder's training noise), all candidates then picked by CLIP reward.",
+    )
+    memory: str | None = Field(
+        None, description="Text file, one caption per line, to use as the projection memory instead of the decoder's "
+        "own (embedded with the CLIP once, then cached).",
+    )
 
 
 class CaptionOutput(BaseModel):
@@ -69,6 +91,21 @@ def clip_reward(clip: Any, image_feat: np.ndarray, captions: list[str], cache_di
 
     t = eng.text_features(clip, captions, cache_dir)
     return CLIP_S_WEIGHT * np.clip(t @ image_feat, 0.0, None)
+
+
+def _memory_file(path: str, clip: Any, ctx: Context) -> np.ndarray:
+    """Unit text embeddings of a caption file's lines (the caller's projection memory)."""
+    from vltools.models.media import check_path
+    from vltools.tools import _vqa_engine as eng
+
+    p = check_path(path, ctx.settings)
+    lines = list(dict.fromkeys(ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()))
+    if not lines:
+        raise InvalidInput(f"memory file {path!r} holds no caption", hint="one caption per line")
+    if len(lines) > 200_000:
+        raise InvalidInput(f"memory file {path!r} holds {len(lines)} captions (max 200,000)",
+                           hint="subsample the captions")
+    return np.asarray(eng.text_features(clip, lines, ctx.settings.cache_dir), dtype=np.float32)
 
 
 def _conditions(feats: np.ndarray, regions: bool) -> list[np.ndarray]:
@@ -113,12 +150,33 @@ def zero_shot(inp: CaptionInput, ctx: Context) -> CaptionOutput:
                            hint=f"train a decoder for {clip.spec} with scripts/train_caption_decoder.py")
     if dec.meta.get("clip") not in (None, clip.spec):
         notices.append(f"the decoder was trained for {dec.meta.get('clip')!r}, not {clip.spec!r}")
+    memory = _memory_file(inp.memory, clip, ctx) if inp.memory else dec.memory
+    projection = inp.projection
+    if projection == "memory" and memory is None:
+        projection = "gap"
+        notices.append("the decoder carries no caption memory and none was given: used the gap shift instead "
+                       "(pass memory: a caption file)")
+    temperature = inp.temperature or dec.temperature
+
+    def to_text_side(v: np.ndarray) -> np.ndarray:
+        if projection == "memory":
+            return cd.project(v, memory, temperature)
+        return dec.image_condition(v) if projection == "gap" else v
+
     feats = eng.region_features(clip, image, key)
     found: dict[str, float] = {}
+    rng = np.random.default_rng(0)  # deterministic samples: the tool is idempotent
+    noise = float(dec.meta.get("noise", 0.0))
     for c in _conditions(np.asarray(feats), inp.regions):
-        for text, lp in dec.decode(dec.image_condition(c), beams=inp.beams, guidance=inp.guidance,
-                                   n_best=inp.beams):
-            found[text] = max(found.get(text, -1e9), lp)
+        base = to_text_side(c)
+        conds = [base]
+        for _ in range(inp.samples if noise > 0 else 0):
+            eps = rng.normal(size=base.shape).astype(np.float32)
+            v = base + noise * eps / np.linalg.norm(eps)
+            conds.append(v / np.linalg.norm(v))
+        for cond in conds:
+            for text, lp in dec.decode(cond, beams=inp.beams, guidance=inp.guidance, n_best=inp.beams):
+                found[text] = max(found.get(text, -1e9), lp)
     if not found:
         raise BackendUnavailable("the caption decoder produced no caption", hint="try more beams or no guidance")
     texts = list(found)

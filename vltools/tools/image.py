@@ -217,10 +217,17 @@ class ClassifyInput(ToolInput):
     images: list[str] = Field(min_length=1, max_length=10_000, description="Paths of the images to classify.")
     labels: list[str] = Field(min_length=2, max_length=1000, description="Candidate class names.")
     clip: str | None = Field(None, description="CLIP spec: demo, open_clip:ARCH/TAG, ... (default: settings.clip).")
-    descriptions: dict[str, list[str]] | None = Field(
+    descriptions: dict[str, list[str]] | Literal["wordnet"] | None = Field(
         None,
-        description="Optional per-label descriptions (P20, GRAIN-style): each is embedded as 'LABEL, DESCRIPTION' "
-        "and averaged with the label's prompt embedding.",
+        description="Optional per-label descriptions (P20, GRAIN-style; Menon & Vondrick 2023): each is embedded as "
+        "'LABEL, DESCRIPTION' and their mean is mixed with the label's prompt embedding (description_weight). "
+        "'wordnet': every label's WordNet gloss and hypernym ('lemon, yellow oval fruit with juicy acidic flesh', "
+        "'lemon, a kind of edible fruit'), from its first physical noun sense (label, then its aliases, then a "
+        "multi-word label's words); labels WordNet lacks keep their prompts alone (listed in notices).",
+    )
+    description_weight: float = Field(
+        0.5, ge=0, le=1,
+        description="Weight of the descriptions' mean embedding against the prompts' (0.5: half and half).",
     )
     aliases: dict[str, list[str]] | None = Field(
         None,
@@ -238,6 +245,19 @@ class ClassifyInput(ToolInput):
     )
     seen_margin: float = Field(
         0.05, ge=0, le=2, description="Cosine subtracted from every seen label's score (only with seen_labels)."
+    )
+    conse_top: int = Field(
+        0, ge=0, le=1000,
+        description="ConSE (Norouzi et al. 2014) for labels the model never saw: each image embedding is mixed with "
+        "the probability-weighted mean of the prompt embeddings of its conse_top most likely seen_labels (which need "
+        "not be among labels), so an image the model maps onto seen classes is scored by what those classes mean in "
+        "the text space. 0: off; needs seen_labels.",
+    )
+    conse_keep: float = Field(
+        0.75, ge=0, le=1, description="Weight of the image's own embedding in the ConSE mix (the rest: the seen mix)."
+    )
+    conse_temperature: float = Field(
+        0.05, gt=0, le=10, description="Softmax temperature on the cosines to the seen labels in ConSE."
     )
     temperature: float = Field(1.0, gt=0, le=100, description="Softmax temperature on top of the model's logit scale.")
     batch_size: int = Field(32, ge=1, le=1024, description="Images embedded per forward pass.")
@@ -264,10 +284,11 @@ def class_embeddings(
     descriptions: dict[str, list[str]] | None,
     long_text: str = "stretch",
     aliases: dict[str, list[str]] | None = None,
+    description_weight: float = 0.5,
 ) -> tuple[Any, list[str]]:
     """(L2-normalised (n_labels, dim) class embeddings, notices): mean of template prompts (with aliases: the
-    normalised sum of the label's and its aliases' prompt means), averaged half-and-half with the mean of
-    'LABEL, DESCRIPTION' embeddings where descriptions are given."""
+    normalised sum of the label's and its aliases' prompt means), mixed with weight ``description_weight`` with
+    the mean of 'LABEL, DESCRIPTION' embeddings where descriptions are given (0.5: half and half)."""
     import numpy as np
 
     texts: list[str] = []
@@ -295,11 +316,44 @@ def class_embeddings(
         prompt = unit(emb[rows_of[(li, "prompt")]].mean(0))
         if (li, "alias") in rows_of:
             prompt = unit(prompt + unit(emb[rows_of[(li, "alias")]].mean(0)))
-        parts = [prompt]
         if (li, "desc") in rows_of:
-            parts.append(unit(emb[rows_of[(li, "desc")]].mean(0)))
-        out[li] = unit(np.mean(parts, axis=0))
+            desc = unit(emb[rows_of[(li, "desc")]].mean(0))
+            prompt = (1 - description_weight) * prompt + description_weight * desc
+        out[li] = unit(prompt)
     return out, backend.fit_notices(texts, notes, "prompt")
+
+
+def conse_mix(feats: Any, seen: Any, top: int, keep: float, temperature: float) -> Any:
+    """ConSE (Norouzi et al. 2014) mixed with the image itself: ``keep`` x the image embedding + (1 - keep) x the
+    unit mean of its ``top`` nearest seen-class embeddings weighted by a softmax of cosine / temperature, renormalised.
+    feats (n, d) and seen (m, d) are L2-normalised."""
+    import numpy as np
+
+    sims = feats.astype(np.float64) @ seen.T.astype(np.float64) / temperature
+    top = min(top, seen.shape[0])
+    idx = np.argsort(-sims, axis=1)[:, :top]
+    near = np.take_along_axis(sims, idx, axis=1)
+    w = np.exp(near - near.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    mix = np.einsum("nt,ntd->nd", w, seen[idx].astype(np.float64))
+    mix /= np.maximum(np.linalg.norm(mix, axis=1, keepdims=True), 1e-12)
+    out = keep * feats + (1 - keep) * mix
+    return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def wordnet_label_descriptions(labels: list[str], aliases: dict[str, list[str]] | None) -> tuple[dict, list[str]]:
+    """({label: WordNet descriptions} for the labels WordNet knows, notices naming those it does not)."""
+    from vltools.tools._label_text import wordnet_descriptions
+
+    out: dict[str, list[str]] = {}
+    for lab in labels:
+        d = wordnet_descriptions(lab, tuple((aliases or {}).get(lab, [])))
+        if d:
+            out[lab] = d
+    missing = [lab for lab in labels if lab not in out]
+    notes = [f"WordNet has no physical-object sense for {len(missing)} label(s), which keep their prompts alone: "
+             + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")] if missing else []
+    return out, notes
 
 
 @tool("image.classify")
@@ -310,7 +364,10 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
     Each description is embedded as "LABEL, DESCRIPTION" and averaged with the label's prompt embedding (P20);
     aliases' prompts join the label's. With ``seen_labels`` (the classes a model was fine-tuned on), their cosines
     are lowered by ``seen_margin`` before the softmax: calibrated stacking (Chao et al., 2016), which keeps seen
-    classes from swamping unseen ones in generalised zero-shot classification.
+    classes from swamping unseen ones in generalised zero-shot classification. ``descriptions: "wordnet"`` takes
+    the descriptions from WordNet glosses. ``conse_top`` (with ``seen_labels``) mixes each image embedding with the
+    text embeddings of the seen classes it is closest to (ConSE), which carries labels the model never saw through
+    the text space.
     """
     import numpy as np
 
@@ -323,7 +380,8 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
     bad = [t for t in templates if t.count("{}") != 1]
     if bad:
         raise InvalidInput(f"template {bad[0]!r} must contain exactly one '{{}}'", hint="e.g. 'a photo of a {}.'")
-    for what, given in (("descriptions", inp.descriptions), ("aliases", inp.aliases)):
+    given_desc = inp.descriptions if isinstance(inp.descriptions, dict) else None
+    for what, given in (("descriptions", given_desc), ("aliases", inp.aliases)):
         unknown = sorted(set(given or {}) - set(labels))
         if unknown:
             raise InvalidInput(f"{what} given for unknown labels: {', '.join(unknown)}", hint="use names from labels")
@@ -331,9 +389,24 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
         raise InvalidInput("aliases must be non-empty", hint="drop empty alias strings")
     for p in inp.images:  # every path is checked before the model loads or anything is decoded
         check_path(p, ctx.settings)
+    seen_list = list(dict.fromkeys(s.strip() for s in inp.seen_labels or [] if s.strip()))
+    if inp.conse_top and not seen_list:
+        raise InvalidInput("conse_top needs seen_labels: the classes the model was trained on",
+                           hint="give seen_labels (e.g. the model's training vocabulary) or drop conse_top")
+    wn_notes: list[str] = []
+    if inp.descriptions == "wordnet":
+        descriptions, wn_notes = wordnet_label_descriptions(labels, inp.aliases)
+    else:
+        descriptions = given_desc
     backend = ctx.clip(inp.clip)
-    classes, notices = class_embeddings(backend, labels, templates, inp.descriptions, inp.long_text, inp.aliases)
-    seen = set(inp.seen_labels or [])
+    classes, notices = class_embeddings(backend, labels, templates, descriptions, inp.long_text, inp.aliases,
+                                        inp.description_weight)
+    notices = wn_notes + notices
+    seen_emb = None
+    if inp.conse_top:
+        seen_emb, seen_notes = class_embeddings(backend, seen_list, templates, None, inp.long_text)
+        notices += seen_notes
+    seen = set(seen_list)
     margin = np.array([inp.seen_margin if lab in seen else 0.0 for lab in labels], dtype=np.float32)
     results: list[Classification] = []
     # A tiny temperature would overflow to inf (then NaN probabilities); below 1e-3 it is argmax anyway.
@@ -341,6 +414,8 @@ def classify(inp: ClassifyInput, ctx: Context) -> ClassifyOutput:
     for start in range(0, len(inp.images), inp.batch_size):
         part = inp.images[start : start + inp.batch_size]
         feats = backend.encode_images([load_image(p, ctx.settings) for p in part], batch_size=inp.batch_size)
+        if seen_emb is not None:
+            feats = conse_mix(feats, seen_emb, inp.conse_top, inp.conse_keep, inp.conse_temperature)
         logits = scale * (feats @ classes.T - margin)
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
