@@ -85,3 +85,15 @@ def test_audio_events_are_found_and_reported(tmp_path):
 def test_audio_on_a_silent_video_says_so(appear_clip):
     out = vltools.call("video.describe", {"video": appear_clip[0], "audio": True})
     assert out.sounds == [] and "no audio track" in out.notice
+
+
+def test_objects_seen_name_the_clip_s_objects_first(appear_clip):
+    path, v = appear_clip
+    concept = v.labels["objects"][0]["concept"]
+    labels = sorted({concept, "bicycle", "teapot", "violin", "tractor", "umbrella", "giraffe", "kettle"})
+    out = vltools.call("video.describe", {"video": path, "labels": labels, "fps": 2.0, "objects": 3})
+    assert [o.label for o in out.objects][:1] == [concept], out.objects
+    assert len(out.objects) == 3 and out.objects[0].score >= out.objects[1].score >= out.objects[2].score
+    first = out.objects[0]
+    assert 0 <= first.start <= first.time <= first.end <= out.duration
+    assert vltools.call("video.describe", {"video": path}).objects == []  # no labels: nothing to name

@@ -97,3 +97,16 @@ def test_nms_and_iou():
     assert g.iou((0, 2), (1, 3)) == pytest.approx(1 / 3)
     kept = g.nms([(0, 2, 0.9), (0.1, 2, 0.8), (3, 4, 0.7)], 0.5, 5)
     assert kept == [(0, 2, 0.9), (3, 4, 0.7)]
+
+
+def test_window_restricts_moments_and_saliency(world_clips):
+    clip = world_clips[2]
+    v = clip["video"]
+    ev = v.events[0]
+    lo, hi = max(0.0, ev["start"] - 1.0), ev["end"] + 1.0
+    out = vltools.call("video.ground", {"video": clip["path"], "query": ev["caption"], "start": lo, "end": hi, "k": 3})
+    assert out.moments and all(lo - 1e-6 <= m.start < m.end <= hi + 1e-6 for m in out.moments)
+    assert all(lo - 0.3 <= t <= hi + 0.3 for t in out.frame_times)
+    assert out.saliency_start == float(int(lo)) and len(out.saliency) == math.ceil(hi - int(lo) - 1e-6)
+    with pytest.raises(InvalidInput):
+        vltools.call("video.ground", {"video": clip["path"], "query": "x", "start": 50.0, "end": 60.0})

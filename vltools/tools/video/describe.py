@@ -41,6 +41,7 @@ class DescribeInput(ToolInput):
     start: float | None = Field(None, ge=0, description="Describe only from this time (seconds).")
     end: float | None = Field(None, gt=0, description="Describe only up to this time (seconds).")
     sensitivity: float = Field(3.0, gt=0, le=50, description="Change threshold in multiples of the quiet level.")
+    objects: int = Field(5, ge=0, le=100, description="Labels seen to report in `objects` (0: none).")
 
 
 class Event(BaseModel):
@@ -62,9 +63,21 @@ class Sound(BaseModel):
     text: str = Field(description="The audible event as a sentence.")
 
 
+class SeenObject(BaseModel):
+    label: str = Field(description="A label of the caller's vocabulary seen in the window.")
+    score: float = Field(description="Its highest probability over the key frames' grid cells (softmax over labels).")
+    time: float = Field(description="Time (s) of the key frame where it is most probable.")
+    start: float = Field(description="First key-frame time (s) where it reaches half its best score.")
+    end: float = Field(description="Last key-frame time (s) where it reaches half its best score.")
+
+
 class DescribeOutput(BaseModel):
     description: str = Field(description="The events in order as a paragraph.")
     events: list[Event] = Field(description="Visible events in time order.")
+    objects: list[SeenObject] = Field(
+        default_factory=list, description="Labels seen (CLIP classification of the key frames' grid cells), best "
+        "first; empty without labels.",
+    )
     sounds: list[Sound] = Field(default_factory=list, description="Audible events (audio: true).")
     scene: list[str] = Field(default_factory=list, description="Labels visible at the start, best first.")
     composer: Literal["templates", "llm"] = Field(description="What wrote the paragraph.")
@@ -174,6 +187,44 @@ def describe_events(ff: FrameFeatures, labels: list[str] | None, label_vecs: np.
     return events, scene
 
 
+def seen_objects(ff: FrameFeatures, labels: list[str], label_vecs: np.ndarray, top: int) -> list[SeenObject]:
+    """The ``top`` labels most probable in some grid cell of some frame (softmax over the labels per cell), with
+    when each is seen.
+
+    Objects in world scenes fill a fraction of the frame, so whole-frame classification misses them beside
+    larger ones; each dense cell is classified on its own (CLIP's logit scale 100) and a label's score is its
+    best cell over the frames.
+    """
+    feats = ff.dense if ff.dense is not None else ff.glob[:, None, :]
+    logits = 100.0 * feats @ label_vecs.T  # (frames, cells, labels)
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    per_frame = p.max(1)  # (frames, labels)
+    best = per_frame.max(0)
+    order = np.argsort(-best)[:top]
+    out = []
+    for j in order:
+        on = np.flatnonzero(per_frame[:, j] >= 0.5 * best[j])
+        out.append(SeenObject(label=labels[int(j)], score=round(float(best[j]), 4),
+                              time=round(float(ff.times[int(np.argmax(per_frame[:, j]))]), 3),
+                              start=round(float(ff.times[int(on[0])]), 3), end=round(float(ff.times[int(on[-1])]), 3)))
+    return out
+
+
+_LABEL_VECS: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+
+
+def label_vectors(backend: object, labels: list[str]) -> np.ndarray:
+    """Text vectors of 'a LABEL' for each label, cached per (CLIP spec, labels): a caller describing many clips
+    with the same vocabulary encodes it once."""
+    key = (str(getattr(backend, "spec", id(backend))), tuple(labels))
+    if key not in _LABEL_VECS:
+        if len(_LABEL_VECS) > 32:
+            _LABEL_VECS.clear()
+        _LABEL_VECS[key] = backend.encode_texts([f"a {lab}" for lab in labels])[0]  # type: ignore[attr-defined]
+    return _LABEL_VECS[key]
+
+
 def _a(word: str) -> str:
     return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
@@ -276,8 +327,9 @@ def describe(inp: DescribeInput, ctx: Context) -> DescribeOutput:
         notes.append(f"{backend.spec} gives no dense features: events are located by the whole frame only")
     if len(ff.times) < 2:
         raise InvalidInput("fewer than 2 frames could be sampled in the window", hint="widen the window or raise fps")
-    label_vecs = backend.encode_texts([f"a {lab}" for lab in labels])[0] if labels else None
+    label_vecs = label_vectors(backend, labels) if labels else None
     events, scene = describe_events(ff, labels, label_vecs, inp.sensitivity)
+    objects = seen_objects(ff, labels, label_vecs, inp.objects) if labels and label_vecs is not None else []
     sounds: list[Sound] = []
     if inp.audio:
         if not info.has_audio:
@@ -301,6 +353,6 @@ def describe(inp: DescribeInput, ctx: Context) -> DescribeOutput:
     text, composer = " ".join(parts), "templates"
     if inp.llm:
         text, composer = _compose_llm(inp.llm, events, sounds, scene, ctx), "llm"
-    return DescribeOutput(description=text, events=events, sounds=sounds, scene=scene, composer=composer,
-                          duration=round(ff.duration, 3), notice="; ".join(notes) or None)
+    return DescribeOutput(description=text, events=events, objects=objects, sounds=sounds, scene=scene,
+                          composer=composer, duration=round(ff.duration, 3), notice="; ".join(notes) or None)
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from vltools.core import Context, tool
+from vltools.core import Context, InvalidInput, tool
 from vltools.core.errors import BackendUnavailable
 from vltools.schemas import ToolInput
 from vltools.tools.video._frames import FrameFeatures, encode_video, zscore
@@ -219,6 +219,8 @@ class GroundInput(ToolInput):
     fps: float = Field(TRAIN_FPS, gt=0, le=30, description="Frames sampled per second (the head was trained at 4).")
     max_frames: int = Field(256, ge=8, le=1024, description="Most frames encoded; longer videos are sampled sparser.")
     k: int = Field(5, ge=1, le=50, description="Most moments returned.")
+    start: float | None = Field(None, ge=0, description="Search only from this time (seconds; reached by seeking).")
+    end: float | None = Field(None, gt=0, description="Search only up to this time (seconds).")
 
 
 class Moment(BaseModel):
@@ -229,7 +231,11 @@ class Moment(BaseModel):
 
 class GroundOutput(BaseModel):
     moments: list[Moment] = Field(description="Moments best first: [{start, end, score}] in seconds.")
-    saliency: list[float] = Field(description="Highlight score (0..1) of each second of the video, in order.")
+    saliency: list[float] = Field(
+        description="Highlight score (0..1) of each second of the video (of the window from `saliency_start` when "
+        "start/end are given), in order."
+    )
+    saliency_start: float = Field(0.0, description="Time (s) of the first saliency value.")
     frame_times: list[float] = Field(description="Times (s) of the sampled frames.")
     frame_saliency: list[float] = Field(description="Saliency (0..1) of each sampled frame.")
     duration: float = Field(description="Video duration, seconds.")
@@ -247,20 +253,32 @@ def ground(inp: GroundInput, ctx: Context) -> GroundOutput:
     """
     from vltools.models.video import probe_video
 
-    probe_video(inp.video, ctx.settings)  # a bad file fails before a model loads
+    info = probe_video(inp.video, ctx.settings)  # a bad file fails before a model loads
     backend = ctx.clip(inp.clip)
     if inp.method == "head":
         _load_head()  # missing weights fail before decoding
-    ff = encode_video(inp.video, ctx, backend, fps=inp.fps, max_frames=inp.max_frames, dense=inp.method == "head")
+    window = None
+    if inp.start is not None or inp.end is not None:
+        lo, hi = inp.start or 0.0, inp.end if inp.end is not None else info.duration
+        if hi <= lo or lo >= info.duration:
+            raise InvalidInput(f"the window {lo}-{hi} s is outside the video (0-{info.duration:.2f} s) or empty",
+                               hint="give start < end inside the video")
+        window = (lo, min(hi, info.duration))
+    ff = encode_video(inp.video, ctx, backend, fps=inp.fps, max_frames=inp.max_frames, dense=inp.method == "head",
+                      window=window)
     vecs, _ = backend.encode_texts_detailed([inp.query])
     moments, sal = ground_features(ff, vecs[0], inp.method, inp.k)
+    base = math.floor(window[0]) if window else 0.0
+    if window:  # moments are clamped to the window; saliency covers its seconds
+        moments = [(max(s, window[0]), min(e, window[1]), sc) for s, e, sc in moments]
     notes = [ff.notice] if ff.notice else []
     if inp.method == "head" and backend.spec != TRAINED_ON:
         notes.append(f"the temporal head was trained on {TRAINED_ON!r} CLIP features; with {backend.spec} "
                      "its scores are uncalibrated (compare with method 'similarity')")
     return GroundOutput(
         moments=[Moment(start=round(s, 3), end=round(e, 3), score=round(sc, 4)) for s, e, sc in moments],
-        saliency=per_second(ff.times, sal, ff.duration),
+        saliency=per_second([t - base for t in ff.times], sal, (window[1] - base) if window else ff.duration),
+        saliency_start=base,
         frame_times=ff.times, frame_saliency=[round(float(x), 4) for x in sal],
         duration=round(ff.duration, 4), method=inp.method, model=backend.spec, notice="; ".join(notes) or None,
     )
