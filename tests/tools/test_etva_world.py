@@ -33,8 +33,8 @@ def test_etva_ranks_the_true_prompt_above_wrong_object_and_direction(move_videos
     for path, concept, direction in move_videos:
         other = "tractor" if concept != "tractor" else "banana"
 
-        def etva(text: str) -> float:
-            return vltools.call("t2v.etva", {"video": path, "prompt": text, "clip": "demo", "frames": 6}).score or 0.0
+        def etva(text: str, video: str = path) -> float:
+            return vltools.call("t2v.etva", {"video": video, "prompt": text, "clip": "demo", "frames": 6}).score or 0.0
 
         # "is moving": the small spaCy model often reads "a teapot moves" as a compound noun and then
         # asks no motion question (a known gap of the language layer, see benchmarks/README.md)
