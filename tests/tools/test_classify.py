@@ -92,6 +92,43 @@ def test_caps_adapter_builds_a_caption_support_set(root, settings, spec):
         assert sum(r.scores.values()) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_caps_logits_follow_both_caches():
+    """Zero-shot logits put class 0 narrowly ahead of class 1; the class-1 support pair matches the image: each
+    cache alone, at the tool's default weights, turns the decision (fails if a cache is dropped from the fusion)."""
+    from vltools.tools.classify import CapsInput, caps_logits
+
+    d = CapsInput.model_fields
+    alpha, gamma, beta = (d[k].default for k in ("alpha", "gamma", "beta"))
+    feats = np.array([[1.0, 0.0, 0.0]])
+    zs = np.array([[1.0, 0.9, 0.0]])
+    match = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # support pair of class 1 = the image
+    other = match[[1, 0, 2]]  # support pair of class 0 = the image
+    y = np.array([0, 1, 2])
+    assert caps_logits(zs, feats, match, match, y, 0.0, 0.0, beta).argmax() == 0
+    assert alpha > 0 and caps_logits(zs, feats, match, other, y, alpha, 0.0, beta).argmax() == 1  # image cache
+    if gamma > 0:  # caption cache
+        assert caps_logits(zs, feats, other, match, y, 0.0, gamma, beta).argmax() == 1
+    # opposite evidence from the two caches is weighed by alpha against gamma
+    assert caps_logits(zs, feats, match, other, y, 3.0, 1.0, beta).argmax() == 1
+    assert caps_logits(zs, feats, match, other, y, 1.0, 3.0, beta).argmax() == 0
+
+
+def test_caps_adapter_default_uses_the_support_caches(root, settings, spec):
+    """Through the tool: the default scores differ from zero-shot (image cache on) and the caption cache moves
+    the scores when given weight."""
+    data = colour_images(root, COLOURS, 3)
+    corpus = [{"image": p, "caption": f"a photo of a {c} thing"} for p, c in data]
+    base = {"images": [data[0][0], data[4][0], data[8][0]], "labels": ["red", "blue", "green"], "corpus": corpus,
+            "per_class": 2, "clip": spec}
+    scores = {}
+    for name, extra in (("zs", {"alpha": 0.0, "gamma": 0.0}), ("default", {}), ("img", {"gamma": 0.0}),
+                        ("cap", {"alpha": 0.0, "gamma": 1.0})):
+        out = call("classify.caps_adapter", {**base, **extra}, settings)
+        scores[name] = np.array([[r.scores[k] for k in ("red", "blue", "green")] for r in out.results])
+    assert np.abs(scores["default"] - scores["zs"]).max() > 1e-3
+    assert np.abs(scores["cap"] - scores["zs"]).max() > 1e-3
+
+
 def test_caps_adapter_without_captions_needs_caption_tool(root, settings, spec):
     data = colour_images(root, COLOURS, 1)
     inp = {"images": [data[0][0]], "labels": ["red", "blue"], "corpus": [{"image": p} for p, _ in data],
@@ -130,3 +167,32 @@ def test_gda_beats_zero_shot_on_heldout_concepts(heldout, tmp_path):
                                          "images": [p for p, _ in qry], "method": method}, st)
         acc[method] = np.mean([r.label == c for r, (_, c) in zip(out.results, qry, strict=True)])
     assert acc["gda"] >= acc["zero_shot"] + 0.15, acc
+
+
+@pytest.mark.heavy
+def test_caps_adapter_beats_zero_shot_on_heldout_concepts(tmp_path):
+    """Demo CLIP, 6 held-out concepts (not bench_image2's: other concepts and seeds), a corpus of world scenes with
+    their captions (a third show a class concept): the default caption-retrieved caches beat zero-shot clearly
+    (benchmark: 0.19 -> 0.6 on 15 classes)."""
+    from vltools.world import concepts, generate_object_scene
+
+    names = [c["name"] for c in concepts("heldout")][5::17][:6]
+    corpus, test = [], []
+    for i in range(72):
+        cn = [names[(i // 3) % 6]] if i % 3 == 0 else None
+        sc = generate_object_scene(9_630_000 + i, concept_names=cn, split="all")
+        p = tmp_path / f"c{i}.png"
+        sc.image.save(p)
+        corpus.append({"image": str(p), "caption": sc.caption})
+    for ci, name in enumerate(names):
+        for i in range(4):
+            p = tmp_path / f"t{ci}_{i}.png"
+            generate_object_scene(9_631_000 + 100 * ci + i, concept_names=[name], split="all").image.save(p)
+            test.append((str(p), name))
+    st = Settings(allowed_roots=[tmp_path], home=tmp_path / "home", device="cpu")
+    acc = {}
+    for mode, extra in (("zero_shot", {"alpha": 0.0, "gamma": 0.0}), ("default", {})):
+        out = call("classify.caps_adapter", {"images": [p for p, _ in test], "labels": names, "corpus": corpus,
+                                             **extra}, st)
+        acc[mode] = np.mean([r.label == c for r, (_, c) in zip(out.results, test, strict=True)])
+    assert acc["default"] >= acc["zero_shot"] + 0.15, acc

@@ -175,6 +175,34 @@ class CapsOutput(BaseModel):
     generated_captions: int = Field(description="Corpus captions generated with caption.zero_shot.")
 
 
+def caps_support(cap_emb: Any, classes: Any, per_class: int) -> tuple[list[int], list[int]]:
+    """Caption-based support set: indices of the corpus pairs chosen and their class indices.
+
+    A pair supports the class its caption matches best; each class keeps its ``per_class`` best such pairs."""
+    import numpy as np
+
+    affinity = cap_emb @ classes.T
+    owner = affinity.argmax(1)
+    chosen: list[int] = []
+    y: list[int] = []
+    for li in range(classes.shape[0]):
+        mine = [int(i) for i in np.argsort(-affinity[:, li]) if owner[i] == li][:per_class]
+        chosen += mine
+        y += [li] * len(mine)
+    return chosen, y
+
+
+def caps_logits(zs: Any, feats: Any, sup_img: Any, sup_cap: Any, y: Any, alpha: float, gamma: float,
+                beta: float) -> Any:
+    """Zero-shot logits plus the image-cache (weight ``alpha``) and caption-cache (weight ``gamma``)
+    Tip-Adapter affinities, each rescaled to the zero-shot logits' spread."""
+    from vltools.tools._image_math import match_scale, tip_adapter_logits
+
+    n = zs.shape[1]
+    logits = zs + alpha * match_scale(tip_adapter_logits(feats, sup_img, y, n, beta), zs)
+    return logits + gamma * match_scale(tip_adapter_logits(feats, sup_cap, y, n, beta), zs)
+
+
 @tool("classify.caps_adapter")
 def caps_adapter(inp: CapsInput, ctx: Context) -> CapsOutput:
     """Zero-shot classification with a caption-based multimodal support set (CapS-Adapter, P54) - image-caption pairs
@@ -186,7 +214,7 @@ def caps_adapter(inp: CapsInput, ctx: Context) -> CapsOutput:
     """
     import numpy as np
 
-    from vltools.tools._image_math import match_scale, softmax, tip_adapter_logits
+    from vltools.tools._image_math import softmax
 
     labels = [lab.strip() for lab in inp.labels]
     if any(not lab for lab in labels) or len(set(labels)) != len(labels):
@@ -210,26 +238,15 @@ def caps_adapter(inp: CapsInput, ctx: Context) -> CapsOutput:
     backend = ctx.clip(inp.clip)
     classes = _zero_shot(backend, labels, templates)
     cap_emb = text_embeddings(backend, [c or "" for c in captions]).astype(np.float64)
-    # caption-based support: each class takes the corpus pairs whose captions match its prompt best
-    affinity = cap_emb @ classes.T
-    owner = affinity.argmax(1)  # a pair supports the class it describes best
-    chosen: list[int] = []
-    y: list[int] = []
-    support: dict[str, list[str]] = {}
-    for li, lab in enumerate(labels):
-        mine = [i for i in np.argsort(-affinity[:, li]) if owner[i] == li][: inp.per_class]
-        chosen += [int(i) for i in mine]
-        y += [li] * len(mine)
-        support[lab] = [captions[i] or "" for i in mine]
+    chosen, y = caps_support(cap_emb, classes, inp.per_class)
+    support = {lab: [captions[i] or "" for i, yi in zip(chosen, y, strict=True) if yi == li]
+               for li, lab in enumerate(labels)}
     feats = embed_paths(backend, inp.images, ctx, "images embedded", inp.batch_size).astype(np.float64)
     zs = backend.logit_scale * feats @ classes.T
     logits = zs
     if chosen:
         sup_img = embed_paths(backend, [inp.corpus[i].image for i in chosen], ctx, "support images embedded",
                               inp.batch_size).astype(np.float64)
-        yy = np.array(y)
-        logits = zs + inp.alpha * match_scale(tip_adapter_logits(feats, sup_img, yy, len(labels), inp.beta), zs)
-        logits = logits + inp.gamma * match_scale(
-            tip_adapter_logits(feats, cap_emb[chosen], yy, len(labels), inp.beta), zs)
+        logits = caps_logits(zs, feats, sup_img, cap_emb[chosen], np.array(y), inp.alpha, inp.gamma, inp.beta)
     return CapsOutput(results=_results(inp.images, labels, softmax(logits)), support=support,
                       generated_captions=len(missing))
