@@ -171,15 +171,18 @@ def test_gda_beats_zero_shot_on_heldout_concepts(heldout, tmp_path):
 
 @pytest.mark.heavy
 def test_caps_adapter_beats_zero_shot_on_heldout_concepts(tmp_path):
-    """Demo CLIP, 6 held-out concepts (not bench_image2's: other concepts and seeds), a corpus of world scenes with
-    their captions (a third show a class concept): the default caption-retrieved caches beat zero-shot clearly
+    """Demo CLIP, 8 held-out concepts (none of bench_image2's TEST classes; other seeds), a corpus of world scenes
+    with their captions (a third show a class concept): the default caption-retrieved caches beat zero-shot clearly
     (benchmark: 0.19 -> 0.6 on 15 classes)."""
     from vltools.world import concepts, generate_object_scene
 
-    names = [c["name"] for c in concepts("heldout")][5::17][:6]
+    bench_test = {"birthday cake", "cheese wedge", "chipmunk", "classical building", "deer", "field hockey stick",
+                  "framed picture", "grapes", "lipstick", "rain cloud", "tamale", "triangular ruler", "truck",
+                  "world map", "wrench"}
+    names = [c["name"] for c in concepts("heldout") if c["name"] not in bench_test][3::11][:8]
     corpus, test = [], []
-    for i in range(72):
-        cn = [names[(i // 3) % 6]] if i % 3 == 0 else None
+    for i in range(96):
+        cn = [names[(i // 3) % 8]] if i % 3 == 0 else None
         sc = generate_object_scene(9_630_000 + i, concept_names=cn, split="all")
         p = tmp_path / f"c{i}.png"
         sc.image.save(p)
@@ -195,4 +198,4 @@ def test_caps_adapter_beats_zero_shot_on_heldout_concepts(tmp_path):
         out = call("classify.caps_adapter", {"images": [p for p, _ in test], "labels": names, "corpus": corpus,
                                              **extra}, st)
         acc[mode] = np.mean([r.label == c for r, (_, c) in zip(out.results, test, strict=True)])
-    assert acc["default"] >= acc["zero_shot"] + 0.15, acc
+    assert acc["default"] >= acc["zero_shot"] + 0.2, acc

@@ -161,9 +161,13 @@ class CapsInput(ToolInput):
         description="Unlabelled image-caption pairs from which the caption-based support set is retrieved.",
     )
     per_class: int = Field(8, ge=1, le=256, description="Support pairs retrieved per class (by caption similarity).")
-    alpha: float = Field(1.0, ge=0, le=100, description="Weight of the support-image cache logits.")
-    gamma: float = Field(1.0, ge=0, le=100, description="Weight of the support-caption cache logits.")
-    beta: float = Field(5.5, gt=0, le=100, description="Affinity sharpness of both caches.")
+    # defaults chosen on a DEV split of held-out world concepts (benchmarks/README.md, CapS section): the image
+    # cache dominates, zero-shot logits mostly break ties, the caption cache adds little there
+    alpha: float = Field(32.0, ge=0, le=100, description=(
+        "Weight of the support-image cache logits (each cache is rescaled to the zero-shot logits' spread; "
+        "lower it, e.g. to 1-4, when the CLIP already knows the classes well)."))
+    gamma: float = Field(0.5, ge=0, le=100, description="Weight of the support-caption cache logits.")
+    beta: float = Field(10.0, gt=0, le=100, description="Affinity sharpness of both caches.")
     templates: list[str] | None = Field(None, max_length=50, description="Prompt templates with one '{}'.")
     clip: str | None = Field(None, description="CLIP spec (default: settings.clip).")
     batch_size: int = Field(32, ge=1, le=1024, description="Images embedded per forward pass.")
