@@ -102,3 +102,16 @@ def test_counts_one_to_three_objects(tmp_path):
             right += out.answer == str(n)
             total += 1
     assert right >= 8, (right, total)  # 12 scenes; one fixed answer gets 4
+
+
+def test_pieces_one_pixel_apart_are_one_object():
+    fg = np.zeros((20, 30), bool)
+    fg[5:15, 2:10] = True
+    fg[5:15, 11:19] = True  # one pixel of gap from the first piece
+    fg[5:15, 22:28] = True  # three pixels of gap from the second
+    comp, k = _objects.components(fg, 1)
+    assert len(np.unique(comp[fg])) == 2 and (comp[~fg] == 0).all()
+    assert comp[8, 5] == comp[8, 15] != comp[8, 25]
+    comp0, _ = _objects.components(fg, 0)
+    assert len(np.unique(comp0[fg])) == 3
+    assert _objects.LINK == 1

@@ -67,9 +67,7 @@ def object_regions(image: Any, *, fg_distance: float = FG_DISTANCE, min_area: fl
         return []
     dist = np.linalg.norm(means[:, None] - means[None, bg], axis=2).min(1)
     fg = ndi.binary_opening(dist[sp] > fg_distance, iterations=1)
-    link = LINK if link is None else link
-    comp, k = ndi.label(ndi.binary_dilation(fg, iterations=link) if link > 0 else fg)
-    comp = np.where(fg, comp, 0)  # the link joins labels; the masks stay the foreground pixels
+    comp, k = components(fg, LINK if link is None else link)
     out = []
     for i in range(1, k + 1):
         m = comp == i
@@ -81,6 +79,15 @@ def object_regions(image: Any, *, fg_distance: float = FG_DISTANCE, min_area: fl
                                 (float(xs.mean() + 0.5) / w, float(ys.mean() + 0.5) / h), area))
     out.sort(key=lambda r: -r.area)
     return out[:MAX_OBJECTS]
+
+
+def components(fg: np.ndarray, link: int) -> tuple[np.ndarray, int]:
+    """Connected components of a foreground mask where pieces at most ``link`` pixels apart share a
+    label (labelled on the mask dilated by ``link``); the labels cover only the foreground pixels."""
+    from scipy import ndimage as ndi
+
+    comp, k = ndi.label(ndi.binary_dilation(fg, iterations=link) if link > 0 else fg)
+    return np.where(fg, comp, 0), k
 
 
 def crops(image: Any, regions: list[ObjectRegion], margin: float = 0.15) -> list[Any]:
