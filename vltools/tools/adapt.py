@@ -191,6 +191,30 @@ def _step(opt: Any, params: list[Any], parts: dict[str, Any], sums: dict[str, fl
     sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
 
 
+def _read_inputs(inp: Any, settings: Any, ctx: Context, kind: str) -> tuple[Labelled, Labelled | None,
+                                                                            Labelled | None, Any]:
+    """Read and check ``data``/``eval_data``/``old_data`` and claim the output folder, all before any training,
+    so a bad folder or a taken name fails in seconds."""
+    data = read_labelled(inp.data, settings, what="data", max_images=inp.max_images)
+    eval_set = read_labelled(inp.eval_data, settings, what="eval_data", max_images=inp.max_images) \
+        if inp.eval_data else None
+    old = read_labelled(inp.old_data, settings, what="old_data", max_images=inp.max_images) if inp.old_data else None
+    if eval_set is not None and eval_set.kind != data.kind:
+        raise InvalidInput("eval_data must have the same layout as data (both folders or both JSONL)")
+    if eval_set is not None and data.kind == "folder" and set(eval_set.classes) - set(data.classes):
+        extra = sorted(set(eval_set.classes) - set(data.classes))
+        raise InvalidInput(f"eval_data has classes not in data: {', '.join(extra[:10])}",
+                           hint="evaluate on the classes you train", details={"classes": extra})
+    if old is not None and old.kind != "folder":
+        raise InvalidInput("old_data must be an ImageFolder (one sub-folder per class)")
+    out_dir = plan_output(inp.name, kind, settings)  # refuse a taken name before training
+    for d, what in ((data, "data"), (eval_set, "eval_data"), (old, "old_data")):
+        if d is not None:
+            decode_all(d, settings, what)
+    ctx.progress(0, None, "images read")
+    return data, eval_set, old, out_dir
+
+
 @tool("adapt.finetune")
 def finetune(inp: FinetuneInput, ctx: Context) -> FinetuneOutput:
     """Fine-tune a CLIP's image tower on a labelled image folder or image-caption file and save it as a new model
@@ -204,23 +228,7 @@ def finetune(inp: FinetuneInput, ctx: Context) -> FinetuneOutput:
 
     settings = ctx.settings
     base_spec = (inp.model or settings.clip).strip()
-    data = read_labelled(inp.data, settings, what="data", max_images=inp.max_images)
-    eval_set = read_labelled(inp.eval_data, settings, what="eval_data", max_images=inp.max_images) \
-        if inp.eval_data else None
-    old = read_labelled(inp.old_data, settings, what="old_data", max_images=inp.max_images) if inp.old_data else None
-    if eval_set is not None and eval_set.kind != data.kind:
-        raise InvalidInput("eval_data must have the same layout as data (both folders or both JSONL)")
-    if eval_set is not None and data.kind == "folder" and set(eval_set.classes) - set(data.classes):
-        extra = sorted(set(eval_set.classes) - set(data.classes))
-        raise InvalidInput(f"eval_data has classes not in data: {', '.join(extra[:10])}",
-                           hint="evaluate on the classes you train", details={"classes": extra})
-    if old is not None and old.kind != "folder":
-        raise InvalidInput("old_data must be an ImageFolder (one sub-folder per class)")
-    out_dir = plan_output(inp.name, f"finetune-{inp.method}", settings)  # refuse a taken name before training
-    for d, what in ((data, "data"), (eval_set, "eval_data"), (old, "old_data")):
-        if d is not None:
-            decode_all(d, settings, what)
-    ctx.progress(0, None, "images read")
+    data, eval_set, old, out_dir = _read_inputs(inp, settings, ctx, f"finetune-{inp.method}")
 
     backend = ctx.clip(base_spec)
     model_cfg, pre_cfg = base_config(backend.spec, backend.model)
@@ -701,23 +709,7 @@ def upcycle_moe(inp: UpcycleMoeInput, ctx: Context) -> UpcycleMoeOutput:
                            hint="use top_k <= experts", details={"top_k": inp.top_k, "experts": inp.experts})
     settings = ctx.settings
     base_spec = (inp.model or settings.clip).strip()
-    data = read_labelled(inp.data, settings, what="data", max_images=inp.max_images)
-    eval_set = read_labelled(inp.eval_data, settings, what="eval_data", max_images=inp.max_images) \
-        if inp.eval_data else None
-    old = read_labelled(inp.old_data, settings, what="old_data", max_images=inp.max_images) if inp.old_data else None
-    if eval_set is not None and eval_set.kind != data.kind:
-        raise InvalidInput("eval_data must have the same layout as data (both folders or both JSONL)")
-    if eval_set is not None and data.kind == "folder" and set(eval_set.classes) - set(data.classes):
-        extra = sorted(set(eval_set.classes) - set(data.classes))
-        raise InvalidInput(f"eval_data has classes not in data: {', '.join(extra[:10])}",
-                           hint="evaluate on the classes you train", details={"classes": extra})
-    if old is not None and old.kind != "folder":
-        raise InvalidInput("old_data must be an ImageFolder (one sub-folder per class)")
-    out_dir = plan_output(inp.name, "moe", settings)
-    for d, what in ((data, "data"), (eval_set, "eval_data"), (old, "old_data")):
-        if d is not None:
-            decode_all(d, settings, what)
-    ctx.progress(0, None, "images read")
+    data, eval_set, old, out_dir = _read_inputs(inp, settings, ctx, "moe")
 
     backend = ctx.clip(base_spec)
     teacher = backend.model
