@@ -579,13 +579,14 @@ def _what_at(a: _Answerer, q: lang.Question, candidates: list[str] | None):
         regs = _objects.object_regions(img) if a.inp.objects else []
         i = _objects.at_position(regs, q.location)
         if i is not None:
-            part, box = _objects.crops(img, [regs[i]])[0], regs[i].box
+            views, box = _objects.naming_views(img, regs[i]), regs[i].box
         else:
             fallback = fallback or a.inp.objects
             box = _SIDE_BOX[q.location]
             x0, y0, x1, y1 = box
-            part = img.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))
-        r = a.score(a.clip.encode_images([part]), texts)
+            views = [img.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))]
+        emb = np.asarray(a.clip.encode_images(views), dtype=np.float32).mean(0, keepdims=True)
+        r = a.score(emb / np.linalg.norm(emb, axis=1, keepdims=True), texts)
         scored.append(eng.Scored(r.probs, r.sims, r.weights, r.crop_sims, [tuple(float(v) for v in box)]))
     notes = [] if candidates else [f"answered among the {len(nouns)} objects of the model's declared world"]
     if fallback:
