@@ -10,7 +10,8 @@ image's own background at several margins, the mask on the border's colour, an e
 margins (embeddings averaged), and each mixed with the half of the image it lies in. ``half`` is
 ``objects: false`` (the left/right half of the image). Two answer sets: the declared world's nouns
 (no candidates) and a realistic candidate list (the scene's objects plus 9 other train concepts,
-drawn with the scene's seed). Writes results/leftright_{split}{tag}.{json,md}.
+drawn with the scene's seed; other held-out concepts with ``--concepts heldout``).
+Writes results/leftright_{split}{tag}.{json,md}.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=40)
     ap.add_argument("--split", choices=("dev", "test"), default="dev")
     ap.add_argument("--variants", default=None, help="comma-separated (default: all), plus 'half'")
+    ap.add_argument("--concepts", choices=("train", "heldout"), default="train",
+                    help="heldout: the held-out-concept scenes of bench_vqa_world.py (seed + 500,000)")
     ap.add_argument("--tag", default="")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args(argv)
@@ -84,16 +87,16 @@ def main(argv: list[str] | None = None) -> int:
 
     allv = variants()
     names = args.variants.split(",") if args.variants else [*allv, "half"]
-    pool = concept_names("train")
+    pool = concept_names(args.concepts)
     t0 = time.time()
     rows = []
     start = 0 if args.split == "dev" else args.scenes
     saved = _objects.naming_views
     try:
         for k in range(start, start + args.scenes):
-            seed = SEED_BASE + k
-            sc = generate_object_scene(seed, n_objects=1 + k % 3, split="train")
-            path = tmp / f"train_{seed}.png"
+            seed = SEED_BASE + k + (0 if args.concepts == "train" else 500_000)
+            sc = generate_object_scene(seed, n_objects=1 + k % 3, split=args.concepts)
+            path = tmp / f"{args.concepts}_{seed}.png"
             sc.image.save(path)
             present = [o["concept"] for o in sc.labels["objects"]]
             rng = random.Random(seed)
