@@ -12,7 +12,8 @@ candidates (the demo CLIP's declared world supplies the vocabulary). Baselines: 
 of each type on the same questions; for counting and left/right also the earlier methods, run on the
 same questions in the same run (``objects: false``: noun shares for "how many objects", count
 statements alone for "how many Xs", the left/right half of the image classified among the nouns),
-and chance for left/right (1 / the number of nouns). ``--heldout-scenes`` sets fewer held-out scenes.
+and chance for left/right (1 / the number of nouns). ``--heldout-scenes`` sets fewer held-out scenes;
+``--link-baseline L`` also answers "how many objects" with the object proposals' ``LINK`` set to L.
 Writes results/vqa_world_{split}{tag}.json / .md.
 """
 
@@ -65,9 +66,13 @@ def _report(rows: list[dict], args: argparse.Namespace, t0: float, world: int | 
                 e["accuracy_old"] = sum(r["correct_old"] for r in rs) / len(rs)
             if t in ("left", "right") and world:
                 e["chance"] = 1.0 / world
+            if t == "count_all" and all("correct_link_baseline" in r for r in rs):
+                e["accuracy_link_baseline"] = sum(r["correct_link_baseline"] for r in rs) / len(rs)
             if t == "count_all":
                 e["by_count"] = {c: {"n": len(g), "accuracy": sum(r["correct"] for r in g) / len(g),
-                                     "accuracy_old": sum(r["correct_old"] for r in g) / len(g)}
+                                     "accuracy_old": sum(r["correct_old"] for r in g) / len(g),
+                                     **({"accuracy_link_baseline": sum(r["correct_link_baseline"] for r in g) / len(g)}
+                                        if all("correct_link_baseline" in r for r in g) else {})}
                                  for c in sorted({r["truth"] for r in rs})
                                  for g in [[r for r in rs if r["truth"] == c]]}
             summary[cs][t] = e
@@ -90,6 +95,12 @@ def _report(rows: list[dict], args: argparse.Namespace, t0: float, world: int | 
         for c, e in summary[cs].get("count_all", {}).get("by_count", {}).items():
             lines.append(f"| count_all = {c} ({cs}) | {e['n']} | **{e['accuracy']:.3f}** | {e['accuracy_old']:.3f} "
                          "| | | | | |")
+    for cs in summary:
+        e = summary[cs].get("count_all", {})
+        if "accuracy_link_baseline" in e:
+            by = ", ".join(f"{c}: {v['accuracy_link_baseline']:.3f}" for c, v in e["by_count"].items())
+            lines.append(f"\ncount_all ({cs}) with LINK = {args.link_baseline}: {e['accuracy_link_baseline']:.3f} "
+                         f"(by count {by})")
     if world:
         lines.append(f"\nchance for left/right: 1/{world} = {1 / world:.4f}; seconds: {result['seconds']}")
     (out / f"vqa_world_{args.split}{args.tag}.md").write_text("\n".join(lines) + "\n")
@@ -104,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="", help="suffix of the result files")
     ap.add_argument("--types", default=",".join(TYPES), help="question types to ask (default: all)")
     ap.add_argument("--clip", default="demo")
+    ap.add_argument("--link-baseline", type=int, default=None,
+                    help="also answer count_all with the object proposals' LINK set to this (side by side)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="vqa_world_"))
@@ -140,6 +153,17 @@ def main(argv: list[str] | None = None) -> int:
                                                          "clip": args.clip, "objects": False})
                     row["answer_old"] = old.answer.lower()
                     row["correct_old"] = row["answer_old"] == truth
+                if t == "count_all" and args.link_baseline is not None:
+                    from vltools.tools import _objects
+
+                    saved, _objects.LINK = _objects.LINK, args.link_baseline
+                    try:
+                        base = vltools.call("vqa.zero_shot", {"image": str(path), "question": qa["question"],
+                                                              "clip": args.clip})
+                    finally:
+                        _objects.LINK = saved
+                    row["answer_link_baseline"] = base.answer.lower()
+                    row["correct_link_baseline"] = row["answer_link_baseline"] == truth
                 if t in ("left", "right"):
                     world = world or len(out.candidates)
                 rows.append(row)

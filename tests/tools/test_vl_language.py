@@ -119,3 +119,48 @@ def test_no_world_word_list_in_the_language_code():
                and isinstance(n.value, str)}
     words = set(vocab.SHAPES) | set(vocab.COLOUR_NAMES)
     assert not (words & strings), words & strings
+
+
+@pytest.mark.parametrize(
+    ("prompt", "nouns", "events"),
+    [
+        # The small English model reads these verbs as nouns ('teapot moves', 'poodle moves') or the
+        # noun before them as the verb ('cat face/VBP moves/NNS'); the clause is re-read with its predicate.
+        ("a teapot moves to the left", ["teapot"], [("move", "move", "left", None)]),
+        ("a snail moves to the left", ["snail"], [("move", "move", "left", None)]),
+        ("a safety vest moves to the right", ["safety vest"], [("move", "move", "right", None)]),
+        ("a poodle moves to the left, then the poodle turns red", ["poodle"],
+         [("move", "move", "left", None), ("turn", "turn", None, "red")]),
+        ("a cat face moves to the left, then the cat face turns red", ["cat face"],
+         [("move", "move", "left", None), ("turn", "turn", None, "red")]),
+        ("a croissant turns blue, then the croissant moves down", ["croissant"],
+         [("turn", "turn", None, "blue"), ("move", "move", "down", None)]),
+        ("two wolves move to the right, then the wolves turn blue", ["wolf"],
+         [("move", "move", "right", None), ("turn", "turn", None, "blue")]),
+        ("a dog runs across a sunny beach to the left", ["dog", "beach"], [("run", "move", "left", None)]),
+        ("the car drives right then the cat jumps", ["car", "cat"],
+         [("drive", "move", "right", None), ("jump", "action", None, None)]),
+    ],
+)
+def test_verbs_the_tagger_reads_as_nouns_are_reread(prompt, nouns, events):
+    g = lang.scene_graph(prompt)
+    assert [e["noun"] for e in g["entities"]] == nouns
+    assert [(e["verb"], e["type"], e["direction"], e["value"]) for e in g["events"]] == events
+    assert all(e["subject"] == g["entities"][0]["id"] for e in g["events"][:1])
+    if len(g["events"]) > 1:
+        assert g["events"][1]["after_previous"]
+
+
+def test_the_reread_keeps_the_words_and_asks_the_motion_question():
+    doc = lang._doc("a teapot moves to the left")
+    assert [t.text for t in doc] == ["a", "teapot", "moves", "to", "the", "left"]
+    assert (doc[2].pos_, doc[2].lemma_, doc[2].tag_) == ("VERB", "move", "VBZ")
+    assert doc[1].dep_ == "nsubj" and doc[1].head.i == 2
+    texts = [q["question"] for q in lang.questions_from_graph(lang.scene_graph("a teapot moves to the left"))]
+    assert texts == ["Is there a teapot?", "Does the teapot move to the left?"]
+
+
+@pytest.mark.parametrize("caption", ["two dogs and a cat", "a dog on a sunny beach", "a picture of houses",
+                                     "a bowl of soup on a table", "three red apples"])
+def test_noun_phrases_without_a_verb_stay_noun_phrases(caption):
+    assert lang.scene_graph(caption)["events"] == []

@@ -57,6 +57,60 @@ def test_crops_cut_each_region_out_on_grey():
     assert (arr == 128).all(axis=2).any()  # outside the mask is grey
 
 
+def test_naming_views_keep_the_object_on_its_own_background():
+    """The views CLIP names an object from: square boxes on the image's own pixels (no grey), growing with
+    the margin, plus the mask on the image's border colour; all contain the object's own pixels."""
+    sc = _scenes(1, 1, background="plain")[0]
+    img = sc.image.convert("RGB")
+    reg = _objects.object_regions(img)[0]
+    arr = np.asarray(img)
+    bg = _objects.border_colour(img)
+    views = _objects.naming_views(img, reg)
+    assert len(views) == len(_objects.NAMING_BOX_MARGINS) + 1
+    w, h = img.size
+    longer = max((reg.box[2] - reg.box[0]) * w, (reg.box[3] - reg.box[1]) * h)
+    sides = []
+    for m, v in zip(_objects.NAMING_BOX_MARGINS, views, strict=False):
+        va = np.asarray(v)
+        assert va.shape[0] == va.shape[1]  # square: CLIP's centre crop keeps all of it
+        assert abs(va.shape[0] - longer * (1 + 2 * m)) <= 2
+        assert np.abs(va[0, 0].astype(int) - bg.astype(int)).max() <= 10  # corner: the scene's own background
+        sides.append(va.shape[0])
+    assert sides == sorted(sides) and sides[0] < sides[-1]
+    masked = np.asarray(views[-1])
+    assert (masked == bg).all(axis=2).mean() > 0.2  # outside the mask: the border colour, not grey
+    assert not (bg == 128).all()
+    # the object's own pixels are in every view (its mean colour differs from the background's)
+    obj = arr[reg.mask].mean(0)
+    for v in views:
+        va = np.asarray(v).reshape(-1, 3).astype(float)
+        assert np.linalg.norm(va - obj, axis=1).min() < 20
+
+
+def test_what_is_on_the_left_names_the_leftmost_objects_views(left_right_scenes, monkeypatch):
+    """'What is on the left?' names the leftmost proposal from `naming_views` (not the grey crop, not
+    the image half): a spy sees the leftmost region, and the answer's box is that region's box."""
+    from PIL import Image
+
+    seen = []
+    real = _objects.naming_views
+
+    def spy(image, region):
+        seen.append(region)
+        return real(image, region)
+
+    monkeypatch.setattr(_objects, "naming_views", spy)
+    path = left_right_scenes[0][0]
+    for side in ("left", "right"):
+        seen.clear()
+        out = vltools.call("vqa.zero_shot", {"image": path, "question": f"What is on the {side}?", "clip": "demo",
+                                             "candidates": ["dog", "banana", "car"]})
+        regs = _objects.object_regions(Image.open(path))
+        want = regs[_objects.at_position(regs, side)]
+        assert len(seen) == 1 and seen[0].box == want.box
+        assert out.regions[0].box == pytest.approx(want.box)
+
+
 @pytest.fixture(scope="module")
 def left_right_scenes(tmp_path_factory):
     """Two-object scenes of well-known train concepts, the objects at least 0.3 of the width apart."""
@@ -102,3 +156,16 @@ def test_counts_one_to_three_objects(tmp_path):
             right += out.answer == str(n)
             total += 1
     assert right >= 8, (right, total)  # 12 scenes; one fixed answer gets 4
+
+
+def test_pieces_one_pixel_apart_are_one_object():
+    fg = np.zeros((20, 30), bool)
+    fg[5:15, 2:10] = True
+    fg[5:15, 11:19] = True  # one pixel of gap from the first piece
+    fg[5:15, 22:28] = True  # three pixels of gap from the second
+    comp, k = _objects.components(fg, 1)
+    assert len(np.unique(comp[fg])) == 2 and (comp[~fg] == 0).all()
+    assert comp[8, 5] == comp[8, 15] != comp[8, 25]
+    comp0, _ = _objects.components(fg, 0)
+    assert len(np.unique(comp0[fg])) == 3
+    assert _objects.LINK == 1

@@ -5,9 +5,14 @@ are found from the image itself, with no labels: SLIC superpixels (scikit-image,
 `proposals` mode of `segment.open_vocab`), and the boundary prior of salient-object detection (Zhu et
 al., CVPR 2014: the image border is mostly background): a superpixel is foreground when its mean
 CIELAB colour is far from every superpixel that touches the border. Connected foreground
-components, after a one-pixel opening, of at least ``MIN_AREA`` of the image are the objects. Each
-can be cut out (mask-adapted crop on grey, P41) and named by CLIP. Thresholds were chosen on dev
-scenes of the world v2 (`benchmarks/bench_vqa_objects.py`), not on its test scenes.
+components, after a one-pixel opening, of at least ``MIN_AREA`` of the image are the objects; pieces
+that are ``LINK`` pixels apart count as one component (an object's parts split by a thin outline or
+a one-pixel gap stay one object). Each
+can be cut out (mask-adapted crop on grey, P41, for counting) and named by CLIP (`naming_views`: box
+crops on the image's own background plus the mask on its border colour, for 'what is on the left').
+Thresholds were chosen on dev
+scenes of the world v2 (`benchmarks/bench_vqa_world.py` dev split; `LINK` with `benchmarks/bench_objects_dev.py`),
+not on its test scenes.
 
 Known limits: objects that touch or overlap merge into one component (undercount); an object whose
 colour matches the border's background is missed; a busy background can yield extra components.
@@ -24,6 +29,7 @@ FG_DISTANCE = 8.0  # CIELAB distance from the nearest border superpixel above wh
 MIN_AREA = 0.005  # smallest object, as a fraction of the image
 N_SEGMENTS = 80  # SLIC superpixels per image
 MAX_OBJECTS = 12
+LINK = 1  # pieces at most this many pixels apart are one object (chosen on dev scenes: 0.7625 vs 0.7375 at 0)
 
 
 @dataclass
@@ -37,8 +43,9 @@ class ObjectRegion:
 
 
 def object_regions(image: Any, *, fg_distance: float = FG_DISTANCE, min_area: float = MIN_AREA,
-                   n_segments: int = N_SEGMENTS) -> list[ObjectRegion]:
-    """Objects in ``image`` (largest first, at most MAX_OBJECTS): see the module docstring."""
+                   n_segments: int = N_SEGMENTS, link: int | None = None) -> list[ObjectRegion]:
+    """Objects in ``image`` (largest first, at most MAX_OBJECTS): see the module docstring. ``link``
+    (default ``LINK``): pieces at most this many pixels apart are labelled as one object."""
     from scipy import ndimage as ndi
 
     try:
@@ -62,7 +69,7 @@ def object_regions(image: Any, *, fg_distance: float = FG_DISTANCE, min_area: fl
         return []
     dist = np.linalg.norm(means[:, None] - means[None, bg], axis=2).min(1)
     fg = ndi.binary_opening(dist[sp] > fg_distance, iterations=1)
-    comp, k = ndi.label(fg)
+    comp, k = components(fg, LINK if link is None else link)
     out = []
     for i in range(1, k + 1):
         m = comp == i
@@ -74,6 +81,15 @@ def object_regions(image: Any, *, fg_distance: float = FG_DISTANCE, min_area: fl
                                 (float(xs.mean() + 0.5) / w, float(ys.mean() + 0.5) / h), area))
     out.sort(key=lambda r: -r.area)
     return out[:MAX_OBJECTS]
+
+
+def components(fg: np.ndarray, link: int) -> tuple[np.ndarray, int]:
+    """Connected components of a foreground mask where pieces at most ``link`` pixels apart share a
+    label (labelled on the mask dilated by ``link``); the labels cover only the foreground pixels."""
+    from scipy import ndimage as ndi
+
+    comp, k = ndi.label(ndi.binary_dilation(fg, iterations=link) if link > 0 else fg)
+    return np.where(fg, comp, 0), k
 
 
 def crops(image: Any, regions: list[ObjectRegion], margin: float = 0.15) -> list[Any]:
@@ -88,6 +104,64 @@ def crops(image: Any, regions: list[ObjectRegion], margin: float = 0.15) -> list
     out, kept = region_crops(image, ids, margin=margin, min_pixels=1)
     by_id = dict(zip(kept, out, strict=True))
     return [by_id[i] for i in range(len(regions)) if i in by_id]
+
+
+def box_crop(image: Any, region: ObjectRegion, margin: float = 0.15) -> Any:
+    """A square crop of the region's box plus ``margin`` (a fraction of its longer side) on each side,
+    on the image's own background (nothing masked); where the square leaves the image, its edge pixels
+    are repeated. Square because CLIP preprocessing centre-crops: a long box would lose its ends."""
+    from PIL import Image
+
+    arr = np.asarray(image.convert("RGB"))
+    h, w = arr.shape[:2]
+    x0, y0, x1, y1 = region.box
+    bw, bh = (x1 - x0) * w, (y1 - y0) * h
+    side = max(2, int(round(max(bw, bh) * (1 + 2 * margin))))
+    cx, cy = (x0 + x1) / 2 * w, (y0 + y1) / 2 * h
+    sx0, sy0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    pad = max(0, -sx0, -sy0, sx0 + side - w, sy0 + side - h)
+    padded = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="edge") if pad else arr
+    return Image.fromarray(np.ascontiguousarray(padded[sy0 + pad: sy0 + pad + side, sx0 + pad: sx0 + pad + side]),
+                           "RGB")
+
+
+def border_colour(image: Any) -> np.ndarray:
+    """The median RGB colour of the image's outermost pixels (mostly background, the boundary prior)."""
+    arr = np.asarray(image.convert("RGB"))
+    return np.median(np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]), 0).astype(np.uint8)
+
+
+def mask_crop(image: Any, region: ObjectRegion, margin: float = 0.15, fill: Any = None) -> Any:
+    """A square crop around the region's box (``margin`` of its longer side each side) with everything
+    outside its mask on ``fill`` (RGB; default the image's `border_colour`: a plain background the
+    image itself has, where grey is a colour CLIP rarely saw behind this object)."""
+    from PIL import Image
+
+    arr = np.asarray(image.convert("RGB"))
+    fill = border_colour(image) if fill is None else np.asarray(fill, dtype=np.uint8)
+    h, w = region.mask.shape
+    ys, xs = np.nonzero(region.mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    side = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 1
+    sy0, sx0 = (y0 + y1) // 2 - side // 2, (x0 + x1) // 2 - side // 2
+    out = np.empty((side, side, 3), np.uint8)
+    out[:] = fill
+    fy, fx = slice(max(0, sy0), min(h, sy0 + side)), slice(max(0, sx0), min(w, sx0 + side))
+    out[fy.start - sy0: fy.stop - sy0, fx.start - sx0: fx.stop - sx0] = np.where(
+        region.mask[fy, fx, None], arr[fy, fx], fill)
+    return Image.fromarray(out, "RGB")
+
+
+NAMING_BOX_MARGINS: tuple[float, ...] = (0.1, 0.3, 0.6)  # chosen on dev scenes (bench_leftright_views.py)
+
+
+def naming_views(image: Any, region: ObjectRegion) -> list[Any]:
+    """The views of one object that CLIP names it from (their embeddings are averaged): its box on the
+    image's own background at each of ``NAMING_BOX_MARGINS`` (context as in a whole-image training
+    picture, at three scales), plus its mask on the image's border colour (the object alone). Chosen
+    on dev scenes over the mask on grey, single boxes and mixing in the image half
+    (`benchmarks/bench_leftright_views.py`, benchmarks/README.md)."""
+    return [box_crop(image, region, m) for m in NAMING_BOX_MARGINS] + [mask_crop(image, region, 0.15)]
 
 
 _ANCHORS = {"left": (0.0, None), "right": (1.0, None), "top": (None, 0.0), "bottom": (None, 1.0),

@@ -13,6 +13,7 @@ frame, and a few verbs of appearance and change.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,25 +161,167 @@ def pluralise(noun: str) -> str:
     return " ".join([*words[:-1], w])
 
 
+_CLAUSE_BREAK_POS = ("PUNCT", "CCONJ", "SCONJ")
+_SUBJECT_DEPS = ("nsubj", "nsubjpass", "expl")
+_PREFIX_POS = ("DET", "NUM", "ADJ", "NOUN", "PROPN", "VERB", "X")
+_MAX_REPAIRS = 4
+
+
+def _verb_lemma(word: str, lookups: Any) -> tuple[str, bool] | None:
+    """(lemma, third-person singular?) when ``word`` can be a present-tense verb by spaCy's rule
+    lemmatizer tables (WordNet's verb lexicon): 'moves' -> ('move', True), 'move' -> ('move', False)."""
+    index = lookups.get_table("lemma_index")["verb"]
+    w = word.lower()
+    if w.endswith("s"):
+        for old, new in lookups.get_table("lemma_rules")["verb"]:
+            if old.endswith("s") and w.endswith(old) and (lemma := w[:len(w) - len(old)] + new) in index:
+                return lemma, True
+    return (w, False) if w in index else None
+
+
+def _segments(doc: Any) -> list[list[Any]]:
+    """Clause-sized runs of tokens, split at punctuation, conjunctions and order words ('then')."""
+    out: list[list[Any]] = [[]]
+    for t in doc:
+        if t.pos_ in _CLAUSE_BREAK_POS or t.lower_ in ORDER_WORDS:
+            out.append([])
+        else:
+            out[-1].append(t)
+    return [s for s in out if s]
+
+
+def _plural_subject(s: Any) -> bool:
+    """A plural noun phrase: a number above one, or a plural tag with no singular determiner ('a broccoli/NNS')."""
+    return (s.tag_ in ("NNS", "NNPS") and not _singular_det(s)) or any(
+        c.dep_ == "nummod" and NUMBERS.get(c.lower_, 2 if c.text.isdigit() and c.text != "1" else 1) > 1
+        for c in s.children)
+
+
+def _singular_det(s: Any) -> bool:
+    return any(c.dep_ == "det" and (c.lower_ in ("a", "an") or "Sing" in c.morph.get("Number")) for c in s.children)
+
+
+def _agrees(verb: Any, subj: Any) -> bool:
+    """Subject-verb agreement of a present-tense verb with a nominal subject: no VBP with a singular
+    noun, no VBZ with a plural one (a verb-tagged subject is no subject)."""
+    if subj.dep_ != "expl" and subj.pos_ not in ("NOUN", "PROPN", "PRON", "NUM", "DET"):
+        return False
+    if verb.tag_ == "VBP" and subj.tag_ in ("NN", "NNP") and not _plural_subject(subj):
+        return False
+    return not (verb.tag_ == "VBZ" and _plural_subject(subj))
+
+
+def _has_clause(seg: list[Any]) -> bool:
+    """Whether a segment has a finite verb (or auxiliary) with a subject it agrees with, in the segment."""
+    idx = {t.i for t in seg}
+    if any(t.pos_ == "VERB" and t.tag_ in ("VBZ", "VBP") and t.dep_ in ("nsubj", "nsubjpass") for t in seg):
+        return False  # a finite verb as a subject ('the cat faces/VBZ turn red') is a tagging slip
+    return any(t.pos_ in ("VERB", "AUX") and any(c.dep_ in _SUBJECT_DEPS and c.i in idx and _agrees(t, c)
+                                                   for c in t.children) for t in seg)
+
+
+def _noun_subject_of_noun(t: Any) -> bool:
+    """A noun labelled the subject of the noun right after it, itself a subject ('a cow/nsubj face/nsubj
+    moves'): a slip for a compound, since a noun takes no subject."""
+    h = t.head
+    return t.dep_ == "nsubj" and t.pos_ in ("NOUN", "PROPN", "ADJ") and h.pos_ in ("NOUN", "PROPN") and \
+        h.dep_ in ("nsubj", "nsubjpass") and t.i + 1 == h.i
+
+
 def _doc(text: str) -> Any:
-    """The parse of ``text``, repaired for one frequent tagger slip: in "a pink heart moves to the left"
-    the small English model reads "heart moves" as a compound noun. When a plural noun with a compound
-    or a subject before it is followed by a particle, preposition, adverb or punctuation, the text is
-    parsed again with its leading indefinite article made definite ("the pink heart moves ..."), which
-    the model tags right; the new parse is kept only if it reads those words as verbs."""
-    from vltools.models.nlp import parse
+    """The parse of ``text``, with its verbless clauses re-read.
+
+    The small English model often tags a present-tense verb as a noun after a noun phrase ("a teapot
+    moves to the left" -> the compound noun "teapot moves"; "a cat face moves" -> the verb "face" with
+    the object "moves"), and the clause then has no action. Rule (grammar, no word list): a clause
+    (the tokens between punctuation, conjunctions and order words) with no verb that has an agreeing
+    subject is re-read with its predicate made explicit. Candidates are the tokens that spaCy's verb
+    lexicon (the rule lemmatizer's WordNet verb index) reads as a present-tense form, preceded within
+    the clause only by noun-phrase words; from the rightmost, the text is parsed again with the
+    auxiliary 'does' (3rd person singular, '-s' form) or 'do' (base form) before the candidate's
+    lemma ("a teapot does move to the left"), and the reading is kept when that verb gets a noun
+    subject that agrees with the auxiliary. The repaired parse keeps the original words: tags,
+    lemmas and dependencies come from the re-read, with the inserted auxiliary removed.
+    """
+    return _repaired(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _repaired(text: str) -> Any:
+    from spacy.tokens import Doc
+
+    from vltools.models.nlp import get_nlp, parse
 
     doc = parse(text)
-    slips = [t.i for t in doc if t.tag_ == "NNS" and t.pos_ == "NOUN" and any(
-        c.dep_ in ("compound", "nsubj") for c in t.children) and (
-        t.i + 1 == len(doc) or doc[t.i + 1].pos_ in ("ADP", "PART", "ADV", "PUNCT"))]
-    if slips:
-        fixed = re.sub(r"^\s*(a|an)\b", "the", text, flags=re.IGNORECASE)
-        if fixed != text:
-            again = parse(fixed)
-            if len(again) == len(doc) and all(again[i].pos_ == "VERB" for i in slips):
-                return again
-    return doc
+    if all(_has_clause(seg) for seg in _segments(doc)) and not any(_noun_subject_of_noun(t) for t in doc):
+        return doc
+    nlp = get_nlp()
+    lookups = nlp.get_pipe("lemmatizer").lookups
+    words, spaces = [t.text for t in doc], [t.whitespace_ for t in doc]
+    inserted: list[int] = []  # positions (in the rewritten words) of the inserted auxiliaries
+    verbs: dict[int, tuple[str, bool]] = {}  # rewritten position -> (lemma, 3rd person singular)
+    subjects: set[int] = set()  # rewritten positions of the re-read verbs' subjects
+    cur, tried = doc, set()
+    for _ in range(_MAX_REPAIRS):
+        seg = next((s for s in _segments(cur) if not _has_clause(s) and (s[0].i, s[-1].i) not in tried), None)
+        if seg is None:
+            break
+        tried.add((seg[0].i, seg[-1].i))
+        cands = []
+        for k, t in enumerate(seg):
+            if t.pos_ not in _PREFIX_POS:
+                break
+            if k and seg[0].pos_ != "VERB" and (v := _verb_lemma(t.text, lookups)) and \
+                    any(p.pos_ in ("NOUN", "PROPN", "ADJ", "VERB", "X") for p in seg[:k]):
+                cands.append((t.i, v))
+        for i, (lemma, third) in reversed(cands):
+            w2 = [*words[:i], "does" if third else "do", lemma, *words[i + 1:]]
+            s2 = [*spaces[:i], " ", *spaces[i:]]
+            again = nlp(Doc(nlp.vocab, words=w2, spaces=s2))
+            verb, aux = again[i + 1], again[i]
+            subj = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+            if verb.pos_ == "VERB" and aux.head.i == verb.i and subj is not None and \
+                    subj.pos_ in ("NOUN", "PROPN", "ADJ") and (
+                    not _plural_subject(subj) if third else not _singular_det(subj)):
+                inserted = [j + (j >= i) for j in inserted] + [i]
+                verbs = {j + (j >= i): v for j, v in verbs.items()} | {i + 1: (lemma, third)}
+                subjects = {j + (j >= i) for j in subjects} | {subj.i}
+                words, spaces, cur = w2, s2, again
+                break
+    if not inserted and not any(_noun_subject_of_noun(t) for t in doc):
+        return doc
+    keep = [j for j in range(len(cur)) if j not in inserted]
+    new_of = {j: n for n, j in enumerate(keep)}
+
+    def head(j: int) -> int:
+        while j in inserted:
+            j = cur[j].head.i
+        return new_of[j]
+
+    tags, pos, lemmas, morphs, deps = [], [], [], [], []
+    for j in keep:
+        t = cur[j]
+        deps.append("compound" if _noun_subject_of_noun(t) or (t.dep_ == "nsubj" and t.i < t.head.i and
+                                                                t.head.i in subjects) else t.dep_)
+        if j in subjects and t.pos_ == "ADJ":  # a subject head is nominal ('a croissant/JJ does move')
+            tags.append("NN")
+            pos.append("NOUN")
+            lemmas.append(t.lower_)
+            morphs.append("Number=Sing")
+        elif j in verbs:
+            lemma, third = verbs[j]
+            tags.append("VBZ" if third else "VBP")
+            pos.append("VERB")
+            lemmas.append(lemma)
+            morphs.append("Number=Sing|Person=3|Tense=Pres|VerbForm=Fin" if third else "Tense=Pres|VerbForm=Fin")
+        else:
+            tags.append(t.tag_)
+            pos.append(t.pos_)
+            lemmas.append(t.lemma_)
+            morphs.append(str(t.morph))
+    return Doc(nlp.vocab, words=[t.text for t in doc], spaces=[t.whitespace_ for t in doc], tags=tags, pos=pos,
+               lemmas=lemmas, morphs=morphs, heads=[head(cur[j].head.i) for j in keep],
+               deps=deps)
 
 
 def _position_of(tokens: list[Any]) -> str | None:
@@ -207,7 +350,7 @@ def _chunk_entity(span: Any) -> Entity:
             count = NUMBERS.get(t.lower_, int(t.text) if t.text.isdigit() else None)
         elif t.dep_ == "det" and t.lower_ == "no":
             count = 0
-        elif t.lower_ in ("how", "many", "what", "which", "whose"):
+        elif t.lower_ in ("how", "many", "what", "which", "whose") or t.lower_ in ORDER_WORDS:
             continue
         elif t.i < root.i and t.dep_ in ("amod", "advmod", "acomp") or (t.i < root.i and t.pos_ == "ADJ"):
             if t.lower_ not in NUMBERS:
@@ -358,6 +501,11 @@ def _actions(doc: Any, p: Parse, by_root: dict[int, str]) -> None:
                     act.object, act.preposition = by_root[pobj.i], c.lower_
             if c.dep_ in ("dobj",) and c.i in by_root and act.object is None:
                 act.object = by_root[c.i]
+        nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+        if act.direction is None and nxt is not None and nxt.lower_ in DIRECTIONS and \
+                nxt.pos_ in ("ADV", "ADP", "PART", "ADJ") and not any(c.dep_ == "pobj" for c in nxt.children):
+            # 'the car drives right then ...': the parser may hang the adverb on the next clause's word.
+            act.direction = DIRECTIONS[nxt.lower_]
         if lemma in APPEAR:
             act.type = "appear"
         elif lemma in DISAPPEAR:
@@ -367,8 +515,9 @@ def _actions(doc: Any, p: Parse, by_root: dict[int, str]) -> None:
         elif lemma in SHRINK:
             act.type = "shrink"
         elif lemma in CHANGE and (val := next(
-                (c for c in tok.children if c.i > tok.i and c.dep_ in ("acomp", "oprd", "attr", "dobj", "xcomp")
-                 and c.pos_ in ("ADJ", "NOUN", "VERB") and c.lower_ not in DIRECTIONS), None)) is not None:
+                (c for c in tok.children if c.i > tok.i and (c.dep_ in ("acomp", "oprd", "attr", "dobj", "xcomp")
+                 and c.pos_ in ("ADJ", "NOUN", "VERB") or c.dep_ == "advmod" and c.pos_ == "ADJ")
+                 and c.lower_ not in DIRECTIONS), None)) is not None:
             act.type, act.value = "turn", val.lower_
         elif act.direction is not None or lemma in ("move", "go", "slide", "travel", "drift", "roll", "fly"):
             act.type = "move"

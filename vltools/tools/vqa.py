@@ -60,8 +60,9 @@ class VqaInput(ToolInput):
     noise: float = Field(0.3, ge=0, le=2, description="Norm of the Gaussian feature noise for robust scoring (0: off).")
     objects: bool = Field(
         True, description="Count and locate with class-agnostic object proposals (superpixels + boundary prior), "
-        "each named by CLIP on its own crop. False: the earlier methods (noun shares for counting, the image "
-        "half/quarter for 'what is on the left').",
+        "each named by CLIP from crops of it (box crops on the image's own background, mask on the border "
+        "colour). False: the earlier methods (noun shares for counting, the image half/quarter for 'what is on "
+        "the left').",
     )
 
     @model_validator(mode="after")
@@ -563,7 +564,9 @@ _SIDE_BOX = {"left": (0.0, 0.0, 0.5, 1.0), "right": (0.5, 0.0, 1.0, 1.0), "top":
 
 def _what_at(a: _Answerer, q: lang.Question, candidates: list[str] | None):
     """'What is on the left?': the object proposal a position names (the leftmost, the topmost, the
-    nearest a corner...; `_objects`), named by CLIP on its own crop, as MacCap scores a region's feature.
+    nearest a corner...; `_objects`), named by CLIP from the average embedding of its `naming_views`
+    (its box on the image's own background at three margins, and its mask on the border colour; chosen
+    on dev scenes over the mask on grey), as MacCap scores a region's feature.
     objects=False, or no proposal: the candidates scored on the part of the image the position names
     (the left half, the top-right quarter, the centre...)."""
     from vltools.tools import _objects
@@ -579,13 +582,14 @@ def _what_at(a: _Answerer, q: lang.Question, candidates: list[str] | None):
         regs = _objects.object_regions(img) if a.inp.objects else []
         i = _objects.at_position(regs, q.location)
         if i is not None:
-            part, box = _objects.crops(img, [regs[i]])[0], regs[i].box
+            views, box = _objects.naming_views(img, regs[i]), regs[i].box
         else:
             fallback = fallback or a.inp.objects
             box = _SIDE_BOX[q.location]
             x0, y0, x1, y1 = box
-            part = img.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))
-        r = a.score(a.clip.encode_images([part]), texts)
+            views = [img.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))]
+        emb = np.asarray(a.clip.encode_images(views), dtype=np.float32).mean(0, keepdims=True)
+        r = a.score(emb / np.linalg.norm(emb, axis=1, keepdims=True), texts)
         scored.append(eng.Scored(r.probs, r.sims, r.weights, r.crop_sims, [tuple(float(v) for v in box)]))
     notes = [] if candidates else [f"answered among the {len(nouns)} objects of the model's declared world"]
     if fallback:
