@@ -403,7 +403,7 @@ def _old_long_video_qa(path: str, question: str, labels: list[str], clip: str, c
     similarity (video.search prompt_switch), the top 3 described (video.describe), the answer the event
     sentence closest to the question (evidence.select). Returns (answer, top evidence span or None)."""
     import vltools
-    from vltools.graphs.long_video_qa import search_query
+    from vltools.graphs._video import search_query
 
     out = vltools.call("video.search", {"collection": collection, "query": search_query(question), "k": 50,
                                         "mode": "prompt_switch", "pool": 1000})

@@ -4,6 +4,7 @@ grounded spans (or an LLM through `llm.generate` when one is given). Tools are c
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -33,10 +34,18 @@ _KINDS = {
 }
 
 
+_LEAD = re.compile(r"^\s*((when|where|what|which|who|how|why|does|do|did|is|are|was|were|can|could|in|at|the|"
+                   r"video|moment|time|you|see|show|shows)\b[\s,]*)+", re.I)
+
+
+def search_query(question: str) -> str:
+    """The question without its leading question words and final '?' (what the clips should show)."""
+    q = _LEAD.sub("", question.strip()).rstrip(" ?")
+    return q or question
+
+
 def question_objects(question: str, labels: list[str] | None) -> list[str]:
     """Labels named in the question (whole words, longest first; a label inside a longer named one is dropped)."""
-    import re
-
     q = f" {re.sub(r'[^a-z0-9]+', ' ', question.lower())} "
     found = [lab for lab in sorted(set(labels or []), key=len, reverse=True)
              if f" {re.sub(r'[^a-z0-9]+', ' ', lab.lower()).strip()} " in q]
@@ -45,8 +54,6 @@ def question_objects(question: str, labels: list[str] | None) -> list[str]:
 
 def question_kinds(question: str) -> set[str]:
     """Event kinds (appear/disappear/move/change) the question's verbs ask about."""
-    import re
-
     words = re.sub(r"[^a-z ]+", " ", question.lower())
     return {k for k, verbs in _KINDS.items() if any(re.search(rf"\b{v}", words) for v in verbs)}
 

@@ -15,7 +15,6 @@ an LLM is given).
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any, Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig
@@ -32,6 +31,7 @@ from vltools.graphs._video import (
     grounded_event,
     object_window,
     retrieval_scores,
+    search_query,
 )
 from vltools.schemas import ToolInput
 
@@ -97,16 +97,6 @@ def _index(state: _State, config: RunnableConfig) -> dict[str, Any]:
                                    "clip": p["clip"], "frames": p["frames_per_clip"],
                                    "clip_seconds": p["clip_seconds"]})
     return {"indexed": out.added + out.updated, "notices": out.notices}
-
-
-_LEAD = re.compile(r"^\s*((when|where|what|which|who|how|why|does|do|did|is|are|was|were|can|could|in|at|the|"
-                   r"video|moment|time|you|see|show|shows)\b[\s,]*)+", re.I)
-
-
-def search_query(question: str) -> str:
-    """The question without its leading question words and final '?' (what the clips should show)."""
-    q = _LEAD.sub("", question.strip()).rstrip(" ?")
-    return q or question
 
 
 def _describe(state: _State, config: RunnableConfig) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from vltools.graphs._video import (
     event_about,
     grounded_event,
     retrieval_scores,
+    search_query,
 )
-from vltools.graphs.long_video_qa import search_query
 from vltools.schemas import ToolInput
 
 NODES = 4
