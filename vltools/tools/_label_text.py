@@ -14,14 +14,15 @@ from functools import lru_cache
 from typing import Any
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
+    """WordNet lemma or label text with underscores as spaces and whitespace collapsed."""
     return re.sub(r"\s+", " ", text.replace("_", " ")).strip()
 
 
 def _physical_sense(wn: Any, word: str) -> Any | None:
     """The most frequent noun sense of ``word`` that is a physical entity and not a person (so "tiger" is the
     cat, not "a fierce or audacious person"); None when WordNet has none."""
-    synsets = wn.synsets(_clean(word).replace(" ", "_"), pos="n")
+    synsets = wn.synsets(clean_text(word).replace(" ", "_"), pos="n")
     physical, person = wn.synset("physical_entity.n.01"), wn.synset("person.n.01")
     for s in synsets:
         above = set(s.closure(lambda x: x.hypernyms() + x.instance_hypernyms()))
@@ -53,8 +54,8 @@ def wordnet_descriptions(label: str, aliases: tuple[str, ...] = ()) -> list[str]
     sense = wordnet_sense(label.strip(), tuple(a.strip() for a in aliases))
     if sense is None:
         return []
-    out = [_clean(sense.definition().split(";")[0])]
+    out = [clean_text(sense.definition().split(";")[0])]
     hypers = sense.hypernyms() or sense.instance_hypernyms()
     if hypers:
-        out.append(f"a kind of {_clean(hypers[0].lemma_names()[0])}")
+        out.append(f"a kind of {clean_text(hypers[0].lemma_names()[0])}")
     return [d for d in out if d]

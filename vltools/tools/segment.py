@@ -25,6 +25,7 @@ from vltools.core.context import Context
 from vltools.core.errors import InvalidInput
 from vltools.core.tool import tool
 from vltools.schemas import Mask, ToolInput
+from vltools.tools._label_text import clean_text
 
 Mode = Literal["dense", "proposals", "plain"]
 Expand = Literal["none", "wordnet", "llm"]
@@ -87,10 +88,6 @@ class OpenVocabOutput(BaseModel):
     notices: list[str] = Field(default_factory=list, description="Labels that could not be expanded, and why.")
 
 
-def _clean(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("_", " ")).strip()
-
-
 def wordnet_expansions(label: str, limit: int = 3) -> list[str]:
     """Synonyms of the label's most frequent noun sense, then '<label>, a kind of <hypernym>' (P27)."""
     from vltools.tools.factcheck._wordnet import get_wordnet
@@ -102,12 +99,12 @@ def wordnet_expansions(label: str, limit: int = 3) -> list[str]:
     first = synsets[0]
     out: list[str] = []
     for lemma in first.lemma_names():
-        name = _clean(lemma)
+        name = clean_text(lemma)
         if name.lower() != label.lower() and name not in out and len(out) < limit:
             out.append(name)
     hypers = first.hypernyms()
     if hypers:
-        out.append(f"{label}, a kind of {_clean(hypers[0].lemma_names()[0])}")
+        out.append(f"{label}, a kind of {clean_text(hypers[0].lemma_names()[0])}")
     return out
 
 
@@ -119,7 +116,7 @@ def llm_expansions(label: str, llm: Any, limit: int = 3) -> list[str]:
     )
     out: list[str] = []
     for line in reply.splitlines():
-        name = _clean(re.sub(r"^[\s\-*\d.)]+", "", line)).strip(" .,'\"")
+        name = clean_text(re.sub(r"^[\s\-*\d.)]+", "", line)).strip(" .,'\"")
         if name and name.lower() != label.lower() and len(name) <= 60 and name not in out:
             out.append(name)
         if len(out) == limit:
@@ -188,10 +185,10 @@ def open_vocab(inp: OpenVocabInput, ctx: Context) -> OpenVocabOutput:
     from vltools.models.media import load_image
     from vltools.tools import _ovseg
 
-    labels = [_clean(lab) for lab in inp.labels]
+    labels = [clean_text(lab) for lab in inp.labels]
     if any(not lab for lab in labels) or len({lab.lower() for lab in labels}) != len(labels):
         raise InvalidInput("labels must be non-empty and distinct", hint='e.g. ["dog", "car"]')
-    background = tuple(_clean(b) for b in (inp.background or _ovseg.BACKGROUND_PROMPTS))
+    background = tuple(clean_text(b) for b in (inp.background or _ovseg.BACKGROUND_PROMPTS))
     if not all(background):
         raise InvalidInput("background prompts must be non-empty", hint='e.g. ["background", "a wall"]')
     clash = sorted({lab.lower() for lab in labels} & {b.lower() for b in background})
