@@ -135,21 +135,10 @@ def mask_crop(image: Any, region: ObjectRegion, margin: float = 0.15, fill: Any 
     """A square crop around the region's box (``margin`` of its longer side each side) with everything
     outside its mask on ``fill`` (RGB; default the image's `border_colour`: a plain background the
     image itself has, where grey is a colour CLIP rarely saw behind this object)."""
-    from PIL import Image
+    from vltools.tools._ovseg import masked_square
 
-    arr = np.asarray(image.convert("RGB"))
     fill = border_colour(image) if fill is None else np.asarray(fill, dtype=np.uint8)
-    h, w = region.mask.shape
-    ys, xs = np.nonzero(region.mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    side = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 1
-    sy0, sx0 = (y0 + y1) // 2 - side // 2, (x0 + x1) // 2 - side // 2
-    out = np.empty((side, side, 3), np.uint8)
-    out[:] = fill
-    fy, fx = slice(max(0, sy0), min(h, sy0 + side)), slice(max(0, sx0), min(w, sx0 + side))
-    out[fy.start - sy0: fy.stop - sy0, fx.start - sx0: fx.stop - sx0] = np.where(
-        region.mask[fy, fx, None], arr[fy, fx], fill)
-    return Image.fromarray(out, "RGB")
+    return masked_square(np.asarray(image.convert("RGB")), region.mask, margin, fill)
 
 
 NAMING_BOX_MARGINS: tuple[float, ...] = (0.1, 0.3, 0.6)  # chosen on dev scenes (bench_leftright_views.py)

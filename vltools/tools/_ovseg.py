@@ -191,28 +191,32 @@ def region_proposals(image: Any, *, n_segments: int = 80, merge_threshold: float
 def region_crops(image: Any, regions: np.ndarray, *, margin: float = 0.15, min_pixels: int = 16) -> tuple[
         list[Any], list[int]]:
     """A square crop per region (bbox plus margin) with everything outside the region on grey (mask-adapted input)."""
-    from PIL import Image
-
     arr = np.asarray(image.convert("RGB"))
-    h, w = regions.shape
     crops, ids = [], []
     for rid in range(int(regions.max()) + 1):
         m = regions == rid
         if m.sum() < min_pixels:
             continue
-        ys, xs = np.nonzero(m)
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        side = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 1
-        cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
-        out = np.full((side, side, 3), 128, dtype=np.uint8)
-        sy0, sx0 = cy - side // 2, cx - side // 2
-        for_y = slice(max(0, sy0), min(h, sy0 + side))
-        for_x = slice(max(0, sx0), min(w, sx0 + side))
-        patch = np.where(m[for_y, for_x, None], arr[for_y, for_x], 128)
-        out[for_y.start - sy0 : for_y.stop - sy0, for_x.start - sx0 : for_x.stop - sx0] = patch
-        crops.append(Image.fromarray(out, "RGB"))
+        crops.append(masked_square(arr, m, margin, np.full(3, 128, dtype=np.uint8)))
         ids.append(rid)
     return crops, ids
+
+
+def masked_square(arr: np.ndarray, mask: np.ndarray, margin: float, fill: np.ndarray) -> Any:
+    """A square crop of ``arr`` (h, w, 3 uint8) around the mask's bbox plus ``margin`` of its longer side on
+    each side, centred on the bbox, with everything outside the mask (and outside the image) on ``fill``."""
+    from PIL import Image
+
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    side = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 1
+    sy0, sx0 = (y0 + y1) // 2 - side // 2, (x0 + x1) // 2 - side // 2
+    out = np.empty((side, side, 3), np.uint8)
+    out[:] = fill
+    fy, fx = slice(max(0, sy0), min(h, sy0 + side)), slice(max(0, sx0), min(w, sx0 + side))
+    out[fy.start - sy0: fy.stop - sy0, fx.start - sx0: fx.stop - sx0] = np.where(mask[fy, fx, None], arr[fy, fx], fill)
+    return Image.fromarray(out, "RGB")
 
 
 # -- decisions ----------------------------------------------------------------------------------
