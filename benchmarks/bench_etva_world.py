@@ -1,8 +1,9 @@
 """ETVA (`t2v.etva`, open vocabulary) vs CLIPScore on world v2 object videos, with five kinds of wrong prompt.
 
-``python benchmarks/bench_etva_world.py [--videos N] [--frames F]``
+``python benchmarks/bench_etva_world.py [--split dev|test] [--videos N] [--frames F] [--previous DIR]``
 
-Videos: `vltools.world.generate_object_video`, seeds 29,950,000 + k (never used in training), one
+Videos: `vltools.world.generate_object_video`, seeds after ``--seed-base`` (default by split: dev
+29,960,000, test 29,980,000; the earlier 24-video runs used 29,950,000; never used in training), one
 object of a **train** concept, two events: one ``move`` (left/right/up/down) and one ``change_tint``
 (turns COLOUR), in either order. True prompt, from the labels: "a {concept} moves {dir}, then the
 {concept} turns {colour}" (events in their true order). Wrong prompts, one fact changed each:
@@ -13,8 +14,12 @@ object of a **train** concept, two events: one ``move`` (left/right/up/down) and
 - order: the two events swapped ("... turns {colour}, then ... moves {dir}").
 Each (video, prompt) is scored by `t2v.etva` (`demo` CLIP, F frames) and by CLIPScore (mean over
 the same number of uniformly sampled frames of the cosine between frame and prompt, `clip.score`).
-Pairwise accuracy: how often the true prompt scores strictly above the wrong one (ties count 1/2).
-Writes results/etva_world_v2.json / .md.
+Pairwise accuracy: how often the true prompt scores strictly above the wrong one (ties count 1/2),
+with a 95% Wilson interval over the videos (ties counted as half a success).
+``--previous DIR``: also score every (video, prompt) with the code of another checkout (e.g. main
+before a change: ``git -C REPO archive COMMIT | tar -x -C DIR``), in a subprocess on the same videos,
+as the metric ``etva_previous`` beside ``etva`` in the same table.
+Writes results/etva_world_v2{tag}.json / .md.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SEED_BASE = 29_950_000
+sys.path.insert(0, os.environ.get("ETVA_BENCH_CODE") or str(REPO))  # --previous: the other checkout's vltools
+SEED_BASE = {"dev": 29_960_000, "test": 29_980_000}
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 WHERE = {"left": "to the left", "right": "to the right", "up": "up", "down": "down"}
 KINDS = ("object", "attribute", "direction", "count", "order")
@@ -54,14 +59,28 @@ def prompts(concept: str, other: str, plural: str, direction: str, colour: str, 
             "order": make(concept, direction, colour, not move_first)}
 
 
+def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (ties count half a success)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
 def _report(rows: list[dict], args, t0: float) -> None:
     """Write the JSON and the table for the videos done so far (called after every video)."""
     acc: dict[str, dict[str, float]] = {}
-    for metric in ("etva", "etva_soft", "clipscore"):
-        acc[metric] = {}
+    counts: dict[str, dict[str, list[int]]] = {}
+    metrics = [m for m in ("etva", "etva_soft", "etva_previous", "etva_previous_soft", "clipscore")
+               if all(m in r for r in rows)]
+    seeds = sorted({r["seed"] for r in rows})
+    for metric in metrics:
+        acc[metric], counts[metric] = {}, {}
         for kind in KINDS:
             wins = []
-            for s in sorted({r["seed"] for r in rows}):
+            for s in seeds:
                 t = next(r for r in rows if r["seed"] == s and r["kind"] == "true")[metric]
                 w = next(r for r in rows if r["seed"] == s and r["kind"] == kind)[metric]
                 if t is None or w is None:  # no answerable question: ETVA cannot rank, a tie
@@ -69,21 +88,57 @@ def _report(rows: list[dict], args, t0: float) -> None:
                     continue
                 wins.append(1.0 if t > w else 0.5 if t == w else 0.0)
             acc[metric][kind] = float(np.mean(wins))
+            counts[metric][kind] = [wins.count(1.0), wins.count(0.5), wins.count(0.0)]
         acc[metric]["mean"] = float(np.mean([acc[metric][k] for k in KINDS]))
     true_scores = [r["etva"] for r in rows if r["kind"] == "true" and r["etva"] is not None]
     nulls = sum(r["etva"] is None for r in rows)
+    n = len(seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"args": vars(args), "seconds": round(time.time() - t0, 1), "pairwise": acc,
-              "mean_true_etva": float(np.mean(true_scores)), "rows": rows}
+    result = {"args": vars(args), "seconds": round(time.time() - t0, 1), "videos": n, "pairwise": acc,
+              "wins_ties_losses": counts, "mean_true_etva": float(np.mean(true_scores)) if true_scores else None,
+              "rows": rows}
     (out / f"etva_world_v2{args.tag}.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = ["| metric | " + " | ".join(KINDS) + " | mean |", "|---" * (len(KINDS) + 2) + "|"]
+    lines = [f"pairwise accuracy (ties 1/2) [95% Wilson interval], {n} videos", "",
+             "| metric | " + " | ".join(KINDS) + " | mean |", "|---" * (len(KINDS) + 2) + "|"]
     for metric, a in acc.items():
-        lines.append(f"| {metric} | " + " | ".join(f"{a[k]:.3f}" for k in KINDS) + f" | {a['mean']:.3f} |")
-    lines.append(f"\nvideos: {len({r['seed'] for r in rows})}; mean ETVA score of the true prompts: "
-                 f"{np.mean(true_scores):.3f}; prompts with score null (counted as ties): {nulls}")
+        cells = [f"{a[k]:.3f} [{wilson(a[k] * n, n)[0]:.2f}, {wilson(a[k] * n, n)[1]:.2f}]" for k in KINDS]
+        lines.append(f"| {metric} | " + " | ".join(cells) + f" | {a['mean']:.3f} |")
+    lines += ["", "strict wins / ties / losses of the true prompt:", "",
+              "| metric | " + " | ".join(KINDS) + " |", "|---" * (len(KINDS) + 1) + "|"]
+    for metric, c in counts.items():
+        lines.append(f"| {metric} | " + " | ".join("/".join(map(str, c[k])) for k in KINDS) + " |")
+    lines.append(f"\nvideos: {n}; mean ETVA score of the true prompts: "
+                 f"{np.mean(true_scores) if true_scores else float('nan'):.3f}; prompts with score null "
+                 f"(counted as ties): {nulls}")
     (out / f"etva_world_v2{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _score_jobs(jobs_file: str, out_file: str, frames: int) -> None:
+    """Score (video, prompt) pairs with `t2v.etva` of whichever vltools is on sys.path (--previous)."""
+    import vltools
+
+    jobs = json.loads(Path(jobs_file).read_text())
+    scores = []
+    for video, prompt in jobs:
+        e = vltools.call("t2v.etva", {"video": video, "prompt": prompt, "clip": "demo", "frames": frames})
+        scores.append([e.score, e.soft_score, [(q.question, q.answer, q.score) for q in e.questions]])
+    Path(out_file).write_text(json.dumps(scores))
+
+
+def _previous(rows: list[dict], tmp: Path, args) -> None:
+    """Add etva_previous / etva_previous_soft to every row, scored by the checkout in args.previous."""
+    import subprocess
+
+    jobs = tmp / "jobs.json"
+    jobs.write_text(json.dumps([[r["video"], r["prompt"]] for r in rows]))
+    env = {**os.environ, "ETVA_BENCH_CODE": str(Path(args.previous).resolve()),
+           "PYTHONPATH": str(Path(args.previous).resolve())}
+    subprocess.run([sys.executable, __file__, "--score-jobs", str(jobs), "--score-out", str(tmp / "prev.json"),
+                    "--frames", str(args.frames)], env=env, check=True)
+    for r, (score, soft, answers) in zip(rows, json.loads((tmp / "prev.json").read_text()), strict=True):
+        r.update(etva_previous=score, etva_previous_soft=soft, answers_previous=answers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,9 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=int, default=12)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
-    ap.add_argument("--seed-base", type=int, default=SEED_BASE, help="first seed (dev: another range)")
+    ap.add_argument("--split", choices=("dev", "test"), default="test", help="seed range (dev for choices)")
+    ap.add_argument("--seed-base", type=int, default=None, help="first seed (default: the split's)")
     ap.add_argument("--tag", default="", help="suffix of the result files")
+    ap.add_argument("--previous", default=None, help="checkout of earlier code to score beside this one")
+    ap.add_argument("--score-jobs", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--score-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.score_jobs:
+        _score_jobs(args.score_jobs, args.score_out, args.frames)
+        return 0
+    if args.seed_base is None:
+        args.seed_base = SEED_BASE[args.split]
     tmp = Path(tempfile.mkdtemp(prefix="etva_world_"))
     os.environ["VLTOOLS_ALLOWED_ROOTS"] = json.dumps([str(tmp)])
     import vltools
@@ -134,10 +198,13 @@ def main(argv: list[str] | None = None) -> int:
             e = vltools.call("t2v.etva", {"video": str(path), "prompt": text, "clip": "demo", "frames": args.frames})
             cs = vltools.call("clip.score", {"pairs": [{"image": p, "text": text} for p in pngs], "clip": "demo"})
             clipscore = float(np.mean(cs.cosines))
-            rows.append({"seed": seed, "kind": kind, "prompt": text, "etva": e.score, "etva_soft": e.soft_score,
+            rows.append({"seed": seed, "video": str(path), "kind": kind, "prompt": text, "etva": e.score,
+                         "etva_soft": e.soft_score,
                          "clipscore": clipscore, "answers": [(q.question, q.answer, q.score) for q in e.questions]})
         print(f"video {len({r['seed'] for r in rows})}: {time.time() - t0:.0f} s", file=sys.stderr)
         _report(rows, args, t0)
+    if args.previous:
+        _previous(rows, tmp, args)
     _report(rows, args, t0)
     return 0
 

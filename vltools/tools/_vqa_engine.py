@@ -340,3 +340,66 @@ def declared_world(spec: str) -> World | None:
                 cats.setdefault(c["subcategory"], []).append(c["name"])
             _WORLDS[spec] = World([c["name"] for c in table] + shapes, attrs, cats)
     return _WORLDS[spec]
+
+
+# -- when an event happens: soft time profiles over the sampled frames ------------------------------
+CHANGE_TEMPERATURE = 0.1  # softmax temperature of the step-fit scores (0..1); chosen on dev videos
+MOTION_TEMPERATURE = 0.05  # softmax temperature of per-step displacements (image fractions); chosen on dev
+
+
+def _softmax(z: np.ndarray, tau: float) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64) / tau
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def step_scores(values: list[float]) -> np.ndarray:
+    """For each split k = 1..n-1 of a per-frame probability sequence, how well "false before frame k,
+    true from frame k on" fits it: min(1 - mean(before), mean(after))."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.array([min(1.0 - v[:k].mean(), v[k:].mean()) for k in range(1, len(v))])
+
+
+def step_change(values: list[float]) -> float:
+    """P(a property becomes true during the sequence): the best step fit over all split points.
+
+    Unlike comparing the first and the last third, this also sees a change between the first two
+    frames (a change early in the clip)."""
+    if len(values) < 2:
+        return 0.0
+    return float(step_scores(values).max())
+
+
+def change_profile(values: list[float], tau: float = CHANGE_TEMPERATURE) -> list[float]:
+    """When a property becomes true: per frame i, the probability that it changes between frames
+    i-1 and i (0 at the first frame), a softmax of the step-fit scores."""
+    if len(values) < 2:
+        return [1.0] * len(values)
+    return [0.0, *_softmax(step_scores(values), tau).tolist()]
+
+
+def motion_profile(coords: list[float], sign: float, tau: float = MOTION_TEMPERATURE) -> list[float]:
+    """When something moves along an axis in the direction ``sign``: per frame i, a softmax of the
+    signed displacement between frames i-1 and i (0 at the first frame)."""
+    if len(coords) < 2:
+        return [1.0] * len(coords)
+    return [0.0, *_softmax(np.diff(np.asarray(coords, dtype=np.float64)) * sign, tau).tolist()]
+
+
+def expected_time(profile: list[float], times: list[float]) -> float | None:
+    """Mean time of an event profile (each step at the midpoint of its two frames)."""
+    if len(profile) != len(times) or len(times) < 2 or sum(profile[1:]) <= 0:
+        return None
+    mids = [(times[i - 1] + times[i]) / 2 for i in range(1, len(times))]
+    return float(np.average(mids, weights=profile[1:]))
+
+
+def p_before(pa: list[float], pb: list[float]) -> float:
+    """P(event A happens before event B) from their profiles on the same frames, taken as independent;
+    both in the same step counts one half."""
+    a, b = np.asarray(pa[1:], dtype=np.float64), np.asarray(pb[1:], dtype=np.float64)
+    if len(a) != len(b) or not len(a) or a.sum() <= 0 or b.sum() <= 0:
+        return 0.5
+    a, b = a / a.sum(), b / b.sum()
+    joint = np.outer(a, b)
+    return float(np.triu(joint, 1).sum() + 0.5 * np.trace(joint))

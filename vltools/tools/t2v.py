@@ -163,6 +163,8 @@ class AnsweredQuestion(Question):
     evidence_frames: list[int] = Field(default_factory=list, description="Indices of the frames that decided it.")
     evidence_times: list[float] = Field(default_factory=list, description="Times (s) of those frames.")
     event_time: float | None = Field(None, description="For events: when the event is seen (s).")
+    event_profile: list[float] = Field(default_factory=list, description="For events: per sampled frame, the "
+                                       "probability that the event happens since the previous frame.")
     skipped_because: str | None = Field(None, description="Id of the 'no' question that made this one 'no'.")
 
 
@@ -188,6 +190,37 @@ def _knowledge(ctx: Context, spec: str, prompt: str) -> str:
         {"role": "user", "content": prompt}], max_tokens=96).strip()
 
 
+ORDER_EVIDENCE_FLOOR = 0.0  # an order question is skipped when an event's P(yes) is below this; dev choice
+
+
+def _blocks(dep: AnsweredQuestion, soft_order: bool) -> bool:
+    """Whether a 'no' on ``dep`` makes a dependent question 'no' without asking it. An order question
+    answered from soft timing (`_answer_order`) needs its events' entities, not a confident detection of
+    each event: a weakly seen event still has a time profile. It is skipped when an event question was
+    itself skipped (its entity is absent) or has P(yes) below ORDER_EVIDENCE_FLOOR."""
+    if dep.answer != "no":
+        return False
+    if not soft_order or dep.kind not in ("event", "order"):
+        return True
+    return dep.skipped_because is not None or dep.score < ORDER_EVIDENCE_FLOOR
+
+
+def _answer_order(q: Question, events: list[AnsweredQuestion], times: list[float]) -> AnsweredQuestion:
+    """'Does A happen before B?' from the two events' time profiles: P(A before B) (`_vqa_engine.p_before`);
+    'yes' above one half. Events without a profile fall back to their detected times."""
+    from vltools.tools import _vqa_engine as eng
+
+    a, b = events
+    if len(a.event_profile) >= 2 and len(a.event_profile) == len(b.event_profile):
+        p = eng.p_before(a.event_profile, b.event_profile)
+        ta, tb = eng.expected_time(a.event_profile, times), eng.expected_time(b.event_profile, times)
+    else:
+        ta, tb = a.event_time, b.event_time
+        p = (1.0 if ta < tb else 0.5 if ta == tb else 0.0) if ta is not None and tb is not None else 0.0
+    return AnsweredQuestion(**q.model_dump(), answer="yes" if p > 0.5 else "no", score=round(p, 6),
+                            evidence_times=[round(t, 3) for t in (ta, tb) if t is not None])
+
+
 @tool("t2v.etva")
 def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
     """Score text-to-video alignment - atomic questions from the prompt answered on the video's frames (ETVA).
@@ -209,17 +242,13 @@ def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
     total = len(gen.questions)
     for i, q in enumerate(gen.questions):
         ctx.progress(i, total, q.question)
-        failed = next((d for d in q.depends_on if d in answered and answered[d].answer == "no"), None)
+        soft_order = q.kind == "order" and not inp.vlm
+        failed = next((d for d in q.depends_on if d in answered and _blocks(answered[d], soft_order)), None)
         if failed:
             answered[q.id] = AnsweredQuestion(**q.model_dump(), answer="no", score=0.0, skipped_because=failed)
             continue
-        if q.kind == "order" and not inp.vlm:
-            a, b = (answered[d] for d in q.depends_on)
-            ta, tb = a.event_time, b.event_time
-            ok = ta is not None and tb is not None and ta < tb
-            p = 0.5 + 0.5 * min(1.0, abs((tb or 0) - (ta or 0))) if ok else 0.0
-            answered[q.id] = AnsweredQuestion(**q.model_dump(), answer="yes" if ok else "no", score=round(p, 6),
-                                              evidence_times=[t for t in (ta, tb) if t is not None])
+        if soft_order:
+            answered[q.id] = _answer_order(q, [answered[d] for d in q.depends_on], frame_times)
             continue
         args: dict[str, Any] = {"video": inp.video, "question": q.question, "clip": inp.clip, "frames": inp.frames}
         if inp.vlm:
@@ -236,7 +265,7 @@ def etva(inp: EtvaInput, ctx: Context) -> EtvaOutput:
             **q.model_dump(), answer="yes" if res.answer == "yes" else "no", score=round(float(p_yes), 6),
             evidence_frames=res.evidence_frames,
             evidence_times=[times[j] for j in res.evidence_frames if j < len(times)],
-            event_time=res.event_time,
+            event_time=res.event_time, event_profile=res.event_profile,
         )
     ctx.progress(total, total, "answered")
     rows = list(answered.values())

@@ -107,6 +107,9 @@ class VqaOutput(BaseModel):
     evidence_frames: list[int] = Field(default_factory=list, description="Frames that support the answer most.")
     temporal: bool = Field(False, description="True when the question was answered across frames in order.")
     event_time: float | None = Field(None, description="For event questions: when the event is seen (s).")
+    event_profile: list[float] = Field(
+        default_factory=list, description="For event questions: per sampled frame, the probability that the event "
+        "happens between the previous frame and this one (0 at the first frame); compares when events happen.")
     llm_used: str | None = Field(None, description="The LLM that rescored the candidates, if any.")
     vlm_used: str | None = Field(None, description="The vision chat model that answered, if any.")
     notice: str | None = Field(None, description="Sampling bounds, clipping or fallbacks applied.")
@@ -292,9 +295,10 @@ def zero_shot(inp: VqaInput, ctx: Context) -> VqaOutput:
     yes_no_asked = inp.candidates is None or {"yes", "no"} <= {c.strip().lower() for c in inp.candidates}
     if q.kind == "yesno" and yes_no_asked and q.target is not None:
         if q.subtype == "event":
-            p_yes, per_frame, evidence, stmt, regions, t_event = _temporal(a, q, times)
+            p_yes, per_frame, evidence, stmt, regions, t_event, profile = _temporal(a, q, times)
             out["temporal"] = True
             out["event_time"] = t_event
+            out["event_profile"] = [round(float(x), 6) for x in profile]
         else:
             p_yes, per_frame, evidence, stmt, regions, more = _static_yesno(a, q)
             notices += more
@@ -619,7 +623,8 @@ def _where(a: _Answerer, q: lang.Question):
 
 
 def _temporal(a: _Answerer, q: lang.Question, times: list[float]):
-    """Answer an event question from per-frame presence, location or attribute, in time order."""
+    """Answer an event question from per-frame presence, location or attribute, in time order; also
+    when it happens (a profile over the frame steps, `_vqa_engine.change_profile` / `motion_profile`)."""
     act = q.action
     ent = lang.Entity(noun=q.target.noun, attributes=q.target.attributes if act.type != "turn" else
                       [x for x in q.target.attributes if x != act.value])
@@ -632,11 +637,14 @@ def _temporal(a: _Answerer, q: lang.Question, times: list[float]):
         locs.append(loc_r.location(0))
     n = len(a.feats)
     direction = act.direction
-    if direction and a.inp.objects and len(a.images) == n:
-        # the entity's object proposal (the one whose crop is closest to it) is a sharper location than
-        # the dense cells' weighted centre (3 x 3 for the demo CLIP); chosen on dev videos
-        locs = [_object_location(a, ent, img) or loc for img, loc in zip(a.images, locs, strict=True)]
     kind = act.type
+    # the entity's object proposal in each frame (the one whose crop is closest to it): a sharper location
+    # than the dense cells' weighted centre (3 x 3 for the demo CLIP), and the entity's own pixels for
+    # its colour (a whole-frame score mixes in the background); both chosen on dev videos
+    own = _entity_objects(a, ent) if (direction or kind == "turn") and a.inp.objects and len(a.images) == n \
+        else [None] * n
+    if direction:
+        locs = [o[0] if o else loc for o, loc in zip(own, locs, strict=True)]
     stmt = f"{ent.name()} {act.verb}" + (f" {lang.DIRECTION_PHRASE[direction]}" if direction else "")
     t_event = None
     if direction:
@@ -646,25 +654,24 @@ def _temporal(a: _Answerer, q: lang.Question, times: list[float]):
         coords = [loc[axis] for loc in locs]
         disp = _weighted_trend(coords, times, w)
         p = eng.sigmoid(20.0 * sign * disp) * min(1.0, 2 * max(exist))
-        steps = np.diff(np.asarray(coords)) * sign
-        t_event = times[int(np.argmax(steps)) + 1] if len(steps) else times[0]
+        profile = eng.motion_profile(coords, sign)
         per_frame = list(zip(exist, locs, strict=True))
     elif kind in ("appear", "disappear"):
         first, last = eng.ends(exist)
         p = min(1 - first, last) if kind == "appear" else min(first, 1 - last)
-        above = [i for i, e in enumerate(exist) if (e >= 0.5) == (kind == "appear")]
-        t_event = times[above[0]] if above else None
+        profile = eng.change_profile(exist if kind == "appear" else [1.0 - e for e in exist])
         per_frame = list(zip(exist, locs, strict=True))
     elif kind == "turn" and act.value:
         g, _ = a.attribute_test(ent, act.value)
         ratio = []
-        for f in a.feats:
-            r = a.score(f, g)
-            ratio.append(eng.presence(r.probs) if len(g) > 2 else eng.assert_ratio(r.probs))
-        first, last = eng.ends(ratio)
-        p = min(1 - first, last)
-        above = [i for i, v in enumerate(ratio) if v >= 0.5]
-        t_event = times[above[0]] if above else None
+        for f, o in zip(a.feats, own, strict=True):
+            if o is not None:  # the entity's own region: one object has one colour, so the values exclude
+                ratio.append(eng.assert_ratio(a.score(o[1], g).probs))  # each other
+            else:
+                r = a.score(f, g)
+                ratio.append(eng.presence(r.probs) if len(g) > 2 else eng.assert_ratio(r.probs))
+        p = eng.step_change(ratio)  # not VALUE at some frame, VALUE from a later frame on
+        profile = eng.change_profile(ratio)
         per_frame = list(zip(ratio, locs, strict=True))
     elif kind in ("grow", "shrink"):
         big = []
@@ -674,31 +681,46 @@ def _temporal(a: _Answerer, q: lang.Question, times: list[float]):
             big.append(eng.assert_ratio(r.probs))
         d = eng.trend(big, times)
         p = eng.sigmoid(10.0 * (d if kind == "grow" else -d))
-        t_event = times[n // 2]
+        profile = eng.change_profile(big if kind == "grow" else [1.0 - b for b in big])
         per_frame = list(zip(big, locs, strict=True))
     else:
         # A verb without a direction or a change CLIP can see on frames: the subject must be present
         # in the frames and its location must change ('runs across the beach').
         moved = max(math.hypot(locs[i][0] - locs[0][0], locs[i][1] - locs[0][1]) for i in range(n)) if n else 0.0
         p = float(np.mean(sorted(exist)[-max(1, n // 3):])) * min(1.0, 0.5 + 4.0 * moved)
+        path = np.concatenate([[0.0], np.cumsum([math.hypot(locs[i][0] - locs[i - 1][0], locs[i][1] - locs[i - 1][1])
+                                                 for i in range(1, n)])]) if n else np.zeros(0)
+        profile = eng.motion_profile(path.tolist(), 1.0)
         per_frame = list(zip(exist, locs, strict=True))
+    if n > 1:
+        t_event = times[int(np.argmax(profile[1:])) + 1] if kind != "grow" and kind != "shrink" else times[n // 2]
+        if kind in ("appear", "turn") and all(v < 0.5 for v, _ in per_frame):
+            t_event = None  # never seen
     evidence = [0, n - 1] if n > 1 else [0]
     if t_event is not None and t_event in times:
         evidence = [times.index(t_event)]
     r0 = a.score(a.feats[evidence[-1]], [a.variants(ent, position=False)])
-    return float(p), per_frame, evidence, stmt, r0.regions(0), t_event
+    return float(p), per_frame, evidence, stmt, r0.regions(0), t_event, profile
 
 
-def _object_location(a: _Answerer, ent: lang.Entity, image: Any) -> tuple[float, float] | None:
-    """Centre of the object proposal whose crop is closest to the entity's statement (None: no proposal)."""
+def _entity_objects(a: _Answerer, ent: lang.Entity) -> list[tuple[tuple[float, float], np.ndarray] | None]:
+    """Per frame, the object proposal whose crop is closest to the entity's statement: (its centre, the
+    crop's normalised feature (1, dim)); None where a frame has no proposal."""
     from vltools.tools import _objects
 
-    regs = _objects.object_regions(image)
-    if not regs:
-        return None
     tf = eng.text_features(a.clip, a.variants(ent, position=False), a.cache_dir)
-    sims = a.clip.encode_images(_objects.crops(image, regs)) @ tf.T
-    return regs[int(np.argmax(sims.max(1)))].centre
+    out: list[tuple[tuple[float, float], np.ndarray] | None] = []
+    for image in a.images:
+        regs = _objects.object_regions(image)
+        views = _objects.crops(image, regs) if regs else []
+        if not views:
+            out.append(None)
+            continue
+        emb = np.asarray(a.clip.encode_images(views), dtype=np.float32)
+        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        k = int(np.argmax((emb @ tf.T).max(1)))
+        out.append((regs[k].centre, emb[k:k + 1]))
+    return out
 
 
 def _weighted_trend(values: list[float], times: list[float], w: np.ndarray) -> float:
