@@ -253,6 +253,9 @@ def _repaired(text: str) -> Any:
     from vltools.models.nlp import get_nlp, parse
 
     doc = parse(text)
+    asked = _do_question_reread(doc)
+    if asked is not None:
+        return asked
     if all(_has_clause(seg) for seg in _segments(doc)) and not any(_noun_subject_of_noun(t) for t in doc):
         return doc
     nlp = get_nlp()
@@ -322,6 +325,75 @@ def _repaired(text: str) -> Any:
     return Doc(nlp.vocab, words=[t.text for t in doc], spaces=[t.whitespace_ for t in doc], tags=tags, pos=pos,
                lemmas=lemmas, morphs=morphs, heads=[head(cur[j].head.i) for j in keep],
                deps=deps)
+
+
+def _do_question_reread(doc: Any) -> Any:
+    """A do-question whose main verb was read as part of the subject ("Does the poodle move to the left?"
+    -> the compound noun "poodle move" as the subject of "Does"), re-read as the declarative with the
+    auxiliary moved before the verb ("the poodle does move to the left"); None when there is nothing to
+    repair. Same grammar as `_doc`: candidates are the base-form verbs of spaCy's verb lexicon right after
+    noun-phrase words of the subject; the reading is kept when the candidate becomes a verb with the moved
+    auxiliary and a nominal subject. The returned parse keeps the question's words in their order."""
+    from spacy.tokens import Doc
+
+    from vltools.models.nlp import get_nlp
+
+    if len(doc) < 3 or doc[0].lemma_.lower() != "do":
+        return None
+    if doc[0].head.pos_ == "VERB" and doc[0].head.i != 0:
+        return _mend_question_subject(doc)
+    nlp = get_nlp()
+    lookups = nlp.get_pipe("lemmatizer").lookups
+    seg = next(iter(_segments(doc[1:].as_doc())), [])
+    cands = []
+    for k, t in enumerate(seg):
+        if t.pos_ not in _PREFIX_POS:
+            break
+        v = _verb_lemma(t.text, lookups)
+        if k and v is not None and not v[1] and any(p.pos_ in ("NOUN", "PROPN", "ADJ", "X") for p in seg[:k]):
+            cands.append(t.i + 1)  # index in doc
+    words, spaces = [t.text for t in doc], [t.whitespace_ or " " for t in doc]
+    for i in reversed(cands):
+        order = [*range(1, i), 0, *range(i, len(doc))]  # the re-read's token n is the question's order[n]
+        again = nlp(Doc(nlp.vocab, words=[words[j].lower() if j == 0 else words[j] for j in order],
+                        spaces=[spaces[j] for j in order]))
+        verb, aux = again[i], again[i - 1]
+        subj = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+        if verb.pos_ != "VERB" or aux.head.i != verb.i or subj is None or subj.pos_ not in ("NOUN", "PROPN", "ADJ"):
+            continue
+        at = {j: n for n, j in enumerate(order)}  # question index -> re-read index
+        toks = [again[at[j]] for j in range(len(doc))]
+        out = Doc(nlp.vocab, words=words, spaces=[t.whitespace_ for t in doc], tags=[t.tag_ for t in toks],
+                  pos=[t.pos_ for t in toks], lemmas=[t.lemma_ for t in toks], morphs=[str(t.morph) for t in toks],
+                  heads=[order[t.head.i] for t in toks], deps=[t.dep_ for t in toks])
+        return _mend_question_subject(out) or out
+    return None
+
+
+def _mend_question_subject(doc: Any) -> Any:
+    """A do-question's verb with no nominal subject ("Does the gorilla/compound move", "Does the
+    otter/ADJ turn red"): the rightmost noun-phrase word before the verb among its dependents becomes its
+    noun subject. None when the parse needs no mending."""
+    from spacy.tokens import Doc
+
+    verb = doc[0].head
+    if verb.pos_ != "VERB" or verb.i == 0:
+        return None
+    subj = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+    if subj is None:
+        subj = next((c for c in reversed(list(verb.lefts)) if c.i > 0 and c.pos_ in ("NOUN", "PROPN", "ADJ")
+                     and c.dep_ in ("compound", "amod", "npadvmod", "dobj", "dep")), None)
+    elif subj.pos_ != "ADJ":
+        return None
+    if subj is None:
+        return None
+    nominal = subj.pos_ == "ADJ"
+    return Doc(doc.vocab, words=[t.text for t in doc], spaces=[t.whitespace_ for t in doc],
+               tags=["NN" if t.i == subj.i and nominal else t.tag_ for t in doc],
+               pos=["NOUN" if t.i == subj.i and nominal else t.pos_ for t in doc],
+               lemmas=[t.lower_ if t.i == subj.i and nominal else t.lemma_ for t in doc],
+               morphs=["Number=Sing" if t.i == subj.i and nominal else str(t.morph) for t in doc],
+               heads=[t.head.i for t in doc], deps=["nsubj" if t.i == subj.i else t.dep_ for t in doc])
 
 
 def _position_of(tokens: list[Any]) -> str | None:
