@@ -165,6 +165,7 @@ _CLAUSE_BREAK_POS = ("PUNCT", "CCONJ", "SCONJ")
 _SUBJECT_DEPS = ("nsubj", "nsubjpass", "expl")
 _PREFIX_POS = ("DET", "NUM", "ADJ", "NOUN", "PROPN", "VERB", "X")
 _MAX_REPAIRS = 4
+_COMPLEMENT_DEPS = ("acomp", "oprd", "prt", "prep", "advmod", "attr", "xcomp")
 
 
 def _verb_lemma(word: str, lookups: Any) -> tuple[str, bool] | None:
@@ -329,7 +330,8 @@ def _repaired(text: str) -> Any:
 
 def _do_question_reread(doc: Any) -> Any:
     """A do-question whose main verb was read as part of the subject ("Does the poodle move to the left?"
-    -> the compound noun "poodle move" as the subject of "Does"), re-read as the declarative with the
+    -> the compound noun "poodle move" as the subject of "Does"; "Does the teapot turn yellow?" -> the
+    subject "teapot turn" of the verb "yellow"), re-read as the declarative with the
     auxiliary moved before the verb ("the poodle does move to the left"); None when there is nothing to
     repair. Same grammar as `_doc`: candidates are the base-form verbs of spaCy's verb lexicon right after
     noun-phrase words of the subject; the reading is kept when the candidate becomes a verb with the moved
@@ -340,10 +342,16 @@ def _do_question_reread(doc: Any) -> Any:
 
     if len(doc) < 3 or doc[0].lemma_.lower() != "do":
         return None
-    if doc[0].head.pos_ == "VERB" and doc[0].head.i != 0:
-        return _mend_question_subject(doc)
     nlp = get_nlp()
     lookups = nlp.get_pipe("lemmatizer").lookups
+    verb0 = doc[0].head
+    if verb0.pos_ == "VERB" and verb0.i != 0 and not (
+            verb0.lower_ in lookups.get_table("lemma_index")["adj"] and
+            any(c.dep_ in ("nsubj", "nsubjpass") and c.pos_ in ("NOUN", "PROPN") and
+                _verb_lemma(c.text, lookups) for c in verb0.children)):
+        # a verb with its auxiliary; re-read only when the verb can be an adjective and its subject's
+        # head can be a verb ("Does the teapot turn/nsubj yellow/VERB?": "turn" the verb, "yellow" its complement)
+        return _mend_question_subject(doc)
     seg = next(iter(_segments(doc[1:].as_doc())), [])
     cands = []
     for k, t in enumerate(seg):
@@ -353,6 +361,7 @@ def _do_question_reread(doc: Any) -> Any:
         if k and v is not None and not v[1] and any(p.pos_ in ("NOUN", "PROPN", "ADJ", "X") for p in seg[:k]):
             cands.append(t.i + 1)  # index in doc
     words, spaces = [t.text for t in doc], [t.whitespace_ or " " for t in doc]
+    readings = []
     for i in reversed(cands):
         order = [*range(1, i), 0, *range(i, len(doc))]  # the re-read's token n is the question's order[n]
         again = nlp(Doc(nlp.vocab, words=[words[j].lower() if j == 0 else words[j] for j in order],
@@ -361,6 +370,11 @@ def _do_question_reread(doc: Any) -> Any:
         subj = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
         if verb.pos_ != "VERB" or aux.head.i != verb.i or subj is None or subj.pos_ not in ("NOUN", "PROPN", "ADJ"):
             continue
+        # a reading whose verb takes a complement after it ("turn yellow", "move to the left", "move up")
+        # outranks one that leaves the verb last ("the teapot turn does yellow")
+        readings.append((any(c.i > verb.i and (c.dep_ in _COMPLEMENT_DEPS or c.dep_ in ("dobj", "amod") and
+                                               c.pos_ in ("ADJ", "NOUN")) for c in verb.children), i, order, again))
+    for _, _i, order, again in sorted(readings, key=lambda r: (not r[0], -r[1]))[:1]:
         at = {j: n for n, j in enumerate(order)}  # question index -> re-read index
         toks = [again[at[j]] for j in range(len(doc))]
         out = Doc(nlp.vocab, words=words, spaces=[t.whitespace_ for t in doc], tags=[t.tag_ for t in toks],
@@ -588,7 +602,7 @@ def _actions(doc: Any, p: Parse, by_root: dict[int, str]) -> None:
             act.type = "shrink"
         elif lemma in CHANGE and (val := next(
                 (c for c in tok.children if c.i > tok.i and (c.dep_ in ("acomp", "oprd", "attr", "dobj", "xcomp")
-                 and c.pos_ in ("ADJ", "NOUN", "VERB") or c.dep_ == "advmod" and c.pos_ == "ADJ")
+                 and c.pos_ in ("ADJ", "NOUN", "VERB") or c.dep_ in ("advmod", "amod") and c.pos_ == "ADJ")
                  and c.lower_ not in DIRECTIONS), None)) is not None:
             act.type, act.value = "turn", val.lower_
         elif act.direction is not None or lemma in ("move", "go", "slide", "travel", "drift", "roll", "fly"):

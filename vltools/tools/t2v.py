@@ -190,19 +190,14 @@ def _knowledge(ctx: Context, spec: str, prompt: str) -> str:
         {"role": "user", "content": prompt}], max_tokens=96).strip()
 
 
-ORDER_EVIDENCE_FLOOR = 0.0  # an order question is skipped when an event's P(yes) is below this; dev choice
-
-
 def _blocks(dep: AnsweredQuestion, soft_order: bool) -> bool:
     """Whether a 'no' on ``dep`` makes a dependent question 'no' without asking it. An order question
     answered from soft timing (`_answer_order`) needs its events' entities, not a confident detection of
-    each event: a weakly seen event still has a time profile. It is skipped when an event question was
-    itself skipped (its entity is absent) or has P(yes) below ORDER_EVIDENCE_FLOOR."""
+    each event: a weakly seen event still has a time profile. It is skipped only when an event question
+    was itself skipped (its entity is absent)."""
     if dep.answer != "no":
         return False
-    if not soft_order or dep.kind not in ("event", "order"):
-        return True
-    return dep.skipped_because is not None or dep.score < ORDER_EVIDENCE_FLOOR
+    return not soft_order or dep.kind not in ("event", "order") or dep.skipped_because is not None
 
 
 def _answer_order(q: Question, events: list[AnsweredQuestion], times: list[float]) -> AnsweredQuestion:
