@@ -345,6 +345,18 @@ def _do_question_reread(doc: Any) -> Any:
     nlp = get_nlp()
     lookups = nlp.get_pipe("lemmatizer").lookups
     verb0 = doc[0].head
+    v0 = _verb_lemma(verb0.text, lookups) if verb0.i != 0 and verb0.dep_ == "ROOT" and \
+        verb0.pos_ in ("NOUN", "PROPN") else None
+    if v0 is not None and not v0[1] and any(c.dep_ == "nsubj" and c.pos_ in ("NOUN", "PROPN") and c.i < verb0.i
+                                            for c in verb0.children):
+        # the structure is right, only the tag is not: the auxiliary's head, with a noun subject, is a
+        # base-form verb tagged as a noun ("Does the red circle move/NN to the left?")
+        return Doc(doc.vocab, words=[t.text for t in doc], spaces=[t.whitespace_ for t in doc],
+                   tags=["VB" if t.i == verb0.i else t.tag_ for t in doc],
+                   pos=["VERB" if t.i == verb0.i else t.pos_ for t in doc],
+                   lemmas=[v0[0] if t.i == verb0.i else t.lemma_ for t in doc],
+                   morphs=["VerbForm=Inf" if t.i == verb0.i else str(t.morph) for t in doc],
+                   heads=[t.head.i for t in doc], deps=[t.dep_ for t in doc])
     if verb0.pos_ == "VERB" and verb0.i != 0 and not (
             verb0.lower_ in lookups.get_table("lemma_index")["adj"] and
             any(c.dep_ in ("nsubj", "nsubjpass") and c.pos_ in ("NOUN", "PROPN") and
