@@ -1,6 +1,7 @@
 """CLIP scoring for zero-shot VQA (P01, MacCap): subregion feature aggregation and noise-robust
-probabilities, plus per-frame temporal reasoning for videos. Used by `vqa.zero_shot` and
-`caption.zero_shot`.
+probabilities, plus per-frame temporal reasoning for videos (a change as the best step fit over the
+frames, and when an event happens as a profile over the frame steps, compared by P(A before B)).
+Used by `vqa.zero_shot` and `caption.zero_shot`.
 
 Subregion aggregation: an image is encoded whole and, where the model has dense features
 (`ClipBackend.encode_dense`: ViTs, attention-pooled ResNets such as the `demo` CLIP), as its grid of

@@ -6,7 +6,8 @@ and positions), relations, and actions with their direction, object and order �
 prompt's words and dropped if it invents any), and turns each node, edge and event into an atomic
 yes/no question with its dependencies (an attribute question depends on its entity's existence;
 "before" questions on both events). `t2v.etva` answers them on the video's sampled frames with
-`vqa.zero_shot` (events across frames in order; order questions from when each event is seen), or
+`vqa.zero_shot` (events across frames in order; an order question from the two events' time profiles,
+P(A before B), even when an event is only weakly seen — it is skipped only when its entity is absent), or
 with a vision chat model (``vlm``, ETVA's multi-stage answering; ``llm`` then adds ETVA's
 auxiliary-knowledge step), and scores the video by the fraction of "yes" answers — or ``null``
 with a reason when the prompt yields no answerable question.
