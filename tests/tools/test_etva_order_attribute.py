@@ -125,20 +125,46 @@ def _p_yes(video: str, question: str) -> tuple[float, dict]:
 
 
 @pytest.mark.heavy
-def test_true_order_and_true_colour_win_on_world_videos(two_event_videos):
-    order_right = colour_right = 0
+def test_the_true_order_wins_on_world_videos(two_event_videos):
+    order_right = 0
     for video, concept, direction, colour, move_first in two_event_videos:
         _, mv = _p_yes(video, f"Does the {concept} move {WHERE[direction]}?")
-        p_true, tn = _p_yes(video, f"Does the {concept} turn {colour}?")
-        wrong = "blue" if colour not in ("blue", "purple") else "yellow"
-        p_wrong, _ = _p_yes(video, f"Does the {concept} turn {wrong}?")
+        _, tn = _p_yes(video, f"Does the {concept} turn {colour}?")
         assert mv["temporal"] and tn["temporal"] and len(mv["event_profile"]) == 6
-        p_move_first = eng.p_before(mv["event_profile"], tn["event_profile"])
-        order_right += (p_move_first > 0.5) == move_first
-        colour_right += p_true > p_wrong
-    n = len(two_event_videos)
-    assert order_right >= n - 1, (order_right, n)
-    assert colour_right >= n - 1, (colour_right, n)
+        order_right += (eng.p_before(mv["event_profile"], tn["event_profile"]) > 0.5) == move_first
+    assert order_right >= len(two_event_videos) - 1, (order_right, len(two_event_videos))
+
+
+@pytest.fixture(scope="module")
+def turn_videos(tmp_path_factory):
+    """Ten one-object videos whose only event is a colour change (dev seeds 29,961,000+)."""
+    from vltools.world import generate_object_video, write_video
+
+    d = tmp_path_factory.mktemp("etva_turn")
+    out, seed = [], 29_961_000
+    while len(out) < 10 and seed < 29_961_300:
+        seed += 1
+        v = generate_object_video(seed, n_objects=1, n_events=1, event_types=("change_tint",))
+        concept = v.labels["objects"][0]["concept"]
+        q = lang.parse_question(f"Does the {concept} turn red?")
+        if q.subtype != "event" or q.target.noun != concept:
+            continue
+        out.append((str(write_video(v.frames, d / f"v{seed}.mp4", fps=v.fps)), concept, v.events[0]["to"]))
+    return out
+
+
+@pytest.mark.heavy
+def test_the_true_colour_change_is_a_yes_where_other_colours_are_no(turn_videos):
+    colours = eng.declared_world("demo").attributes["colour"]
+    pairs = []
+    for video, concept, colour in turn_videos:
+        yes = {c: _p_yes(video, f"Does the {concept} turn {c}?")[0] >= 0.5 for c in colours}
+        pairs += [1.0 if yes[colour] > yes[c] else 0.5 if yes[colour] == yes[c] else 0.0 for c in colours
+                  if c != colour]
+    # ETVA scores the binary answer. On these videos: 0.895 (the entity's crop, exclusive colour share, step
+    # fit); 0.77 with the earlier whole-frame presence and first/last-third rule
+    acc = float(np.mean(pairs))
+    assert acc >= 0.85, acc
 
 
 @pytest.mark.heavy
