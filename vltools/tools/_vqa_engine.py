@@ -299,10 +299,12 @@ def ends(values: list[float]) -> tuple[float, float]:
 class World:
     """What a model's training world declares: its nouns, attribute classes and noun categories."""
 
-    def __init__(self, nouns: list[str], attributes: dict[str, list[str]], categories: dict[str, list[str]]):
+    def __init__(self, nouns: list[str], attributes: dict[str, list[str]], categories: dict[str, list[str]],
+                 proposals: str = "superpixels"):
         self.nouns = list(dict.fromkeys(nouns))
         self.attributes = attributes
         self.categories = categories
+        self.proposals = proposals  # the object-proposal method (`_objects.regions`) its images call for
 
     def attribute_class(self, word: str) -> str | None:
         return next((k for k, vals in self.attributes.items() if word in vals), None)
@@ -338,5 +340,6 @@ def declared_world(spec: str) -> World | None:
             for c in table:
                 cats.setdefault(c["category"], []).append(c["name"])
                 cats.setdefault(c["subcategory"], []).append(c["name"])
-            _WORLDS[spec] = World([c["name"] for c in table] + shapes, attrs, cats)
+            # its images are world v2 scenes: the learned object proposals were trained on them
+            _WORLDS[spec] = World([c["name"] for c in table] + shapes, attrs, cats, proposals="learned")
     return _WORLDS[spec]

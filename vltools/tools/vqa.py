@@ -23,7 +23,7 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -63,6 +63,12 @@ class VqaInput(ToolInput):
         "each named by CLIP from crops of it (box crops on the image's own background, mask on the border "
         "colour). False: the earlier methods (noun shares for counting, the image half/quarter for 'what is on "
         "the left').",
+    )
+    proposals: Literal["auto", "learned", "superpixels"] = Field(
+        "auto", description="How objects are proposed for counting and 'what is on the left': 'learned' (a small "
+        "class-agnostic net trained on world v2 scenes: foreground + centre-ness, watershed), 'superpixels' "
+        "(SLIC + boundary prior, any image), or 'auto': what the model's declared world says (learned for "
+        "the 'demo' CLIP), else superpixels.",
     )
 
     @model_validator(mode="after")
@@ -152,6 +158,19 @@ class _Answerer:
         self.inp, self.clip, self.feats, self.world = inp, clip, feats, world
         self.images = images or []
         self.cache_dir = cache_dir
+        self._regions: dict[int, list] = {}
+
+    def proposals(self, image: Any) -> list:
+        """Object proposals of one image (`_objects`), by the input's method ('auto': the declared
+        world's, else superpixels); computed once per image and call."""
+        from vltools.tools import _objects
+
+        if id(image) not in self._regions:
+            method = self.inp.proposals
+            if method == "auto":
+                method = self.world.proposals if self.world else "superpixels"
+            self._regions[id(image)] = _objects.regions(image, method)
+        return self._regions[id(image)]
 
     def score(self, f: np.ndarray, items: list[str] | list[list[str]]) -> eng.Scored:
         """Probabilities of statements, or of groups of statements (summed within a group)."""
@@ -501,7 +520,7 @@ def _count_regions(a: _Answerer, target: lang.Entity, f: np.ndarray, image: Any,
 def _object_count(a: _Answerer, target: lang.Entity, image: Any) -> int | None:
     from vltools.tools import _objects
 
-    regs = _objects.object_regions(image)
+    regs = a.proposals(image)
     if not regs:
         return None
     if not target.noun:
@@ -579,7 +598,7 @@ def _what_at(a: _Answerer, q: lang.Question, candidates: list[str] | None):
     scored, fallback = [], False
     for img in a.images:
         w, h = img.size
-        regs = _objects.object_regions(img) if a.inp.objects else []
+        regs = a.proposals(img) if a.inp.objects else []
         i = _objects.at_position(regs, q.location)
         if i is not None:
             views, box = _objects.naming_views(img, regs[i]), regs[i].box
