@@ -7,7 +7,7 @@ pixels belong to an object and (2) how deep inside its own object each pixel lie
 each visible object's distance-to-its-boundary divided by its maximum (1 at an object's core, falling
 to 0 at its edge and between two touching objects). Cores are then the markers of a watershed
 (`vltools.tools._objects.learned_regions`), so two touching objects stay two even when their
-colours are alike. Design: a three-level U-Net (16/32/48 channels, ~0.1 M parameters) on the image
+colours are alike. Design: a four-level U-Net (16/32/48/64 channels, ~0.2 M parameters) on the image
 resized to ``SIZE`` x ``SIZE`` (world objects scale with the image side; CPU, a few ms an image).
 Trained by ``scripts/train_objectness.py`` on train-concept scenes only (never held-out concepts);
 weights ``weights/objectness_demo.safetensors`` (fp16). Torch is imported only inside functions.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 SIZE = 64  # the net's input side (pixels)
-WIDTHS = (16, 32, 48)
+WIDTHS = (16, 32, 48, 64)  # channels per U-Net level (4 levels: the receptive field spans a large object)
 WEIGHTS_FILE = "objectness_demo.safetensors"
 TRAIN_COMMAND = ("OMP_NUM_THREADS=1 nice -n 19 python scripts/train_objectness.py "
                  "(writes vltools/models/weights/objectness_demo.safetensors)")
@@ -84,11 +84,15 @@ def load(path: Path | None = None) -> Any:
                                      hint=f"train them with {TRAIN_COMMAND}, or pass proposals: 'superpixels'")
         try:
             import torch
+            from safetensors import safe_open
             from safetensors.torch import load_file
         except ImportError as err:
             raise BackendUnavailable("learned object proposals need torch and safetensors",
                                      hint="pip install torch safetensors, or pass proposals: 'superpixels'") from err
-        net = build()
+        with safe_open(str(p), "pt") as fh:
+            meta = fh.metadata() or {}
+        widths = tuple(int(x) for x in meta["widths"].split(",")) if "widths" in meta else (16, 32, 48)
+        net = build(widths)
         missing, unexpected = net.load_state_dict({k: v.float() for k, v in load_file(str(p)).items()}, strict=False)
         if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
             raise BackendUnavailable(f"the object-proposal weights {p} do not fit the net",
