@@ -12,7 +12,6 @@ so the net learns objects, not seeds. Targets from the world's exact visible mas
 (their union) and centre-ness (each visible object's distance to its boundary over its maximum).
 Loss: BCE on both. CPU, one thread, Adam with a cosine schedule; a fixed number of steps.
 Writes ``vltools/models/weights/objectness_demo.safetensors`` (fp16) and a JSON log beside ``--log``.
-``--init W --first-scene F`` continues training from weights W on fresh scenes (seeds from F on).
 """
 
 from __future__ import annotations
@@ -95,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--first-scene", type=int, default=0, help="training scenes are seeds 71,300,000 + first + k")
-    ap.add_argument("--init", default=None, help="start from these weights (a continuation run) instead of scratch")
     ap.add_argument("--out", default=str(REPO / "vltools" / "models" / "weights" / "objectness_demo.safetensors"))
     ap.add_argument("--log", default=str(REPO / "benchmarks" / "objectness_train_log.txt"))
     args = ap.parse_args(argv)
@@ -110,15 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     fh = open(args.log, "w")  # noqa: SIM115
     t0 = time.time()
     _log(f"args {vars(args)}", fh)
-    x_tr, y_tr = dataset(TRAIN_SEED + args.first_scene, args.scenes, ob.SIZE, True, args.seed)
+    x_tr, y_tr = dataset(TRAIN_SEED, args.scenes, ob.SIZE, True, args.seed)
     x_va, y_va = dataset(VAL_SEED, args.val, ob.SIZE, False, args.seed + 1)
     _log(f"data: {len(x_tr)} train scenes, {len(x_va)} val scenes, {time.time() - t0:.0f} s", fh)
     net = ob.build()
-    if args.init:
-        from safetensors.torch import load_file
-
-        net.load_state_dict({k: v.float() for k, v in load_file(args.init).items()}, strict=False)
-        _log(f"initialised from {args.init}", fh)
     n_params = sum(p.numel() for p in net.parameters())
     _log(f"net: {n_params} parameters", fh)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -162,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
              if not k.endswith("num_batches_tracked")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, args.out, metadata={"seed": str(args.seed), "scenes": str(args.scenes), "steps": str(args.steps),
-                                          "first_scene": str(args.first_scene), "init": str(args.init),
                                           "widths": ",".join(map(str, ob.WIDTHS))})
     _log(f"wrote {args.out} ({Path(args.out).stat().st_size} bytes); wall {time.time() - t0:.0f} s", fh)
     Path(args.log).with_suffix(".json").write_text(json.dumps(
