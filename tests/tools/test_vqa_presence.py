@@ -28,6 +28,7 @@ def test_demo_world_declares_its_training_vocabulary():
     assert set(w.unseen()) == held
     assert w.is_unseen("monkey") and not w.is_unseen("dog") and not w.is_unseen("circle")
     assert w.is_unseen("giraffe-like robot")  # a noun the world lacks is outside its vocabulary too
+    assert not w.is_unseen("animal") and not w.is_unseen("fruits")  # category names are not concepts
     assert eng.declared_world("demo-shapes").unseen() == []  # every shape was trained on
 
 

@@ -315,9 +315,11 @@ class World:
         return [n for n in self.nouns if n not in seen]
 
     def is_unseen(self, noun: str) -> bool:
-        """True for a noun outside the training vocabulary (a declared held-out noun, or one the world lacks), when
-        the world declares that vocabulary."""
-        return self.seen is not None and noun not in self.seen
+        """True for a noun outside the training vocabulary (a declared held-out noun, or one the world lacks, other
+        than a category name such as 'animal'), when the world declares that vocabulary."""
+        if self.seen is None or noun in self.seen:
+            return False
+        return noun in self.nouns or (noun not in self.categories and noun.rstrip("s") not in self.categories)
 
     def attribute_class(self, word: str) -> str | None:
         return next((k for k, vals in self.attributes.items() if word in vals), None)
