@@ -73,7 +73,7 @@ def dev_scenes(tmp_path_factory):
     return out
 
 
-N_SCENES = 16
+N_SCENES = 30  # per kind; ~60 present and 30 absent held-out questions
 
 
 def _answers(items, method):
@@ -89,10 +89,10 @@ def test_held_out_concepts_are_found_and_absent_ones_stay_no(dev_scenes):
     absent = [i for i, it in enumerate(held) if it[2] == "absent"]
     found_new = sum(new[i] == "yes" for i in present)
     found_old = sum(old[i] == "yes" for i in present)
-    # DEV (240 scenes): 0.64 of present held-out concepts found against 0.12 by the ratio test
-    assert found_new >= found_old + 5 and found_new >= 0.35 * len(present), (found_new, found_old, len(present))
+    # measured on these scenes: 39 of 60 found against 14 by the ratio test
+    assert found_new >= found_old + 12 and found_new >= 0.45 * len(present), (found_new, found_old, len(present))
     no_new = sum(new[i] == "no" for i in absent)
-    assert no_new >= 0.5 * len(absent), (no_new, len(absent))  # DEV: 0.70 of absent ones stay "no"
+    assert no_new >= 0.6 * len(absent), (no_new, len(absent))  # measured: 22 of 30 absent ones stay "no"
 
 
 @pytest.mark.heavy
