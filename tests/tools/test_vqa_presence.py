@@ -43,8 +43,8 @@ def test_world_noun_undoes_the_parse_changes_to_a_declared_name():
 
 def test_only_unseen_nouns_get_the_calibrated_test():
     a = _answerer(eng.declared_world("demo"))
-    tests, _ = a.presence_tests(lang.Entity(noun="monkey"), calibrated=True)
-    assert tests == [("unseen", ["monkey"])]
+    tests, notes = a.presence_tests(lang.Entity(noun="monkey"), calibrated=True)
+    assert tests == [("unseen", ["monkey"])] and "outside the model's declared training vocabulary" in notes[0]
     tests, _ = a.presence_tests(lang.Entity(noun="monkey"))
     assert tests[0][0] == "presence"
     tests, _ = a.presence_tests(lang.Entity(noun="dog"), calibrated=True)

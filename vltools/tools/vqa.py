@@ -240,6 +240,9 @@ class _Answerer:
             head = self.world_noun(ent)
             if calibrated and self.world is not None and self.world.is_unseen(head) and self.world.unseen():
                 tests.append(("unseen", [head]))
+                others = sum(n != head for n in self.world.unseen())
+                notes.append(f"{head!r} is outside the model's declared training vocabulary: 'yes' when at most "
+                             f"{UNSEEN_RANK} of the {others} other unseen nouns score above it (unseen_presence)")
             else:
                 g, note = self.noun_test(ent)
                 tests.append(("presence", g))
