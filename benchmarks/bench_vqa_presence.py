@@ -1,6 +1,6 @@
 """'Is there a X?' with `vqa.zero_shot` on world v2 scenes: train vs held-out concepts, new vs earlier test.
 
-``python benchmarks/bench_vqa_presence.py --split dev|test [--scenes N]``
+``python benchmarks/bench_vqa_presence.py --split dev|test [--scenes N] [--resummarise]``
 
 Scenes: `vltools.world.generate_object_scene` with 1-3 distinct concepts (``1 + k % 3``), none ever in a
 training image (the demo CLIP trained on seeds 20,000,000+). Train-concept scenes draw from the 598 train
@@ -18,7 +18,9 @@ registry with no candidates:
 
 Each question is answered twice in the same run: ``unseen_presence: "calibrated"`` (new default) and
 ``"ratio"`` (the earlier test). Reported: accuracy per kind with Wilson 95% intervals, balanced accuracy
-(present vs absent) with a normal-approximation interval. Writes results/vqa_presence_{split}.json / .md.
+(present vs absent) with a normal-approximation interval, and the held-out balanced-accuracy difference
+between the two methods on the same questions with a bootstrap interval over scenes.
+Writes results/vqa_presence_{split}.json / .md.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def summarise(rows: list[dict]) -> dict:
-    out: dict = {}
+    out: dict = {"paired_heldout": paired_difference(rows)}
     for cs in ("train", "heldout"):
         out[cs] = {}
         for m in METHODS:
@@ -108,6 +110,28 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
+def paired_difference(rows: list[dict], concepts: str = "heldout", draws: int = 2000) -> dict:
+    """Balanced accuracy (present, absent) of calibrated minus ratio on the same questions, with a 95% bootstrap
+    interval over scenes (seed 0)."""
+    rows = [r for r in rows if r["concepts"] == concepts]
+    seeds = sorted({r["seed"] for r in rows})
+    by = {s: [r for r in rows if r["seed"] == s] for s in seeds}
+
+    def ba(rs: list[dict], m: str) -> float:
+        p = [r[m] == "yes" for r in rs if r["kind"] == "present"]
+        a = [r[m] == "no" for r in rs if r["kind"] == "absent"]
+        return (float(np.mean(p)) + float(np.mean(a))) / 2
+
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(draws):
+        rs = [r for i in rng.choice(len(seeds), len(seeds)) for r in by[seeds[i]]]
+        diffs.append(ba(rs, "calibrated") - ba(rs, "ratio"))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"difference": ba(rows, "calibrated") - ba(rows, "ratio"), "ci95": (float(lo), float(hi)),
+            "scenes": len(seeds)}
+
+
 def table(summary: dict) -> str:
     def cell(e: dict | None) -> str:
         if not e:
@@ -122,6 +146,10 @@ def table(summary: dict) -> str:
             row = [cell(summary[cs][m].get(kind)) for m in METHODS]
             label = "balanced (present, absent)" if kind == "balanced" else kind
             lines.append(f"| {cs} | {label} | {row[0]} | {row[1]} |")
+    d = summary.get("paired_heldout")
+    if d:
+        lines.append(f"\nheld-out balanced accuracy, calibrated - ratio on the same questions: {d['difference']:+.3f} "
+                     f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] (bootstrap over {d['scenes']} scenes)")
     return "\n".join(lines)
 
 
@@ -131,7 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=150, help="scenes per concept kind")
     ap.add_argument("--clip", default="demo")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    ap.add_argument("--resummarise", action="store_true",
+                    help="only recompute the summary and table from the split's existing json rows")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    if args.resummarise:
+        res = json.loads((out / f"vqa_presence_{args.split}.json").read_text())
+        res["summary"] = summarise(res["rows"])
+        (out / f"vqa_presence_{args.split}.json").write_text(json.dumps(res, indent=1) + "\n")
+        (out / f"vqa_presence_{args.split}.md").write_text(table(res["summary"]) + f"\n\nseconds: {res['seconds']}\n")
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="vqa_presence_"))
     os.environ["VLTOOLS_ALLOWED_ROOTS"] = json.dumps([str(tmp)])
     import vltools
@@ -156,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         if i % 40 == 39:
             print(f"{(i + 1) // 2} scenes per kind, {len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
     summary = summarise(rows)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     res = {"args": vars(args), "seconds": round(time.time() - t0, 1), "summary": summary, "rows": rows}
     (out / f"vqa_presence_{args.split}.json").write_text(json.dumps(res, indent=1) + "\n")
