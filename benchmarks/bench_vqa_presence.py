@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.resummarise:
         res = json.loads((out / f"vqa_presence_{args.split}.json").read_text())
         res["summary"] = summarise(res["rows"])
-        (out / f"vqa_presence_{args.split}.json").write_text(json.dumps(res, indent=1) + "\n")
+        (out / f"vqa_presence_{args.split}.json").write_text(json.dumps(res, separators=(",", ":")) + "\n")
         (out / f"vqa_presence_{args.split}.md").write_text(table(res["summary"]) + f"\n\nseconds: {res['seconds']}\n")
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="vqa_presence_"))
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows)
     out.mkdir(parents=True, exist_ok=True)
     res = {"args": vars(args), "seconds": round(time.time() - t0, 1), "summary": summary, "rows": rows}
-    (out / f"vqa_presence_{args.split}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out / f"vqa_presence_{args.split}.json").write_text(json.dumps(res, separators=(",", ":")) + "\n")
     md = table(summary) + f"\n\nseconds: {res['seconds']}\n"
     (out / f"vqa_presence_{args.split}.md").write_text(md)
     print(md, file=sys.stderr)

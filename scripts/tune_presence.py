@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                          "balanced": (tpr + 1 - rate["absent"]["yes"]) / 2, "yes_rate": rate})
     grid.sort(key=lambda g: (-g["objective"], -g["balanced"]))
     res = {"scenes": args.scenes, "seconds": round(time.time() - t0, 1), "chosen": grid[0], "grid": grid}
-    Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps(res, separators=(",", ":")) + "\n")
     for g in grid[:15]:
         r = g["yes_rate"]
         print(f"{g['objective']:.3f} ba={g['balanced']:.3f} {g['views']:30s} {g['text']:24s} {g['conse']:24s} "
