@@ -148,3 +148,16 @@ def test_demo_world_declares_learned_proposals():
     assert eng.declared_world("demo").proposals == "learned"
     assert eng.declared_world("demo-shapes").proposals == "superpixels"
     assert eng.declared_world("open_clip:ViT-B-32/laion2b_s34b_b79k") is None
+
+
+def test_vqa_missing_weights_say_what_to_run(count_images, monkeypatch):
+    from vltools.models import objectness
+
+    monkeypatch.setattr(objectness, "default_path", lambda: objectness.Path("/nonexistent/objectness.safetensors"))
+    with pytest.raises(BackendUnavailable) as e:
+        vltools.call("vqa.zero_shot", {"image": count_images[0][0], "question": "How many objects are there?",
+                                       "clip": "demo"})
+    assert "train_objectness.py" in e.value.hint and "superpixels" in e.value.hint
+    out = vltools.call("vqa.zero_shot", {"image": count_images[0][0], "question": "How many objects are there?",
+                                         "clip": "demo", "proposals": "superpixels"})
+    assert out.answer.isdigit()

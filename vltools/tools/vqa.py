@@ -73,7 +73,7 @@ class VqaInput(ToolInput):
         "(X's probability among all nouns against chance), which a model that never saw X rarely passes.",
     )
     objects: bool = Field(
-        True, description="Count and locate with class-agnostic object proposals (superpixels + boundary prior), "
+        True, description="Count and locate with class-agnostic object proposals (method: see proposals), "
         "each named by CLIP from crops of it (box crops on the image's own background, mask on the border "
         "colour). False: the earlier methods (noun shares for counting, the image half/quarter for 'what is on "
         "the left').",
