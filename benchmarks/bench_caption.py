@@ -22,7 +22,8 @@ Metrics per caption: concept precision (named concepts that are in the scene) an
 concepts named; a concept is named when its name or an alias appears), count words right (for each
 named concept, the number word matches its count), position words right (for each named concept
 with a position phrase, it matches the object's 3x3 region), and for one-object scenes whether the
-object is named (with its Wilson 95% interval). Writes results/caption_world_{split}.json / .md.
+object is named (with its Wilson 95% interval). Writes results/caption_world_{split}.json / .md
+(``_dev_objects`` for the objects sweep).
 """
 
 from __future__ import annotations
@@ -179,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"args": vars(args), "seconds": round(time.time() - t0, 1), "summary": summary, "rows": rows}
-    (out / f"caption_world_{args.split}.json").write_text(json.dumps(result, indent=1) + "\n")
+    stem = f"caption_world_{args.split}" + ("_objects" if args.split == "dev" and args.sweep == "objects" else "")
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| concepts | method | precision | recall | one object named | count words right | position words "
              "right | s / caption |", "|---|---|---|---|---|---|---|---|"]
     for split in splits:
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             one = "-" if v is None else f"{v:.3f} ({round(v * n)}/{n}; 95% CI {lo:.2f}-{hi:.2f})"
             lines.append(f"| {split} | {m} | {f('precision')} | {f('recall')} | {one} | {f('count_ok')} | "
                          f"{f('position_ok')} | {a['seconds'][0]:.2f} |")
-    (out / f"caption_world_{args.split}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
