@@ -179,7 +179,13 @@ def main(argv: list[str] | None = None) -> int:
             summary.setdefault(split, {})[m] = agg
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"args": vars(args), "seconds": round(time.time() - t0, 1), "summary": summary, "rows": rows}
+    import subprocess
+
+    git = ["git", "-C", str(REPO)]
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run([*git, "status", "--porcelain", "vltools"], capture_output=True, text=True).stdout)
+    result = {"args": vars(args), "commit": commit, "vltools_modified_since_commit": dirty,
+              "seconds": round(time.time() - t0, 1), "summary": summary, "rows": rows}
     stem = f"caption_world_{args.split}" + ("_objects" if args.split == "dev" and args.sweep == "objects" else "")
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| concepts | method | precision | recall | one object named | count words right | position words "
