@@ -11,6 +11,10 @@ margins (embeddings averaged), and each mixed with the half of the image it lies
 ``objects: false`` (the left/right half of the image). Two answer sets: the declared world's nouns
 (no candidates) and a realistic candidate list (the scene's objects plus 9 other train concepts,
 drawn with the scene's seed; other held-out concepts with ``--concepts heldout``).
+``--proposals learned,superpixels`` runs every view with each object-proposal method of
+`vqa.zero_shot` (rows ``VIEW@METHOD``), side by side on the same questions; the table then also
+counts the scenes with two different objects on the left and right answered with one same noun
+(a merged proposal's symptom).
 Writes results/leftright_{split}{tag}.{json,md}.
 """
 
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default=None, help="comma-separated (default: all), plus 'half'")
     ap.add_argument("--concepts", choices=("train", "heldout"), default="train",
                     help="heldout: the held-out-concept scenes of bench_vqa_world.py (seed + 500,000)")
+    ap.add_argument("--proposals", default="auto", help="comma-separated proposal methods (auto, learned, superpixels)")
     ap.add_argument("--tag", default="")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args(argv)
@@ -87,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     allv = variants()
     names = args.variants.split(",") if args.variants else [*allv, "half"]
+    methods = args.proposals.split(",")
+    if methods != ["auto"]:
+        names = [f"{v}@{m}" if v != "half" else v for v in names for m in methods if v != "half" or m == methods[0]]
     pool = concept_names(args.concepts)
     t0 = time.time()
     rows = []
@@ -107,33 +115,43 @@ def main(argv: list[str] | None = None) -> int:
                 truth = qa["answer"].lower()
                 row = {"seed": seed, "type": qa["type"], "truth": truth, "objects": present}
                 for v in names:
+                    view, _, method = v.partition("@")
                     for cset, extra in (("world", {}), ("realistic", {"candidates": cands})):
-                        inp = {"image": str(path), "question": qa["question"], "clip": "demo", **extra}
+                        inp = {"image": str(path), "question": qa["question"], "clip": "demo", **extra,
+                               "proposals": method or "auto"}
                         if v == "half":
                             inp["objects"] = False
                         else:
-                            _objects.naming_views = allv[v]
+                            _objects.naming_views = allv[view]
                         out = vltools.call("vqa.zero_shot", inp)
                         row[f"{v}/{cset}"] = out.answer.lower() == truth
+                        row[f"{v}/{cset}:answer"] = out.answer.lower()
                 rows.append(row)
     finally:
         _objects.naming_views = saved
     summary = {}
+    pairs: dict[int, dict[str, dict]] = {}
+    for r in rows:
+        pairs.setdefault(r["seed"], {})[r["type"]] = r
+    two = [p for p in pairs.values() if "left" in p and "right" in p and p["left"]["truth"] != p["right"]["truth"]]
     for key in [f"{v}/{c}" for v in names for c in ("world", "realistic")]:
         summary[key] = {t: (sum(r[key] for r in rows if r["type"] == t), sum(1 for r in rows if r["type"] == t))
                         for t in ("left", "right")}
+        summary[key]["same_answer"] = (sum(p["left"][key + ":answer"] == p["right"][key + ":answer"] for p in two),
+                                       len(two))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     res = {"args": vars(args), "seconds": round(time.time() - t0, 1), "summary": summary, "rows": rows}
     (out / f"leftright_{args.split}{args.tag}.json").write_text(json.dumps(res, indent=1) + "\n")
-    lines = ["| view | 714 world nouns: left | right | both | realistic list: left | right | both |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| view | 714 world nouns: left | right | both | same noun for L and R | realistic list: left | right "
+             "| both | same noun |", "|---|---|---|---|---|---|---|---|---|"]
     for v in names:
         cells = []
         for c in ("world", "realistic"):
             s = summary[f"{v}/{c}"]
             (a, n), (b, m) = s["left"], s["right"]
-            cells += [f"{a}/{n}", f"{b}/{m}", f"{(a + b) / max(1, n + m):.3f}"]
+            cells += [f"{a}/{n}", f"{b}/{m}", f"{(a + b) / max(1, n + m):.3f}",
+                      "{}/{}".format(*s["same_answer"])]
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     lines.append(f"\nseconds: {res['seconds']}")
     (out / f"leftright_{args.split}{args.tag}.md").write_text("\n".join(lines) + "\n")

@@ -8,6 +8,11 @@ where the number of proposals equals the number of objects, and the under/over c
 Variants: the linking distance ``LINK`` (0, 1, 2 px), and, on top of link 1, two splits of merged
 objects computed here: a neck split (a region whose erosion leaves two or more large cores) and a
 colour split (a region whose pixel colours are bimodal, each mode one connected piece).
+``--learned``: also the learned proposals (`_objects.learned_regions`, `vltools.models.objectness`;
+``--weights`` another weights file) over a grid of decoding thresholds (foreground probability x
+core centre-ness x merge depth x smallest area): the thresholds of `_objects` (``FG_THRESHOLD``, ``CORE``,
+``DEPTH``, ``LEARNED_MIN_AREA``)
+are chosen here (on dev scenes only).
 Writes results/objects_dev{tag}.json / .md.
 """
 
@@ -25,6 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SEED_BASE = 29_600_000
 VARIANTS = {"link 0 (no linking)": {"link": 0}, "link 1 px": {"link": 1}, "link 2 px": {"link": 2}}
+LEARNED_FG = (0.4, 0.5)
+LEARNED_CORE = (0.3, 0.4, 0.5)
+LEARNED_DEPTH = (0.0, 0.2, 0.3, 0.4)  # 0: never merge
+LEARNED_AREA = (0.005, 0.01, 0.02)
 # Splits of merged objects, tried on top of link 1 (evaluated here, not in the library):
 SPLITS = {"link 1 + neck split (erosion 2 px, cores >= 2%)": ("neck", 2, 0.02),
           "link 1 + neck split (erosion 3 px, cores >= 4%)": ("neck", 3, 0.04),
@@ -77,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=40)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--tag", default="")
+    ap.add_argument("--learned", action="store_true", help="also the learned proposals over a threshold grid")
+    ap.add_argument("--weights", default=None, help="learned: this weights file instead of the committed one")
+    ap.add_argument("--no-superpixels", action="store_true", help="skip the superpixel variants")
     args = ap.parse_args(argv)
     from vltools.tools import _objects
     from vltools.world import generate_object_scene
@@ -89,7 +101,23 @@ def main(argv: list[str] | None = None) -> int:
                                        split=split)
             scenes.append((sc.image, len(sc.labels["objects"])))
     result: dict[str, dict] = {}
-    for name, kw in VARIANTS.items():
+    if args.learned:
+        from vltools.models import objectness
+
+        maps = [objectness.predict(image, args.weights) for image, _ in scenes]
+        for fg_t, core, depth, area in [(f, c, d, a) for f in LEARNED_FG for c in LEARNED_CORE for d in LEARNED_DEPTH
+                                        for a in LEARNED_AREA]:
+            if True:
+                r = {"ok": 0, "under": 0, "over": 0, "by_count": {}}
+                for (fg, cn), (_, n) in zip(maps, scenes, strict=True):
+                    k = len(_objects.decode(fg, cn, fg_threshold=fg_t, core=core, depth=depth, min_area=area))
+                    r["ok" if k == n else "under" if k < n else "over"] += 1
+                    b = r["by_count"].setdefault(str(n), [0, 0])
+                    b[0] += k == n
+                    b[1] += 1
+                r["accuracy"] = r["ok"] / len(scenes)
+                result[f"learned (fg > {fg_t}, core > {core}, depth {depth}, area >= {area})"] = r
+    for name, kw in ({} if args.no_superpixels else VARIANTS).items():
         r = {"ok": 0, "under": 0, "over": 0, "by_count": {}}
         for image, n in scenes:
             k = len(_objects.object_regions(image, **kw))
@@ -101,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         result[name] = r
     from skimage import color
 
-    for name, (kind, a, b) in SPLITS.items():
+    for name, (kind, a, b) in ({} if args.no_superpixels else SPLITS).items():
         r = {"ok": 0, "under": 0, "over": 0, "by_count": {}}
         for image, n in scenes:
             regs = _objects.object_regions(image, link=1)

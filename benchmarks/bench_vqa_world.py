@@ -14,6 +14,9 @@ same questions in the same run (``objects: false``: noun shares for "how many ob
 statements alone for "how many Xs", the left/right half of the image classified among the nouns),
 and chance for left/right (1 / the number of nouns). ``--heldout-scenes`` sets fewer held-out scenes;
 ``--link-baseline L`` also answers "how many objects" with the object proposals' ``LINK`` set to L.
+``--compare-superpixels`` also answers count_all, count_one, left and right with ``proposals:
+"superpixels"`` (the SLIC proposals) beside the default (for the demo CLIP: the learned proposals),
+on the same questions in the same run; the table then gives Wilson 95% intervals.
 Writes results/vqa_world_{split}{tag}.json / .md.
 """
 
@@ -45,6 +48,16 @@ def qtype(qa: dict) -> str | None:
     return t if t in ("left", "right", "where") else None
 
 
+def _ci(rows: list[dict], key: str) -> str:
+    """Accuracy of ``rows[key]`` with its Wilson 95% interval."""
+    n, k = len(rows), sum(bool(r[key]) for r in rows)
+    z = 1.96
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return f"{p:.3f} [{max(0.0, c - h):.2f}, {min(1.0, c + h):.2f}]"
+
+
 def _report(rows: list[dict], args: argparse.Namespace, t0: float, world: int | None) -> None:
     """Write the JSON and the table for the questions answered so far."""
     acc: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -64,6 +77,8 @@ def _report(rows: list[dict], args: argparse.Namespace, t0: float, world: int | 
             e = {"n": len(v), "accuracy": sum(v) / len(v), "majority": majority[cs].get(t)}
             if t in OLD_TYPES:
                 e["accuracy_old"] = sum(r["correct_old"] for r in rs) / len(rs)
+            if t in OLD_TYPES and all("correct_slic" in r for r in rs):
+                e["accuracy_slic"] = sum(r["correct_slic"] for r in rs) / len(rs)
             if t in ("left", "right") and world:
                 e["chance"] = 1.0 / world
             if t == "count_all" and all("correct_link_baseline" in r for r in rs):
@@ -72,7 +87,9 @@ def _report(rows: list[dict], args: argparse.Namespace, t0: float, world: int | 
                 e["by_count"] = {c: {"n": len(g), "accuracy": sum(r["correct"] for r in g) / len(g),
                                      "accuracy_old": sum(r["correct_old"] for r in g) / len(g),
                                      **({"accuracy_link_baseline": sum(r["correct_link_baseline"] for r in g) / len(g)}
-                                        if all("correct_link_baseline" in r for r in g) else {})}
+                                        if all("correct_link_baseline" in r for r in g) else {}),
+                                     **({"accuracy_slic": sum(r["correct_slic"] for r in g) / len(g)}
+                                        if all("correct_slic" in r for r in g) else {})}
                                  for c in sorted({r["truth"] for r in rs})
                                  for g in [[r for r in rs if r["truth"] == c]]}
             summary[cs][t] = e
@@ -101,6 +118,19 @@ def _report(rows: list[dict], args: argparse.Namespace, t0: float, world: int | 
             by = ", ".join(f"{c}: {v['accuracy_link_baseline']:.3f}" for c, v in e["by_count"].items())
             lines.append(f"\ncount_all ({cs}) with LINK = {args.link_baseline}: {e['accuracy_link_baseline']:.3f} "
                          f"(by count {by})")
+    if any("correct_slic" in r for r in rows):
+        lines += ["", "Learned vs superpixel proposals (same questions, same run; Wilson 95% intervals):", "",
+                  "| concepts | type | n | learned (default) | superpixels | objects: false |",
+                  "|---|---|---|---|---|---|"]
+        for cs in summary:
+            for t in OLD_TYPES:
+                rs = [r for r in rows if r["concepts"] == cs and r["type"] == t and "correct_slic" in r]
+                groups = [(t, rs)] + ([(f"count_all = {c}", [r for r in rs if r["truth"] == c])
+                                       for c in sorted({r["truth"] for r in rs})] if t == "count_all" else [])
+                for name, g in groups:
+                    if g:
+                        lines.append(f"| {cs} | {name} | {len(g)} | {_ci(g, 'correct')} | {_ci(g, 'correct_slic')} "
+                                     f"| {_ci(g, 'correct_old')} |")
     if world:
         lines.append(f"\nchance for left/right: 1/{world} = {1 / world:.4f}; seconds: {result['seconds']}")
     (out / f"vqa_world_{args.split}{args.tag}.md").write_text("\n".join(lines) + "\n")
@@ -117,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clip", default="demo")
     ap.add_argument("--link-baseline", type=int, default=None,
                     help="also answer count_all with the object proposals' LINK set to this (side by side)")
+    ap.add_argument("--compare-superpixels", action="store_true",
+                    help="also answer count/left/right with proposals: superpixels (side by side)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="vqa_world_"))
@@ -153,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
                                                          "clip": args.clip, "objects": False})
                     row["answer_old"] = old.answer.lower()
                     row["correct_old"] = row["answer_old"] == truth
+                if t in OLD_TYPES and args.compare_superpixels:
+                    sp = vltools.call("vqa.zero_shot", {"image": str(path), "question": qa["question"],
+                                                        "clip": args.clip, "proposals": "superpixels"})
+                    row["answer_slic"] = sp.answer.lower()
+                    row["correct_slic"] = row["answer_slic"] == truth
                 if t == "count_all" and args.link_baseline is not None:
                     from vltools.tools import _objects
 

@@ -105,7 +105,7 @@ def test_what_is_on_the_left_names_the_leftmost_objects_views(left_right_scenes,
         seen.clear()
         out = vltools.call("vqa.zero_shot", {"image": path, "question": f"What is on the {side}?", "clip": "demo",
                                              "candidates": ["dog", "banana", "car"]})
-        regs = _objects.object_regions(Image.open(path))
+        regs = _objects.regions(Image.open(path), "learned")  # the demo CLIP's world: learned proposals
         want = regs[_objects.at_position(regs, side)]
         assert len(seen) == 1 and seen[0].box == want.box
         assert out.regions[0].box == pytest.approx(want.box)

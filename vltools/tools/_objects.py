@@ -16,6 +16,12 @@ not on its test scenes.
 
 Known limits: objects that touch or overlap merge into one component (undercount); an object whose
 colour matches the border's background is missed; a busy background can yield extra components.
+
+Second method, ``learned_regions``: a tiny class-agnostic net trained on world v2 scenes
+(`vltools.models.objectness`: per-pixel foreground and centre-ness) decoded by marker watershed
+(`decode`): the cores (centre-ness above ``CORE``) are the markers, the foreground the mask. It
+applies to world-v2-like images only (the `demo` CLIP declares it in its world); `regions` picks the
+method.
 """
 
 from __future__ import annotations
@@ -81,6 +87,110 @@ def object_regions(image: Any, *, fg_distance: float = FG_DISTANCE, min_area: fl
                                 (float(xs.mean() + 0.5) / w, float(ys.mean() + 0.5) / h), area))
     out.sort(key=lambda r: -r.area)
     return out[:MAX_OBJECTS]
+
+
+# Decoding of the learned proposals, chosen on the 300 dev scenes of `benchmarks/bench_objects_dev.py --scenes 150`:
+FG_THRESHOLD = 0.4  # learned: foreground probability above which a pixel is an object's
+CORE = 0.3  # learned: centre-ness above which a pixel is an object's core (a watershed marker)
+MIN_CORE = 0.002  # learned: smallest core, as a fraction of the image
+DEPTH = 0.3  # learned: a core whose peak rises less than this above its pass to a neighbour is that neighbour's lobe
+LEARNED_MIN_AREA = 0.01  # learned: smallest object, as a fraction of the image
+METHODS = ("superpixels", "learned")
+
+
+def regions(image: Any, method: str = "superpixels") -> list[ObjectRegion]:
+    """Object proposals by ``method``: "superpixels" (`object_regions`) or "learned" (`learned_regions`)."""
+    if method == "learned":
+        return learned_regions(image)
+    if method == "superpixels":
+        return object_regions(image)
+    from vltools.core.errors import InvalidInput
+
+    raise InvalidInput(f"unknown proposal method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+
+
+def learned_regions(image: Any, *, fg_threshold: float = FG_THRESHOLD, core: float = CORE,
+                    min_area: float = LEARNED_MIN_AREA, min_core: float = MIN_CORE,
+                    depth: float = DEPTH) -> list[ObjectRegion]:
+    """Objects in ``image`` from the learned proposal net (largest first, at most MAX_OBJECTS)."""
+    from vltools.models import objectness
+
+    fg, centre = objectness.predict(image)
+    return decode(fg, centre, fg_threshold=fg_threshold, core=core, min_area=min_area, min_core=min_core,
+                  depth=depth)
+
+
+def decode(fg: np.ndarray, centre: np.ndarray, *, fg_threshold: float = FG_THRESHOLD, core: float = CORE,
+           min_area: float = LEARNED_MIN_AREA, min_core: float = MIN_CORE, depth: float = DEPTH) -> list[ObjectRegion]:
+    """Instances from a foreground probability map and a centre-ness map (both (h, w), 0..1): marker
+    watershed of -centre-ness inside the foreground, the markers being the connected cores (centre-ness
+    above ``core``, at least ``min_core`` of the image). Touching regions are then merged by their
+    peaks' dynamics (h-maxima): a region whose peak centre-ness is less than ``depth`` above the pass to a
+    neighbour (the highest centre-ness along their shared edge) is a lobe of that neighbour; between
+    two objects the centre-ness falls to ~0 at the edge. A foreground piece no core reaches is an object of its own
+    when it is at least ``min_area``; regions under ``min_area`` are dropped."""
+    from scipy import ndimage as ndi
+    from skimage.segmentation import watershed
+
+    h, w = fg.shape
+    mask = fg > fg_threshold
+    cores, k = ndi.label((centre > core) & mask)
+    if k:
+        sizes = np.bincount(cores.ravel(), minlength=k + 1)
+        keep = sizes >= max(1.0, min_core * h * w)
+        keep[0] = False
+        cores = np.where(keep[cores], cores, 0)
+    labels = watershed(-centre, cores, mask=mask) if cores.any() else np.zeros((h, w), np.int64)
+    labels = _merge_lobes(labels, centre, depth)
+    rest, r = ndi.label(mask & (labels == 0))
+    if r:
+        labels = np.where(rest > 0, rest + labels.max(), labels)
+    out = []
+    for i in np.unique(labels):
+        if i == 0:
+            continue
+        m = labels == i
+        area = float(m.sum()) / (h * w)
+        if area < min_area:
+            continue
+        ys, xs = np.nonzero(m)
+        out.append(ObjectRegion(m, (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h),
+                                (float(xs.mean() + 0.5) / w, float(ys.mean() + 0.5) / h), area))
+    out.sort(key=lambda g: -g.area)
+    return out[:MAX_OBJECTS]
+
+
+def _merge_lobes(labels: np.ndarray, centre: np.ndarray, depth: float) -> np.ndarray:
+    """Labels with touching regions joined, highest pass first, while the lower of the two (merged)
+    peaks is less than ``depth`` above their pass (the highest min(c(p), c(q)) over 4-neighbour pixel
+    pairs across their border)."""
+    from scipy import ndimage as ndi
+
+    saddle: dict[tuple[int, int], float] = {}
+    for a, b, ca, cb in ((labels[:, :-1], labels[:, 1:], centre[:, :-1], centre[:, 1:]),
+                         (labels[:-1], labels[1:], centre[:-1], centre[1:])):
+        edge = (a != b) & (a > 0) & (b > 0)
+        for i, j, v in zip(a[edge], b[edge], np.minimum(ca, cb)[edge], strict=True):
+            key = (int(min(i, j)), int(max(i, j)))
+            saddle[key] = max(saddle.get(key, 0.0), float(v))
+    ids = [int(i) for i in np.unique(labels) if i]
+    parent = {i: i for i in ids}
+    peak = dict(zip(ids, ndi.maximum(centre, labels, ids), strict=True)) if ids else {}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for (i, j), v in sorted(saddle.items(), key=lambda kv: -kv[1]):
+        ri, rj = root(i), root(j)
+        if ri != rj and min(peak[ri], peak[rj]) - v < depth:
+            parent[rj] = ri
+            peak[ri] = max(peak[ri], peak[rj])
+    lut = np.arange(int(labels.max()) + 1)
+    for i in parent:
+        lut[i] = root(i)
+    return lut[labels]
 
 
 def components(fg: np.ndarray, link: int) -> tuple[np.ndarray, int]:

@@ -297,12 +297,30 @@ def ends(values: list[float]) -> tuple[float, float]:
 
 # -- vocabularies of a model's declared world -----------------------------------------------------
 class World:
-    """What a model's training world declares: its nouns, attribute classes and noun categories."""
+    """What a model's training world declares: its nouns, attribute classes and noun categories, and which nouns
+    it was trained on (``seen``, what a model card would list as its training vocabulary; None: all of them)."""
 
-    def __init__(self, nouns: list[str], attributes: dict[str, list[str]], categories: dict[str, list[str]]):
+    def __init__(self, nouns: list[str], attributes: dict[str, list[str]], categories: dict[str, list[str]],
+                 seen: list[str] | None = None, proposals: str = "superpixels"):
         self.nouns = list(dict.fromkeys(nouns))
         self.attributes = attributes
         self.categories = categories
+        self.seen = None if seen is None else [n for n in self.nouns if n in set(seen)]
+        self.proposals = proposals  # the object-proposal method (`_objects.regions`) its images call for
+
+    def unseen(self) -> list[str]:
+        """The declared nouns the model was not trained on ([] when every noun is seen or nothing is declared)."""
+        if self.seen is None:
+            return []
+        seen = set(self.seen)
+        return [n for n in self.nouns if n not in seen]
+
+    def is_unseen(self, noun: str) -> bool:
+        """True for a noun outside the training vocabulary (a declared held-out noun, or one the world lacks, other
+        than a category name such as 'animal'), when the world declares that vocabulary."""
+        if self.seen is None or noun in self.seen:
+            return False
+        return noun in self.nouns or (noun not in self.categories and noun.rstrip("s") not in self.categories)
 
     def attribute_class(self, word: str) -> str | None:
         return next((k for k, vals in self.attributes.items() if word in vals), None)
@@ -338,5 +356,7 @@ def declared_world(spec: str) -> World | None:
             for c in table:
                 cats.setdefault(c["category"], []).append(c["name"])
                 cats.setdefault(c["subcategory"], []).append(c["name"])
-            _WORLDS[spec] = World([c["name"] for c in table] + shapes, attrs, cats)
+            seen = [c["name"] for c in table if c["split"] == "train"] + shapes  # its training vocabulary
+            # its images are world v2 scenes: the learned object proposals were trained on them
+            _WORLDS[spec] = World([c["name"] for c in table] + shapes, attrs, cats, seen=seen, proposals="learned")
     return _WORLDS[spec]

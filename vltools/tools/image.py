@@ -285,10 +285,12 @@ def class_embeddings(
     long_text: str = "stretch",
     aliases: dict[str, list[str]] | None = None,
     description_weight: float = 0.5,
+    encode: Any = None,
 ) -> tuple[Any, list[str]]:
     """(L2-normalised (n_labels, dim) class embeddings, notices): mean of template prompts (with aliases: the
     normalised sum of the label's and its aliases' prompt means), mixed with weight ``description_weight`` with
-    the mean of 'LABEL, DESCRIPTION' embeddings where descriptions are given (0.5: half and half)."""
+    the mean of 'LABEL, DESCRIPTION' embeddings where descriptions are given (0.5: half and half). ``encode``
+    (texts -> normalised embeddings, e.g. a cached encoder) replaces the backend's own; it reports no notices."""
     import numpy as np
 
     texts: list[str] = []
@@ -303,7 +305,10 @@ def class_embeddings(
         for d in (descriptions or {}).get(label, []):
             texts.append(f"{label}, {d}")
             owners.append((li, "desc"))
-    emb, notes = backend.encode_texts_detailed(texts, long_text=long_text)
+    if encode is not None:
+        emb, notes = encode(texts), [None] * len(texts)
+    else:
+        emb, notes = backend.encode_texts_detailed(texts, long_text=long_text)
     rows_of: dict[tuple[int, str], list[int]] = {}
     for i, o in enumerate(owners):
         rows_of.setdefault(o, []).append(i)

@@ -23,7 +23,7 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -32,6 +32,12 @@ from vltools.core import Context, InvalidInput, tool
 from vltools.schemas import ToolInput
 from vltools.tools import _vl_language as lang
 from vltools.tools import _vqa_engine as eng
+
+# unseen_presence "calibrated", chosen on DEV scenes (scripts/tune_presence.py; benchmarks/README.md, "Presence on
+# held-out concepts"): 'yes' when at most UNSEEN_RANK unseen nouns beat X on some view; ConSE as image.classify's
+UNSEEN_RANK = 16
+UNSEEN_SLOPE = 0.3  # p(yes) = sigmoid(slope x (UNSEEN_RANK + 0.5 - rank)): 0.5 between rank 16 and 17
+CONSE_TOP, CONSE_KEEP, CONSE_TEMPERATURE = 10, 0.5, 0.05
 
 
 class VqaInput(ToolInput):
@@ -58,11 +64,25 @@ class VqaInput(ToolInput):
     )
     regions: bool = Field(True, description="Use MacCap region feature aggregation (False: whole image only).")
     noise: float = Field(0.3, ge=0, le=2, description="Norm of the Gaussian feature noise for robust scoring (0: off).")
+    unseen_presence: Literal["calibrated", "ratio"] = Field(
+        "calibrated", description="How 'is there a X?' is decided when X is outside the training vocabulary the "
+        "model declares (the demo CLIP's held-out nouns, or a noun its world lacks): calibrated = at most "
+        f"{UNSEEN_RANK} other "
+        "unseen nouns may score above X on the whole image or on some object proposal, after mixing each "
+        "image feature with the text of the seen nouns it is near (ConSE); ratio = the test every seen noun gets "
+        "(X's probability among all nouns against chance), which a model that never saw X rarely passes.",
+    )
     objects: bool = Field(
-        True, description="Count and locate with class-agnostic object proposals (superpixels + boundary prior), "
+        True, description="Count and locate with class-agnostic object proposals (method: see proposals), "
         "each named by CLIP from crops of it (box crops on the image's own background, mask on the border "
         "colour). False: the earlier methods (noun shares for counting, the image half/quarter for 'what is on "
         "the left').",
+    )
+    proposals: Literal["auto", "learned", "superpixels"] = Field(
+        "auto", description="How objects are proposed for counting and 'what is on the left': 'learned' (a small "
+        "class-agnostic net trained on world v2 scenes: foreground + centre-ness, watershed), 'superpixels' "
+        "(SLIC + boundary prior, any image), or 'auto': what the model's declared world says (learned for "
+        "the 'demo' CLIP), else superpixels.",
     )
 
     @model_validator(mode="after")
@@ -152,6 +172,21 @@ class _Answerer:
         self.inp, self.clip, self.feats, self.world = inp, clip, feats, world
         self.images = images or []
         self.cache_dir = cache_dir
+        self._seen_emb: np.ndarray | None = None  # ConSE: the seen nouns' prompt embeddings (unseen_presence)
+        self._views: dict[int, np.ndarray] = {}  # per frame: whole image + object views, ConSE-mixed
+        self._regions: dict[int, list] = {}
+
+    def proposals(self, image: Any) -> list:
+        """Object proposals of one image (`_objects`), by the input's method ('auto': the declared
+        world's, else superpixels); computed once per image and call."""
+        from vltools.tools import _objects
+
+        if id(image) not in self._regions:
+            method = self.inp.proposals
+            if method == "auto":
+                method = self.world.proposals if self.world else "superpixels"
+            self._regions[id(image)] = _objects.regions(image, method)
+        return self._regions[id(image)]
 
     def score(self, f: np.ndarray, items: list[str] | list[list[str]]) -> eng.Scored:
         """Probabilities of statements, or of groups of statements (summed within a group)."""
@@ -216,14 +251,23 @@ class _Answerer:
         return [self.variants(lang.Entity(noun=ent.noun, attributes=ent.attributes, position=v)) for v in values]
 
     def presence_tests(self, ent: lang.Entity, *, asserted: list[str] | None = None,
-                       position: str | None = None) -> tuple[list[tuple[str, list]], list[str]]:
-        """(mode, statement groups: asserted first) that must all hold for 'yes', and notices."""
+                       position: str | None = None,
+                       calibrated: bool = False) -> tuple[list[tuple[str, list]], list[str]]:
+        """(mode, statement groups: asserted first) that must all hold for 'yes', and notices. ``calibrated``: a noun
+        outside the declared training vocabulary gets the ("unseen", [noun]) test (`unseen_presence`)."""
         tests: list[tuple[str, list]] = []
         notes: list[str] = []
         if ent.noun and asserted is None:
-            g, note = self.noun_test(ent)
-            tests.append(("presence", g))
-            notes += [note] if note else []
+            head = self.world_noun(ent)
+            if calibrated and self.world is not None and self.world.is_unseen(head) and self.world.unseen():
+                tests.append(("unseen", [head]))
+                others = sum(n != head for n in self.world.unseen())
+                notes.append(f"{head!r} is outside the model's declared training vocabulary: 'yes' when at most "
+                             f"{UNSEEN_RANK} of the {others} other unseen nouns score above it (unseen_presence)")
+            else:
+                g, note = self.noun_test(ent)
+                tests.append(("presence", g))
+                notes += [note] if note else []
         attrs = ent.attributes if asserted is None else asserted
         if asserted is not None:
             ent = lang.Entity(noun=ent.noun, attributes=[*ent.attributes, *[a for a in asserted
@@ -242,9 +286,63 @@ class _Answerer:
             tests.append(("presence", self.position_test(lang.Entity(noun=ent.noun, attributes=ent.attributes), pos)))
         return tests, notes
 
-    def p_tests(self, f: np.ndarray, tests: list[tuple[str, list]]) -> tuple[float, eng.Scored | None]:
+    def world_noun(self, ent: lang.Entity) -> str:
+        """The entity's head (with attributes the world cannot contrast) as the world names it, when the parse
+        changed the name: its plural ('grape' -> 'grapes'), the same letters ('t rex' -> 't-rex'), or the one
+        declared noun it ends or starts ('hump camel' -> 'two-hump camel', 'nest' -> 'nest with eggs')."""
+        fixed = [a for a in ent.attributes if not (self.world and self.world.attribute_class(a))]
+        head = " ".join([*fixed, ent.noun])
+        if self.world is None or head in self.world.nouns:
+            return head
+        key = re.sub(r"[^a-z0-9]", "", head.lower())
+        for test in (lambda n: n == lang.pluralise(head), lambda n: re.sub(r"[^a-z0-9]", "", n.lower()) == key,
+                     lambda n: n.endswith((" " + head, "-" + head)) or n.startswith(head + " ")):
+            found = [n for n in self.world.nouns if test(n)]
+            if len(found) == 1:
+                return found[0]
+        return head
+
+    def unseen_rank(self, frame: int, noun: str) -> int:
+        """How many of the other unseen nouns beat ``noun`` on the frame's best view (fewest): the whole image and
+        each object proposal (its averaged naming views, and its masked crop), each mixed with the seen nouns' text
+        it is near (ConSE, as `image.classify`'s conse_top). A held-out object lands on seen concepts in image
+        space, so ranking against seen nouns never lets it through; among the unseen nouns it can rank first."""
+        from vltools.tools.image import DEFAULT_TEMPLATES, class_embeddings, conse_mix
+
+        world = self.world
+        unseen = [n for n in world.unseen() if n != noun]
+        texts = [statement(lang.Entity(noun=n), position=False) for n in [noun, *unseen]]
+        tf = eng.text_features(self.clip, texts, self.cache_dir)
+        if self._seen_emb is None:
+            self._seen_emb, _ = class_embeddings(
+                self.clip, world.seen, DEFAULT_TEMPLATES, None,
+                encode=lambda t: eng.text_features(self.clip, t, self.cache_dir))
+        views = self._views.get(frame)
+        if views is None:
+            views = self.feats[frame][:1]
+            if frame < len(self.images):
+                from vltools.tools import _objects
+
+                image = self.images[frame]
+                regs = _objects.object_regions(image)
+                if regs:
+                    named = np.stack([self.clip.encode_images(_objects.naming_views(image, r)).mean(0) for r in regs])
+                    named /= np.linalg.norm(named, axis=1, keepdims=True)
+                    views = np.concatenate([views, named, self.clip.encode_images(_objects.crops(image, regs))])
+            views = conse_mix(np.asarray(views, dtype=np.float32), self._seen_emb, CONSE_TOP, CONSE_KEEP,
+                              CONSE_TEMPERATURE)
+            self._views[frame] = views
+        sims = views @ tf.T
+        return int((sims[:, 1:] > sims[:, :1]).sum(1).min())
+
+    def p_tests(self, f: np.ndarray, tests: list[tuple[str, list]], frame: int = 0) -> tuple[float, eng.Scored | None]:
         ratios, results = [], []
         for mode, groups in tests:
+            if mode == "unseen":
+                rank = self.unseen_rank(frame, groups[0])
+                ratios.append(eng.sigmoid(UNSEEN_SLOPE * (UNSEEN_RANK + 0.5 - rank)))
+                results.append(None)
+                continue
             if mode == "presence":
                 r = self.score(f, groups)
                 ratios.append(eng.presence(r.probs) if len(groups) > 2 else eng.assert_ratio(r.probs))
@@ -501,7 +599,7 @@ def _count_regions(a: _Answerer, target: lang.Entity, f: np.ndarray, image: Any,
 def _object_count(a: _Answerer, target: lang.Entity, image: Any) -> int | None:
     from vltools.tools import _objects
 
-    regs = _objects.object_regions(image)
+    regs = a.proposals(image)
     if not regs:
         return None
     if not target.noun:
@@ -521,12 +619,13 @@ def _object_count(a: _Answerer, target: lang.Entity, image: Any) -> int | None:
 
 def _static_yesno(a: _Answerer, q: lang.Question):
     """p(yes) per frame = min over the tests; over frames, the mean of the best third."""
+    calibrated = a.inp.unseen_presence == "calibrated"
     if q.subtype == "relation" and q.other is not None:
         ta, tb = q.target, q.other
         rels = [q.relation] + [r for r in ("above", "below", "left of", "right of") if r != q.relation]
         tests, notes = [], []
         for ent in (ta, tb):
-            t, n = a.presence_tests(lang.Entity(noun=ent.noun, attributes=ent.attributes))
+            t, n = a.presence_tests(lang.Entity(noun=ent.noun, attributes=ent.attributes), calibrated=calibrated)
             tests += t
             notes += n
         pa = lang.Entity(noun=ta.noun, attributes=ta.attributes).phrase()
@@ -534,15 +633,15 @@ def _static_yesno(a: _Answerer, q: lang.Question):
         tests.append(("exclusive", [f"{pa} {r} {pb}" for r in rels]))
         stmt = f"{pa} {q.relation} {pb}"
     elif q.subtype == "attribute":
-        tests, notes = a.presence_tests(q.target, asserted=q.asserted, position=q.position)
+        tests, notes = a.presence_tests(q.target, asserted=q.asserted, position=q.position, calibrated=calibrated)
         stmt = statement(lang.Entity(noun=q.target.noun, attributes=[*q.target.attributes, *q.asserted],
                                      position=q.position))
     else:
-        tests, notes = a.presence_tests(q.target)
+        tests, notes = a.presence_tests(q.target, calibrated=calibrated)
         stmt = statement(q.target)
     per_frame, scored = [], []
-    for f in a.feats:
-        p, r = a.p_tests(f, tests)
+    for i, f in enumerate(a.feats):
+        p, r = a.p_tests(f, tests, i)
         per_frame.append((p, r.location(0) if r is not None else None))
         scored.append(r)
     ps = np.array([p for p, _ in per_frame])
@@ -579,7 +678,7 @@ def _what_at(a: _Answerer, q: lang.Question, candidates: list[str] | None):
     scored, fallback = [], False
     for img in a.images:
         w, h = img.size
-        regs = _objects.object_regions(img) if a.inp.objects else []
+        regs = a.proposals(img) if a.inp.objects else []
         i = _objects.at_position(regs, q.location)
         if i is not None:
             views, box = _objects.naming_views(img, regs[i]), regs[i].box
