@@ -4,7 +4,7 @@
 
 Dev scenes only (`bench_caption.py`'s dev split: seeds 29,750,000 + k, train concepts, every other
 scene one object). Per scene the features are computed once — the whole image and its 3 x 3 dense
-cells (`region_features`), the 3 largest class-agnostic object proposals (`_objects.object_regions`),
+cells (`region_features`), the 3 largest class-agnostic object proposals (`_objects.regions`, ``--proposals``),
 each the mean embedding of its `naming_views` — then each candidate pool is decoded with the
 committed decoder (memory projection, 4 beams) and reranked several ways:
 pools: ``whole`` (the whole image), ``regions`` (whole + each of the 3 cells closest to it, MacCap),
@@ -40,6 +40,10 @@ RERANKS = [("whole", 0.0), ("whole", 0.1), ("whole", 0.2), ("whole", 0.3), ("obj
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenes", type=int, default=120)
+    ap.add_argument("--proposals", choices=["superpixels", "learned"], default="superpixels",
+                    help="object proposal method (`_objects.regions`)")
+    ap.add_argument("--pools", default=",".join(p.replace(",", "+") for p in POOLS),
+                    help="pools to run, '+' inside a pool (default: all)")
     args = ap.parse_args(argv)
     from bench_caption import SEED_BASE, score
 
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         sc = generate_object_scene(SEED_BASE["dev"] + k, n_objects=1 if k % 2 == 0 else 2 + (k // 2) % 2,
                                    split="train")
         ov = []
-        for r in _objects.object_regions(sc.image)[:3]:
+        for r in _objects.regions(sc.image, args.proposals)[:3]:
             m = np.asarray(clip.encode_images(_objects.naming_views(sc.image, r)), dtype=np.float32).mean(0)
             ov.append(m / np.linalg.norm(m))
         scenes.append({"objs": sc.labels["objects"], "feats": np.asarray(eng.region_features(clip, sc.image, None)),
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return texts[int(np.argmax(r + prior * lik))]
 
     print(f"features of {len(scenes)} dev scenes: {time.time() - t0:.0f} s", flush=True)
-    for spec in POOLS:
+    for spec in [p.replace("+", ",") for p in args.pools.split(",")]:
         name, _, b = spec.partition("|")
         pools = [pool(s, set(name.split(",")), int(b[1:]) if b else 4) for s in scenes]
         for mode, prior in RERANKS:
