@@ -7,9 +7,13 @@ decoding it is brought onto the text side: by default with DeCap's memory projec
 softmax-weighted mix of the caption memory's text embeddings most similar to it, temperature chosen
 on dev scenes; the decoder's noise level is calibrated to what remains), else by the old mean-offset
 shift (``projection: "gap"``). Following MacCap it decodes from the whole image's feature and from
-region-aggregated features (the whole image plus each dense cell or crop closest to it), collects
-the beam candidates, and picks the caption by CLIP reward — the CLIP-S score of each candidate
-against the image (P36) — optionally steering decoding towards more specific captions by
+region-aggregated features (the whole image plus each dense cell or crop closest to it) and — with
+``objects`` — from the objects the image holds (class-agnostic proposals, `_objects`, each the mean
+feature of the views `vqa.zero_shot` names an object from, alone and added to the whole image),
+collects the beam candidates, and picks the caption by CLIP reward — the CLIP-S score of each
+candidate against the image (P36), plus its best CLIP-S against the objects and a small fluency
+prior (the decoder's mean log-likelihood; both chosen on dev scenes: they drop captions that name
+objects the image does not hold) — optionally steering decoding towards more specific captions by
 classifier-free guidance between the conditioned and the unconditioned decoder (P40).
 `caption.rerank` scores any list of captions by that reward.
 """
@@ -27,11 +31,16 @@ from vltools.core.errors import BackendUnavailable
 from vltools.schemas import ToolInput
 
 CLIP_S_WEIGHT = 2.5  # CLIP-S = 2.5 * max(cos, 0) (Hessel et al.), the reward P36 optimises
+PRIOR = 0.2  # fluency prior weight in the rerank score (chosen on dev scenes, benchmarks/README.md)
+MAX_OBJECTS = 3  # object proposals decoded from
 
 
 class CaptionCandidate(BaseModel):
     caption: str = Field(description="A candidate caption.")
-    score: float = Field(description="Its CLIP reward (CLIP-S = 2.5 x max(cosine, 0)) against the image.")
+    score: float = Field(
+        description="Its score: the CLIP reward (CLIP-S = 2.5 x max(cosine, 0)) against the image; caption.zero_shot "
+        "adds its best reward against the image's objects and the fluency prior (its `objects` and `prior` inputs).",
+    )
 
 
 class CaptionInput(ToolInput):
@@ -43,8 +52,23 @@ class CaptionInput(ToolInput):
     )
     n: int = Field(5, ge=1, le=20, description="Candidates to return.")
     beams: int = Field(4, ge=1, le=16, description="Beam width per decoding.")
-    regions: bool = Field(True, description="Also decode from MacCap region-aggregated features.")
+    regions: bool | None = Field(
+        None,
+        description="Also decode from MacCap region-aggregated features of the grid cells; default: only when no "
+        "object region is used (objects off or none found; the object regions replace them, chosen on dev scenes).",
+    )
+    objects: bool = Field(
+        True,
+        description="Also decode from the objects found in the image (class-agnostic proposals, the 3 largest, each "
+        "the mean feature of its crops: the largest alone, each added to the whole image's feature) and add each "
+        "candidate's best CLIP reward against them to its score (MacCap region aggregation on object regions).",
+    )
     rerank: bool = Field(True, description="Pick the caption by CLIP reward (P36); False: by decoder likelihood.")
+    prior: float = Field(
+        PRIOR, ge=0, le=5,
+        description="Weight of the decoder's mean log-likelihood (a fluency prior) added to the CLIP reward when "
+        "reranking; 0: CLIP reward alone.",
+    )
     guidance: float = Field(
         0.0, ge=0, le=5,
         description="Classifier-free guidance towards more specific captions (P40): logits + w x (cond - uncond).",
@@ -108,9 +132,10 @@ def _memory_file(path: str, clip: Any, ctx: Context) -> np.ndarray:
     return np.asarray(eng.text_features(clip, lines, ctx.settings.cache_dir), dtype=np.float32)
 
 
-def _conditions(feats: np.ndarray, regions: bool) -> list[np.ndarray]:
+def _conditions(feats: np.ndarray, regions: bool, objects: np.ndarray | None = None) -> list[np.ndarray]:
     """The whole image's feature, then whole + region for the regions most similar to the whole image
-    (MacCap: subregions sit closer to the paired text than the whole image does)."""
+    (MacCap: subregions sit closer to the paired text than the whole image does), then the largest
+    object's feature alone and each object's added to the whole image's."""
     whole = feats[0]
     out = [whole]
     if regions and feats.shape[0] > 1:
@@ -118,7 +143,25 @@ def _conditions(feats: np.ndarray, regions: bool) -> list[np.ndarray]:
         for r in np.argsort(-sims)[:3]:
             v = whole + feats[1 + r]
             out.append(v / np.linalg.norm(v))
+    if objects is not None and len(objects):
+        out.append(objects[0])
+        for o in objects:
+            v = whole + o
+            out.append(v / np.linalg.norm(v))
     return out
+
+
+def object_features(clip: Any, image: Any) -> np.ndarray:
+    """Unit features of the image's largest objects (class-agnostic proposals, `_objects`), each the mean
+    embedding of its `naming_views` (its box on the image's own background at three margins and its mask
+    on the border colour: the views `vqa.zero_shot` names an object from); (0, dim) when none is found."""
+    from vltools.tools import _objects
+
+    out = []
+    for r in _objects.object_regions(image)[:MAX_OBJECTS]:
+        m = np.asarray(clip.encode_images(_objects.naming_views(image, r)), dtype=np.float32).mean(0)
+        out.append(m / max(float(np.linalg.norm(m)), 1e-9))
+    return np.stack(out) if out else np.zeros((0, clip.dim), dtype=np.float32)
 
 
 @tool("caption.zero_shot")
@@ -163,11 +206,20 @@ def zero_shot(inp: CaptionInput, ctx: Context) -> CaptionOutput:
             return cd.project(v, memory, temperature)
         return dec.image_condition(v) if projection == "gap" else v
 
-    feats = eng.region_features(clip, image, key)
+    feats = np.asarray(eng.region_features(clip, image, key))
+    objs = None
+    if inp.objects:
+        try:
+            objs = object_features(clip, image)
+        except BackendUnavailable as err:
+            notices.append(f"no object proposals ({err}); decoded without object views")
+        if objs is not None and len(objs) == 0:
+            notices.append("no object found in the image; decoded without object views")
     found: dict[str, float] = {}
     rng = np.random.default_rng(0)  # deterministic samples: the tool is idempotent
     noise = float(dec.meta.get("noise", 0.0))
-    for c in _conditions(np.asarray(feats), inp.regions):
+    regions = inp.regions if inp.regions is not None else objs is None or len(objs) == 0
+    for c in _conditions(feats, regions, objs):
         base = to_text_side(c)
         conds = [base]
         for _ in range(inp.samples if noise > 0 else 0):
@@ -180,7 +232,11 @@ def zero_shot(inp: CaptionInput, ctx: Context) -> CaptionOutput:
     if not found:
         raise BackendUnavailable("the caption decoder produced no caption", hint="try more beams or no guidance")
     texts = list(found)
-    reward = clip_reward(clip, np.asarray(feats[0]), texts, ctx.settings.cache_dir)
+    reward = clip_reward(clip, feats[0], texts, ctx.settings.cache_dir)
+    if objs is not None and len(objs):  # the caption should also fit one of the objects seen on its own
+        tf = eng.text_features(clip, texts, ctx.settings.cache_dir)
+        reward = reward + CLIP_S_WEIGHT * np.clip(tf @ objs.T, 0.0, None).max(1)
+    reward = reward + inp.prior * np.array([found[t] for t in texts])
     key_fn = (lambda i: reward[i]) if inp.rerank else (lambda i: found[texts[i]])
     order = sorted(range(len(texts)), key=lambda i: -key_fn(i))[: inp.n]
     cands = [CaptionCandidate(caption=texts[i], score=round(float(reward[i]), 6)) for i in order]
