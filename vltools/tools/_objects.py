@@ -76,9 +76,16 @@ def object_regions(image: Any, *, fg_distance: float = FG_DISTANCE, min_area: fl
     dist = np.linalg.norm(means[:, None] - means[None, bg], axis=2).min(1)
     fg = ndi.binary_opening(dist[sp] > fg_distance, iterations=1)
     comp, k = components(fg, LINK if link is None else link)
+    return labelled_regions(comp, range(1, k + 1), min_area)
+
+
+def labelled_regions(labels: np.ndarray, ids: Any, min_area: float) -> list[ObjectRegion]:
+    """One region per label id in ``ids`` (an (h, w) label image) of at least ``min_area`` of the image,
+    largest first, at most MAX_OBJECTS."""
+    h, w = labels.shape
     out = []
-    for i in range(1, k + 1):
-        m = comp == i
+    for i in ids:
+        m = labels == i
         area = float(m.sum()) / (h * w)
         if area < min_area:
             continue
@@ -145,19 +152,7 @@ def decode(fg: np.ndarray, centre: np.ndarray, *, fg_threshold: float = FG_THRES
     rest, r = ndi.label(mask & (labels == 0))
     if r:
         labels = np.where(rest > 0, rest + labels.max(), labels)
-    out = []
-    for i in np.unique(labels):
-        if i == 0:
-            continue
-        m = labels == i
-        area = float(m.sum()) / (h * w)
-        if area < min_area:
-            continue
-        ys, xs = np.nonzero(m)
-        out.append(ObjectRegion(m, (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h),
-                                (float(xs.mean() + 0.5) / w, float(ys.mean() + 0.5) / h), area))
-    out.sort(key=lambda g: -g.area)
-    return out[:MAX_OBJECTS]
+    return labelled_regions(labels, [i for i in np.unique(labels) if i != 0], min_area)
 
 
 def _merge_lobes(labels: np.ndarray, centre: np.ndarray, depth: float) -> np.ndarray:
