@@ -164,3 +164,24 @@ def test_the_reread_keeps_the_words_and_asks_the_motion_question():
                                      "a bowl of soup on a table", "three red apples"])
 def test_noun_phrases_without_a_verb_stay_noun_phrases(caption):
     assert lang.scene_graph(caption)["events"] == []
+
+
+@pytest.mark.parametrize(
+    ("question", "noun", "attrs", "count"),
+    [
+        ("Is there a croissant?", "croissant", [], None),  # tagged JJ
+        ("Is there a sled?", "sled", [], None),  # tagged VBN
+        ("Is there a red rose?", "rose", ["red"], None),  # tagged VB
+        ("Are there two stew?", "stew", [], 2),  # tagged JJ
+    ],
+)
+def test_a_determined_argument_the_tagger_reads_as_adjective_or_verb_is_a_noun(question, noun, attrs, count):
+    q = lang.parse_question(question)
+    assert (q.kind, q.subtype) == ("yesno", "presence")
+    assert (q.target.noun, q.target.attributes, q.target.count) == (noun, attrs, count)
+
+
+def test_predicate_adjectives_stay_attributes():
+    q = lang.parse_question("Is the car red?")
+    assert (q.subtype, q.target.noun, q.asserted) == ("attribute", "car", ["red"])
+    assert [e.noun for e in lang.parse_text("a dog is happy and the sun is bright").entities] == ["dog", "sun"]

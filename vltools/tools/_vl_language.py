@@ -473,7 +473,7 @@ def _chunks(doc: Any) -> list[Any]:
     covered = {t.i for ch in doc.noun_chunks for t in ch}
     extra = []
     for t in doc:
-        if t.pos_ in ("NOUN", "PROPN") and t.i not in covered and t.dep_ != "compound":
+        if (t.pos_ in ("NOUN", "PROPN") or _determined_argument(t)) and t.i not in covered and t.dep_ != "compound":
             mods = [c.i for c in t.children if c.dep_ in ("det", "amod", "compound", "nummod") and c.i < t.i]
             extra.append(doc[min([*mods, t.i]):t.i + 1])
     for ch in sorted([*doc.noun_chunks, *extra], key=lambda c: c.start):
@@ -484,6 +484,20 @@ def _chunks(doc: Any) -> list[Any]:
             continue
         out.append(ch)
     return out
+
+
+def _determined_argument(tok: Any) -> bool:
+    """An argument the tagger read as an adjective or a participle but that an article or an adjectival or
+    numeral modifier determines: a nominal ('is there a croissant/JJ?', 'is there a sled/VBN?', 'is there a
+    red rose/VB?', 'are there two stew/JJ?'); only a noun phrase takes 'a'/'an', an adjectival modifier or a
+    numeral there."""
+    if tok.pos_ not in ("ADJ", "VERB"):
+        return False
+    before = [c for c in tok.children if c.i < tok.i]
+    if any(c.dep_ == "nummod" for c in before):  # 'are there two stew/JJ?': a numeral counts things
+        return True
+    return tok.dep_ in ("attr", "nsubj", "dobj", "pobj") and any(
+        c.dep_ == "det" and c.lower_ in ("a", "an") or c.dep_ == "amod" for c in before)
 
 
 def parse_text(text: str) -> Parse:
