@@ -185,3 +185,25 @@ def test_predicate_adjectives_stay_attributes():
     q = lang.parse_question("Is the car red?")
     assert (q.subtype, q.target.noun, q.asserted) == ("attribute", "car", ["red"])
     assert [e.noun for e in lang.parse_text("a dog is happy and the sun is bright").entities] == ["dog", "sun"]
+
+
+@pytest.mark.parametrize(
+    ("question", "noun", "count", "asserted"),
+    [
+        ("Is the dog brown?", "dog", None, ["brown"]),  # read as the noun phrase 'the dog brown'
+        ("Is the monkey blue?", "monkey", None, ["blue"]),  # 'monkey blue' with no head noun
+        ("Is the tiger blue?", "tiger", None, ["blue"]),  # 'blue' an apposition
+        ("Are the two cats purple?", "cat", 2, ["purple"]),  # 'purple' the main verb
+    ],
+)
+def test_a_copular_question_misread_by_the_tagger_is_reread_as_its_statement(question, noun, count, asserted):
+    q = lang.parse_question(question)
+    assert (q.kind, q.subtype, q.asserted) == ("yesno", "attribute", asserted)
+    assert (q.target.noun, q.target.count) == (noun, count)
+
+
+@pytest.mark.parametrize("question", ["Is the dog on the left?", "Is no circle present?", "Is this a dog?",
+                                      "Is the red circle above the blue square?"])
+def test_the_statement_reread_leaves_positions_presence_and_relations_alone(question):
+    q = lang.parse_question(question)
+    assert q.subtype != "attribute" or q.position is not None

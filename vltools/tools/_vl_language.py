@@ -685,6 +685,10 @@ def parse_question(question: str) -> Question:
     aux = doc[0].lemma_.lower() in ("be", "do", "have", "can") or doc[0].pos_ == "AUX"
     if not aux:
         return Question("other", text)
+    if doc[0].lemma_ == "be" and words[1:2] != ["there"]:
+        read = _copula_reread(doc)
+        if read is not None:
+            return Question("yesno", text, target=read[0], subtype="attribute", asserted=[read[1]], negated=negated)
     # Yes/no. Events first: a verb other than be/have/contain with an entity subject.
     media_subject = any(t.dep_ in ("nsubj",) and t.lower_ in MEDIA for t in doc)
     for act in parse.actions:
@@ -713,6 +717,26 @@ def parse_question(question: str) -> Question:
         return Question("yesno", text, target=target, subtype="attribute", asserted=preds,
                         position=pos if not preds else None, negated=negated)
     return Question("yesno", text, target=target, subtype="presence", negated=negated)
+
+
+def _copula_reread(doc: Any) -> tuple[Entity, str] | None:
+    """'Is the dog brown?' as (the dog, 'brown'), or None. The tagger often reads a copular question's
+    predicate adjective as a noun or a verb ('the dog brown' as one noun phrase, 'purple' as the main verb),
+    so the question is also read as the statement 'the dog is brown' (declaratives parse more reliably):
+    when its last word is then a predicate adjective and everything between the copula and that word is
+    exactly one noun phrase, that phrase is the subject and the adjective the asserted attribute."""
+    rest = [t.text for t in doc[1:] if not t.is_punct]
+    if len(rest) < 2 or rest[-1].lower() in ("present", "visible", "shown"):
+        return None
+    statement = _doc(f"{' '.join(rest[:-1])} {doc[0].text.lower()} {rest[-1]}")
+    last = statement[-1]
+    if not (last.dep_ == "acomp" or last.dep_ == "attr" and last.pos_ == "ADJ"):
+        return None
+    subject = parse_text(" ".join(rest[:-1]))
+    if len(subject.entities) != 1 or subject.relations or subject.actions or not subject.entities[0].noun or \
+            (subject.entities[0].text or "").lower() != " ".join(rest[:-1]).lower():
+        return None
+    return subject.entities[0], last.lower_
 
 
 # -- scene graphs and atomic questions (ETVA) ------------------------------------------------------
