@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench_stats import wilson  # benchmarks/ (the script's folder) is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -79,14 +80,6 @@ def score(caption: str, objects: list[dict], table: dict) -> dict[str, float | N
     return {"precision": prec, "recall": rec, "count_ok": float(np.mean(counts)) if counts else None,
             "position_ok": float(np.mean(pos)) if pos else None,
             "one_named": (rec == 1.0) if len(objects) == 1 else None}
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval of a binomial proportion k/n."""
-    p = k / n
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, float(c - h)), min(1.0, float(c + h))
 
 
 def main(argv: list[str] | None = None) -> int:

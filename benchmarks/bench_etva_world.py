@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench_stats import wilson  # benchmarks/ (the script's folder) is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.environ.get("ETVA_BENCH_CODE") or str(REPO))  # --previous: the other checkout's vltools
@@ -57,16 +58,6 @@ def prompts(concept: str, other: str, plural: str, direction: str, colour: str, 
             "direction": make(concept, OPPOSITE[direction], colour, move_first),
             "count": make(concept, direction, colour, move_first, two=True),
             "order": make(concept, direction, colour, not move_first)}
-
-
-def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (ties count half a success)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
 
 
 def _report(rows: list[dict], args, t0: float) -> None:

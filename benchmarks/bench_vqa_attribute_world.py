@@ -15,26 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _bench_stats import wilson  # benchmarks/ (the script's folder) is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SEED_BASE = 34_000_000
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 0.0)
-    p, z = k / n, 1.96
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (round(c - h, 3), round(c + h, 3))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             sel = [r for r in rows if gold == "all" or r["gold"] == gold]
             k = sum(r[name]["correct"] for r in sel)
             summary[f"{name}_{gold}"] = {"n": len(sel), "accuracy": round(k / max(1, len(sel)), 3),
-                                         "wilson": wilson(k, len(sel))}
+                                         "wilson": tuple(round(x, 3) for x in wilson(k, len(sel)))}
         summary[f"{name}_parsed_attribute"] = sum(r[name]["subtype"] == "attribute" for r in rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench_stats import wilson  # benchmarks/ (the script's folder) is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 for p in (REPO, REPO / "scripts"):
@@ -78,16 +79,6 @@ def scenes(split: str, n: int):
             if similar:
                 qs.append(("similar", similar, "no"))
             yield cs, seed, sc, qs
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (c - h, c + h)
 
 
 def summarise(rows: list[dict]) -> dict:
