@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,18 @@ def _colour_parts(mask: np.ndarray, lab: np.ndarray, gap: float, part: float) ->
     return 2
 
 
+def _tally(counts: Any) -> dict:
+    """Counted vs true object numbers ((k, n) pairs) -> right / under / over, per true count, accuracy."""
+    r: dict = {"ok": 0, "under": 0, "over": 0, "by_count": {}}
+    for k, n in counts:
+        r["ok" if k == n else "under" if k < n else "over"] += 1
+        b = r["by_count"].setdefault(str(n), [0, 0])
+        b[0] += k == n
+        b[1] += 1
+    r["accuracy"] = r["ok"] / max(1, sum(b[1] for b in r["by_count"].values()))
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenes", type=int, default=40)
@@ -107,41 +120,20 @@ def main(argv: list[str] | None = None) -> int:
         maps = [objectness.predict(image, args.weights) for image, _ in scenes]
         for fg_t, core, depth, area in [(f, c, d, a) for f in LEARNED_FG for c in LEARNED_CORE for d in LEARNED_DEPTH
                                         for a in LEARNED_AREA]:
-            if True:
-                r = {"ok": 0, "under": 0, "over": 0, "by_count": {}}
-                for (fg, cn), (_, n) in zip(maps, scenes, strict=True):
-                    k = len(_objects.decode(fg, cn, fg_threshold=fg_t, core=core, depth=depth, min_area=area))
-                    r["ok" if k == n else "under" if k < n else "over"] += 1
-                    b = r["by_count"].setdefault(str(n), [0, 0])
-                    b[0] += k == n
-                    b[1] += 1
-                r["accuracy"] = r["ok"] / len(scenes)
-                result[f"learned (fg > {fg_t}, core > {core}, depth {depth}, area >= {area})"] = r
+            result[f"learned (fg > {fg_t}, core > {core}, depth {depth}, area >= {area})"] = _tally(
+                (len(_objects.decode(fg, cn, fg_threshold=fg_t, core=core, depth=depth, min_area=area)), n)
+                for (fg, cn), (_, n) in zip(maps, scenes, strict=True))
     for name, kw in ({} if args.no_superpixels else VARIANTS).items():
-        r = {"ok": 0, "under": 0, "over": 0, "by_count": {}}
-        for image, n in scenes:
-            k = len(_objects.object_regions(image, **kw))
-            r["ok" if k == n else "under" if k < n else "over"] += 1
-            b = r["by_count"].setdefault(str(n), [0, 0])
-            b[0] += k == n
-            b[1] += 1
-        r["accuracy"] = r["ok"] / len(scenes)
-        result[name] = r
+        result[name] = _tally((len(_objects.object_regions(image, **kw)), n) for image, n in scenes)
     from skimage import color
 
+    def split_count(image: Any, kind: str, a: float, b: float) -> int:
+        lab = color.rgb2lab(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)
+        return sum(_neck_parts(g.mask, int(a), b) if kind == "neck" else _colour_parts(g.mask, lab, a, b)
+                   for g in _objects.object_regions(image, link=1))
+
     for name, (kind, a, b) in ({} if args.no_superpixels else SPLITS).items():
-        r = {"ok": 0, "under": 0, "over": 0, "by_count": {}}
-        for image, n in scenes:
-            regs = _objects.object_regions(image, link=1)
-            lab = color.rgb2lab(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)
-            k = sum(_neck_parts(g.mask, int(a), b) if kind == "neck" else _colour_parts(g.mask, lab, a, b)
-                    for g in regs)
-            r["ok" if k == n else "under" if k < n else "over"] += 1
-            bc = r["by_count"].setdefault(str(n), [0, 0])
-            bc[0] += k == n
-            bc[1] += 1
-        r["accuracy"] = r["ok"] / len(scenes)
-        result[name] = r
+        result[name] = _tally((split_count(image, kind, a, b), n) for image, n in scenes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"objects_dev{args.tag}.json").write_text(json.dumps(

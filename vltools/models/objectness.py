@@ -91,7 +91,7 @@ def load(path: Path | None = None) -> Any:
                                      hint="pip install torch safetensors, or pass proposals: 'superpixels'") from err
         with safe_open(str(p), "pt") as fh:
             meta = fh.metadata() or {}
-        widths = tuple(int(x) for x in meta["widths"].split(",")) if "widths" in meta else (16, 32, 48)
+        widths = tuple(int(x) for x in meta["widths"].split(",")) if "widths" in meta else WIDTHS
         net = build(widths)
         missing, unexpected = net.load_state_dict({k: v.float() for k, v in load_file(str(p)).items()}, strict=False)
         if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):

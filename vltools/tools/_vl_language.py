@@ -165,6 +165,7 @@ _CLAUSE_BREAK_POS = ("PUNCT", "CCONJ", "SCONJ")
 _SUBJECT_DEPS = ("nsubj", "nsubjpass", "expl")
 _PREFIX_POS = ("DET", "NUM", "ADJ", "NOUN", "PROPN", "VERB", "X")
 _MAX_REPAIRS = 4
+_EXISTENTIAL = ("present", "visible", "shown")  # predicates that ask whether a thing is there, not what it is like
 _COMPLEMENT_DEPS = ("acomp", "oprd", "prt", "prep", "advmod", "attr", "xcomp")
 
 
@@ -707,10 +708,10 @@ def parse_question(question: str) -> Question:
         return Question("yesno", text, target=parse.entity(r["subject"]), subtype="relation",
                         relation=r["predicate"], other=parse.entity(r["object"]), negated=negated)
     existential = (len(words) > 1 and words[1] == "there") or media_subject or any(
-        t.lower_ in ("present", "visible", "shown") for t in doc)
+        t.lower_ in _EXISTENTIAL for t in doc)
     # predicate attributes: 'is the dog brown?', 'is the dog on the left?'
     preds = [t.lower_ for t in doc if t.dep_ in ("acomp", "oprd") or (t.dep_ == "attr" and t.pos_ == "ADJ")]
-    preds = [w for w in preds if w not in ("present", "visible", "shown")]
+    preds = [w for w in preds if w not in _EXISTENTIAL]
     if not existential and (preds or target.position):
         pos = target.position
         target.position = None if not preds else target.position
@@ -726,7 +727,7 @@ def _copula_reread(doc: Any) -> tuple[Entity, str] | None:
     when its last word is then a predicate adjective and everything between the copula and that word is
     exactly one noun phrase, that phrase is the subject and the adjective the asserted attribute."""
     rest = [t.text for t in doc[1:] if not t.is_punct]
-    if len(rest) < 2 or rest[-1].lower() in ("present", "visible", "shown"):
+    if len(rest) < 2 or rest[-1].lower() in _EXISTENTIAL:
         return None
     statement = _doc(f"{' '.join(rest[:-1])} {doc[0].text.lower()} {rest[-1]}")
     last = statement[-1]
