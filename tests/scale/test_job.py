@@ -172,7 +172,9 @@ def test_ray_cli_job_matches_image_index_and_stdout_is_json(world, settings):
 
 @pytest.mark.heavy
 def test_killed_ray_job_resumes_and_collection_stays_readable(world, settings):
-    args = ["rayk", str(world), "--workers", "1", "--shard-size", "3"]  # 10 shards, one actor: slow enough to kill
+    # one image per shard (30 shards) and one actor, watched every 10 ms: on a quiet machine a shard of 3
+    # images took so little time that all 10 were written between two looks (CI saw it once)
+    args = ["rayk", str(world), "--workers", "1", "--shard-size", "1"]
     proc = _cli(args, settings)
     emb = settings.home / "jobs"
     deadline = time.monotonic() + 240
@@ -181,13 +183,13 @@ def test_killed_ray_job_resumes_and_collection_stays_readable(world, settings):
         if len(done) >= 2:
             break
         assert proc.poll() is None, proc.communicate()[1][-2000:]
-        time.sleep(0.2)
+        time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver, its Ray cluster and the actors
     proc.wait()
     finished = {f.name: f.stat().st_mtime_ns for f in emb.glob("*/emb/shard-*.parquet")}
-    assert 2 <= len(finished) < 10
+    assert 2 <= len(finished) < N_IMAGES
     mid = open_collection("rayk", settings)  # readable after the kill
-    assert mid.count % 3 == 0 and mid.count < N_IMAGES
+    assert mid.count <= len(finished) and mid.count < N_IMAGES
     if mid.count:
         assert len(mid.search(np.ones(mid.dim, dtype=np.float32), 5)) == min(5, mid.count)
     proc = _cli(args, settings)
@@ -195,7 +197,7 @@ def test_killed_ray_job_resumes_and_collection_stays_readable(world, settings):
     assert proc.returncode == 0, err[-2000:]
     res = json.loads(out)
     assert res["complete"] and res["count"] == N_IMAGES
-    assert res["reused"] >= len(finished) and res["embedded"] == 10 - res["reused"]
+    assert res["reused"] >= len(finished) and res["embedded"] == N_IMAGES - res["reused"]
     assert {n: t for n, t in ((f.name, f.stat().st_mtime_ns) for f in emb.glob("*/emb/shard-*.parquet"))
             if n in finished} == finished  # fmt: skip
     call("image.index", {"collection": "ref", "paths": [str(world)], "create": True}, settings)
